@@ -1,0 +1,43 @@
+# The two set-up commands (README):   make demo   |   make test
+# Both install everything they need on a fresh Debian machine: system packages (fonts,
+# Tesseract, Chromium) via scripts/install-system-deps.sh, then a virtualenv in .venv.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all serve bench train install clean
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[serve,train,test,bench]'
+	touch $@
+
+install: $(STAMP)
+
+## Main job: read the shipped sample invoice with the shipped model (no external service).
+demo: $(STAMP)
+	$(VENV)/bin/crnn-ocr read samples/invoice_zh_en.png
+
+## The whole default test suite (real model, real API, real images, headless browser).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Everything, including the slow tests (full eval sets, longer training).
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m ''
+
+serve: $(STAMP)
+	$(VENV)/bin/crnn-ocr serve --host 127.0.0.1 --port 8000
+
+bench: $(STAMP)
+	$(PY) benchmarks/compare.py --markdown BENCHMARKS.md
+
+train: $(STAMP)
+	$(VENV)/bin/crnn-ocr-train --config configs/v1.toml --resume --max-minutes 120
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

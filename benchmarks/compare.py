@@ -1,0 +1,574 @@
+"""Compare CRNN-OCR with Tesseract 5 and PaddleOCR (via RapidOCR) on the shared labelled eval sets.
+
+Every engine reads the same images in one run; each (set, engine) pair gets CER, normalised edit
+distance, line accuracy and latency, scored with ``crnn_ocr.metrics`` (see benchmarks/README.md).
+
+    nice -n 5 .venv/bin/python benchmarks/compare.py --engines tesseract,rapidocr --limit 200 \\
+        --markdown BENCHMARKS.md --json bench.json
+
+Engines that cannot start are reported and skipped; an image an engine fails on counts as an error
+with an empty hypothesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from crnn_ocr.metrics import (
+    EvalScore,
+    ScoringMode,
+    order_free_edits,
+    read_labels,
+    score_pairs,
+    scoring_mode_for_set,
+)
+
+SetKind = Literal["word", "line", "page"]
+ENGINE_NAMES = ("crnn", "tesseract", "rapidocr")
+WORD_SETS = frozenset({"en_svt_test", "en_icdar13_word"})  # single words: Tesseract --psm 8
+PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MARK_BEGIN = "<!-- BEGIN benchmarks/compare.py section -->"
+MARK_END = "<!-- END benchmarks/compare.py section -->"
+
+
+def default_eval_dir() -> Path:
+    env = os.environ.get("CRNN_OCR_EVAL_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+
+
+# ---- eval sets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: Path
+    text: str  # reference; for pages the lines joined by "\n"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str
+    kind: SetKind
+    samples: tuple[Sample, ...]
+
+    @property
+    def lang(self) -> Literal["zh", "en"]:
+        return "zh" if self.name.startswith("zh_") else "en"
+
+    @property
+    def mode(self) -> ScoringMode:
+        return scoring_mode_for_set(self.name)
+
+
+def line_set_names(eval_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in eval_dir.glob("*/labels.tsv"))
+
+
+def page_set_names(eval_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in eval_dir.glob("*/pages") if p.is_dir())
+
+
+def load_line_set(folder: Path, limit: int | None) -> EvalSet:
+    pairs = read_labels(folder / "labels.tsv")[:limit]
+    kind: SetKind = "word" if folder.name in WORD_SETS else "line"
+    return EvalSet(folder.name, kind, tuple(Sample(path, text) for path, text in pairs))
+
+
+def read_page_text(txt_path: Path) -> str:
+    lines = txt_path.read_text(encoding="utf-8-sig").splitlines()
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def load_page_set(folder: Path, limit: int | None) -> EvalSet:
+    images = sorted(p for p in (folder / "pages").iterdir() if p.suffix.lower() in PAGE_SUFFIXES)
+    samples = []
+    for image in images[:limit]:
+        txt = image.with_suffix(".txt")
+        if not txt.is_file():
+            raise FileNotFoundError(f"page {image} has no ground truth {txt.name}")
+        samples.append(Sample(image, read_page_text(txt)))
+    return EvalSet(folder.name, "page", tuple(samples))
+
+
+def load_sets(eval_dir: Path, names: Sequence[str], limit: int | None) -> list[EvalSet]:
+    lines, pages = set(line_set_names(eval_dir)), set(page_set_names(eval_dir))
+    unknown = [n for n in names if n not in lines | pages]
+    if unknown:
+        known = ", ".join(sorted(lines | pages))
+        raise SystemExit(f"unknown eval set(s) {', '.join(unknown)} in {eval_dir}; known: {known}")
+    return [
+        load_line_set(eval_dir / n, limit) if n in lines else load_page_set(eval_dir / n, limit)
+        for n in names
+    ]
+
+
+# ---- engines ---------------------------------------------------------------------------------
+
+
+class EngineUnavailable(Exception):
+    """An engine that cannot run here (not installed, no model, ...); it is skipped."""
+
+
+class Engine(Protocol):
+    name: str
+    version: str
+    notes: str  # threads used and anything else that affects the numbers
+
+    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
+        """The text lines read from one image (a word/line crop, or a whole page)."""
+        ...
+
+
+def package_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class CrnnEngine:
+    name = "crnn"
+
+    def __init__(self, model_path: str | None) -> None:
+        try:
+            from crnn_ocr.pipeline import OCR
+            from crnn_ocr.types import OCROptions
+
+            self._ocr = OCR(model_path=model_path, threads=1)
+        except Exception as exc:  # reported as the reason the engine is skipped
+            raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        self._line_options = OCROptions(detect=False)
+        self._page_options = OCROptions(detect=True)
+        self.version = f"crnn-ocr {package_version('crnn-ocr')} (model: {model_path or 'default'})"
+        self.notes = "threads=1; line sets with detect=False, pages with detect=True"
+
+    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
+        options = self._page_options if eval_set.kind == "page" else self._line_options
+        return [line.text for line in self._ocr.ocr(image, options).lines]
+
+
+class TesseractEngine:
+    """The ``tesseract`` CLI, one process per image (latency includes start-up and model load)."""
+
+    name = "tesseract"
+    PSM = {"word": 8, "line": 7}
+
+    def __init__(self, zh_lang: str, page_psm: int) -> None:
+        self._exe = shutil.which("tesseract")
+        if self._exe is None:
+            raise EngineUnavailable("the tesseract executable is not on PATH")
+        self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        self._langs = {"zh": zh_lang, "en": "eng"}
+        self._page_psm = page_psm
+        missing = {lang for spec in self._langs.values() for lang in spec.split("+")} - self._installed_langs()
+        if missing:
+            raise EngineUnavailable(f"tesseract languages not installed: {', '.join(sorted(missing))}")
+        first_line = self._run(["--version"]).splitlines()[0]
+        self.version = f"{first_line} (-l {zh_lang} for zh sets, -l eng for en sets)"
+        startup = ", ".join(f"{spec} {self._startup_ms(spec):.0f} ms" for spec in self._langs.values())
+        self.notes = (
+            f"OMP_THREAD_LIMIT=1; --psm 8 words, 7 lines, {page_psm} pages; one process per image, "
+            f"start-up on a blank image: {startup}"
+        )
+
+    def _run(self, args: list[str]) -> str:
+        done = subprocess.run([self._exe, *args], capture_output=True, text=True, env=self._env)
+        if done.returncode != 0:
+            raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.strip()[-300:]}")
+        return done.stdout
+
+    def _installed_langs(self) -> set[str]:
+        return set(self._run(["--list-langs"]).splitlines()[1:])  # the first line is a header
+
+    def _startup_ms(self, lang: str) -> float:
+        from PIL import Image
+
+        with tempfile.TemporaryDirectory() as tmp:
+            blank = Path(tmp) / "blank.png"
+            Image.new("L", (120, 40), 255).save(blank)
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                self._run([str(blank), "stdout", "-l", lang, "--psm", "7"])
+                times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
+        psm = self._page_psm if eval_set.kind == "page" else self.PSM[eval_set.kind]
+        out = self._run([str(image), "stdout", "-l", self._langs[eval_set.lang], "--psm", str(psm)])
+        return [line for line in out.splitlines() if line.strip()]
+
+
+class RapidOcrEngine:
+    """PaddleOCR's PP-OCR models in ONNX, through rapidocr-onnxruntime (models bundled in the wheel)."""
+
+    name = "rapidocr"
+
+    def __init__(self) -> None:
+        try:
+            import rapidocr_onnxruntime
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:
+            raise EngineUnavailable(f"{exc} (pip install -e '.[bench]')") from exc
+        self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        models = sorted(p.stem for p in (Path(rapidocr_onnxruntime.__file__).parent / "models").glob("*.onnx"))
+        self.version = (
+            f"rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}, "
+            f"onnxruntime {package_version('onnxruntime')}, models: {', '.join(models)}"
+        )
+        self.notes = (
+            "intra/inter_op_num_threads=1; line sets: use_det=False, use_cls=False; "
+            "pages: use_det=True, use_cls=True (library defaults, text_score 0.5)"
+        )
+
+    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
+        if eval_set.kind == "page":
+            result, _ = self._ocr(str(image), use_det=True, use_cls=True, use_rec=True)
+            return [text for _box, text, _score in result or []]
+        result, _ = self._ocr(str(image), use_det=False, use_cls=False, use_rec=True)
+        return [text for text, _score in result or []]
+
+
+def build_engines(names: Sequence[str], args: argparse.Namespace) -> tuple[list[Engine], dict[str, str]]:
+    """The engines that start, and for the others why they were skipped."""
+    factories: dict[str, Callable[[], Engine]] = {
+        "crnn": lambda: CrnnEngine(args.crnn_model),
+        "tesseract": lambda: TesseractEngine(args.tesseract_zh_lang, args.tesseract_page_psm),
+        "rapidocr": RapidOcrEngine,
+    }
+    engines, skipped = [], {}
+    for name in names:
+        try:
+            engines.append(factories[name]())
+        except EngineUnavailable as exc:
+            skipped[name] = str(exc)
+            print(f"[skip] {name}: {exc}", file=sys.stderr)
+    return engines, skipped
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    image: str
+    ref: str
+    hyp: str
+    ms: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    set_name: str
+    kind: SetKind
+    mode: ScoringMode
+    engine: str
+    score: EvalScore
+    order_free_cer: float | None  # pages only
+    errors: int
+    latency_mean_ms: float
+    latency_p50_ms: float
+    samples: tuple[SampleResult, ...]
+
+    def first_error(self) -> str | None:
+        return next((s.error for s in self.samples if s.error), None)
+
+
+def progress(items: Sequence[Sample], label: str) -> Iterable[Sample]:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(label, file=sys.stderr)
+        return items
+    return tqdm(items, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def read_one(engine: Engine, sample: Sample, eval_set: EvalSet) -> SampleResult:
+    start = time.perf_counter()
+    try:
+        lines, error = engine.read(sample.image, eval_set), None
+    except Exception as exc:  # counted and reported as an error, scored as an empty hypothesis
+        lines, error = [], f"{type(exc).__name__}: {exc}"
+    ms = (time.perf_counter() - start) * 1000
+    return SampleResult(str(sample.image), sample.text, "\n".join(lines), ms, error)
+
+
+def warm_up(engine: Engine, eval_set: EvalSet) -> None:
+    """One untimed call, so lazy initialisation is not charged to the first image."""
+    try:
+        engine.read(eval_set.samples[0].image, eval_set)
+    except Exception:  # the timed call on the same image records the error
+        return
+
+
+def run_engine_on_set(engine: Engine, eval_set: EvalSet) -> RunResult:
+    warm_up(engine, eval_set)
+    label = f"{eval_set.name} / {engine.name}"
+    samples = tuple(read_one(engine, s, eval_set) for s in progress(eval_set.samples, label))
+    times = [s.ms for s in samples]
+    score = score_pairs([s.ref for s in samples], [s.hyp for s in samples], eval_set.mode, sum(times) / 1000)
+    order_free = None
+    if eval_set.kind == "page":
+        edits = sum(order_free_edits(s.ref.splitlines(), s.hyp.splitlines(), eval_set.mode) for s in samples)
+        order_free = edits / score.chars if score.chars else 0.0
+    return RunResult(
+        set_name=eval_set.name,
+        kind=eval_set.kind,
+        mode=eval_set.mode,
+        engine=engine.name,
+        score=score,
+        order_free_cer=order_free,
+        errors=sum(s.error is not None for s in samples),
+        latency_mean_ms=statistics.fmean(times),
+        latency_p50_ms=statistics.median(times),
+        samples=samples,
+    )
+
+
+def run_all(engines: Sequence[Engine], sets: Sequence[EvalSet]) -> list[RunResult]:
+    results = []
+    for eval_set in sets:
+        if not eval_set.samples:
+            print(f"[skip] {eval_set.name}: no samples", file=sys.stderr)
+            continue
+        for engine in engines:
+            result = run_engine_on_set(engine, eval_set)
+            print(summary_line(result), file=sys.stderr)
+            results.append(result)
+    return results
+
+
+def summary_line(r: RunResult) -> str:
+    s = r.score
+    extra = f" order-free CER {r.order_free_cer:.4f}" if r.order_free_cer is not None else ""
+    return (
+        f"{r.set_name:28s} {r.engine:10s} n={s.n:<5d} CER {s.cer:.4f}{extra} 1-NED {s.one_minus_ned:.4f} "
+        f"acc {s.line_accuracy:.4f} {r.latency_mean_ms:.1f} ms/img (p50 {r.latency_p50_ms:.1f}) errors {r.errors}"
+    )
+
+
+# ---- machine and report ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    command: str
+    date: str
+    cpu_model: str
+    cpu_count: int
+    cpus_usable: int
+    load_average: str
+    python: str
+    os: str
+    engines: dict[str, str]  # name -> version
+    engine_notes: dict[str, str]
+    skipped: dict[str, str]  # name -> reason
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_info(argv: Sequence[str], engines: Sequence[Engine], skipped: dict[str, str]) -> RunInfo:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return RunInfo(
+        command=shlex.join(["python", "benchmarks/compare.py", *argv]),
+        date=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        cpu_model=cpu_model(),
+        cpu_count=os.cpu_count() or 1,
+        cpus_usable=usable,
+        load_average=" ".join(f"{x:.2f}" for x in load),
+        python=platform.python_version(),
+        os=platform.platform(),
+        engines={e.name: e.version for e in engines},
+        engine_notes={e.name: e.notes for e in engines},
+        skipped=dict(skipped),
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def line_table(results: Sequence[RunResult]) -> list[str]:
+    rows = [
+        "| set | scoring | engine | n | CER ↓ | 1−NED ↑ | line acc ↑ | ms/img mean | ms/img p50 | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        s = r.score
+        rows.append(
+            f"| {r.set_name} | {r.mode} | {r.engine} | {s.n} | {_pct(s.cer)} | {_pct(s.one_minus_ned)} | "
+            f"{_pct(s.line_accuracy)} | {r.latency_mean_ms:.1f} | {r.latency_p50_ms:.1f} | {r.errors} |"
+        )
+    return rows
+
+
+def page_table(results: Sequence[RunResult]) -> list[str]:
+    rows = [
+        "| set | engine | pages | page CER ↓ | order-free CER ↓ | 1−NED ↑ | ms/page mean | ms/page p50 | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        s = r.score
+        rows.append(
+            f"| {r.set_name} | {r.engine} | {s.n} | {_pct(s.cer)} | {_pct(r.order_free_cer or 0.0)} | "
+            f"{_pct(s.one_minus_ned)} | {r.latency_mean_ms:.0f} | {r.latency_p50_ms:.0f} | {r.errors} |"
+        )
+    return rows
+
+
+def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
+    lines = [
+        MARK_BEGIN,
+        f"## Results ({info.date})",
+        "",
+        f"Command: `{info.command}`",
+        "",
+        f"Machine: {info.cpu_model}, {info.cpu_count} logical CPUs ({info.cpus_usable} usable), "
+        f"load average at start {info.load_average}; Python {info.python}; {info.os}.",
+        "",
+        "Engines:",
+        "",
+        *(f"- **{name}**: {version}. {info.engine_notes[name]}." for name, version in info.engines.items()),
+        *(f"- **{name}**: skipped ({reason})." for name, reason in info.skipped.items()),
+        "",
+        "Scoring (benchmarks/README.md): NFKC, case-folded, whitespace removed, CJK/ASCII punctuation "
+        "unified; `alnum` sets count letters and digits only. CER = edits / reference characters over "
+        "the whole set; 1−NED = mean of 1 − edits / max(len) per image; latency per image includes "
+        "decoding the file.",
+    ]
+    line_results = [r for r in results if r.kind != "page"]
+    page_results = [r for r in results if r.kind == "page"]
+    if line_results:
+        lines += ["", "### Line and word sets", "", *line_table(line_results)]
+    if page_results:
+        lines += [
+            "",
+            "### Page sets",
+            "",
+            "Page CER compares the whole page text in reading order; order-free CER matches lines "
+            "regardless of order (see benchmarks/README.md).",
+            "",
+            *page_table(page_results),
+        ]
+    failed = [r for r in results if r.errors]
+    if failed:
+        lines += ["", "Errors (scored as empty output), first message of each:", ""]
+        lines += [f"- {r.set_name} / {r.engine}: {r.errors} × `{r.first_error()}`" for r in failed]
+    lines += ["", MARK_END]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, section: str) -> None:
+    """Replace the generated section of ``path`` (or append it, or create the file)."""
+    if not path.exists():
+        header = "# Benchmarks\n\nGenerated by `benchmarks/compare.py`; see benchmarks/README.md.\n\n"
+        path.write_text(header + section, encoding="utf-8")
+        return
+    text = path.read_text(encoding="utf-8")
+    begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
+    if begin >= 0 and end > begin:
+        text = text[:begin] + section + text[end + len(MARK_END) :].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+def result_to_json(r: RunResult) -> dict:
+    data = asdict(r)
+    data["score"]["one_minus_ned"] = r.score.one_minus_ned
+    return data
+
+
+def write_json(path: Path, info: RunInfo, results: Sequence[RunResult]) -> None:
+    data = {"run": asdict(info), "results": [result_to_json(r) for r in results]}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--eval-dir", type=Path, default=default_eval_dir(),
+                        help="folder of eval sets (default: env CRNN_OCR_EVAL_DIR or ../shared/eval)")
+    parser.add_argument("--sets", type=comma_list, default=None,
+                        help="comma-separated set names (default: every line set, plus page sets with --pages)")
+    parser.add_argument("--engines", type=comma_list, default=list(ENGINE_NAMES),
+                        help=f"comma-separated, from {','.join(ENGINE_NAMES)} (default: all)")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
+    parser.add_argument("--pages", action="store_true", help="also run every page set")
+    parser.add_argument("--markdown", type=Path, help="write/replace the results section of this file")
+    parser.add_argument("--json", type=Path, help="write all results, per image included, as JSON")
+    parser.add_argument("--crnn-model", default=None, help="ONNX model for crnn (default: the shipped one)")
+    parser.add_argument("--tesseract-zh-lang", default="chi_sim", help="tesseract -l for zh sets (e.g. chi_sim+eng)")
+    parser.add_argument("--tesseract-page-psm", type=int, default=3, choices=(3, 4, 6, 11),
+                        help="tesseract --psm for pages (default 3)")
+    args = parser.parse_args(argv)
+    bad = [e for e in args.engines if e not in ENGINE_NAMES]
+    if bad:
+        parser.error(f"unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINE_NAMES)}")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    if not args.eval_dir.is_dir():
+        parser.error(f"eval folder {args.eval_dir} does not exist (set CRNN_OCR_EVAL_DIR or --eval-dir)")
+    return args
+
+
+def selected_set_names(args: argparse.Namespace) -> list[str]:
+    names = list(args.sets) if args.sets is not None else line_set_names(args.eval_dir)
+    if args.pages:
+        names += [n for n in page_set_names(args.eval_dir) if n not in names]
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    sets = load_sets(args.eval_dir, selected_set_names(args), args.limit)
+    engines, skipped = build_engines(args.engines, args)
+    if not engines:
+        print("no engine could start; nothing to compare", file=sys.stderr)
+        return 1
+    info = run_info(argv, engines, skipped)
+    results = run_all(engines, sets)
+    section = markdown_section(info, results)
+    print(section)
+    if args.markdown:
+        write_markdown(args.markdown, section)
+    if args.json:
+        write_json(args.json, info, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Exceptions raised at the public entry points. Each names what was wrong with the input.
+
+The HTTP service maps each class to one status code (see ``crnn_ocr.server``).
+"""
+
+from __future__ import annotations
+
+
+class OCRError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    code = "ocr_error"
+
+
+class ImageError(OCRError):
+    """The input could not be turned into an image."""
+
+    code = "invalid_image"
+
+
+class ImageNotFoundError(ImageError):
+    """A path that names no readable file (missing, a directory, or not permitted)."""
+
+    code = "image_not_found"
+
+
+class EmptyImageError(ImageError):
+    """Zero bytes, an empty array, or an image with no pixels."""
+
+    code = "empty_image"
+
+
+class UnsupportedImageError(ImageError):
+    """Not an image format we read (PNG, JPEG, BMP, TIFF, WebP), or an unsupported pixel layout."""
+
+    code = "unsupported_image"
+
+
+class CorruptImageError(ImageError):
+    """Looks like a supported format but cannot be decoded (truncated, damaged)."""
+
+    code = "corrupt_image"
+
+
+class ImageTooLargeError(ImageError):
+    """More pixels (or bytes) than the configured limit; checked before decoding pixels."""
+
+    code = "image_too_large"
+
+
+class ModelError(OCRError):
+    """The model file is missing, corrupt, fails its checksum, or lacks required metadata."""
+
+    code = "model_error"
+
+
+class OptionsError(OCRError):
+    """An invalid per-call option (unknown decoding method, empty allowlist, ...)."""
+
+    code = "invalid_options"

@@ -1,0 +1,229 @@
+"""Scoring OCR output against labels: edit distance, text normalisation, CER/NED, label files.
+
+Scoring convention (``/work/shared/eval/README.md``): NFKC, case-folded, whitespace removed; the
+equivalent CJK/ASCII punctuation (。. 、, “" ‘') unified; for scene-word sets and licence plates only
+letters and digits count (Unicode letters, so hanzi stay).
+
+Runtime dependency: numpy only.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+ScoringMode = Literal["raw", "text", "alnum"]
+
+# Sets whose labels are words or plates: only letters and digits are scored.
+ALNUM_SETS = frozenset({"zh_license_plates", "en_svt_test", "en_icdar13_word", "zh_paddleocr_demo_words"})
+
+# Applied after NFKC, which already maps the full-width forms (，：；！？（）) to ASCII.
+_PUNCTUATION = str.maketrans({"。": ".", "、": ",", "“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
+class LabelFileError(ValueError):
+    """A labels.tsv file that does not follow ``relative/path<TAB>text``."""
+
+
+# ---- edit distance ---------------------------------------------------------------------------
+
+
+def _codes(text: str) -> np.ndarray:
+    """Code points of ``text`` as an int32 vector (one element per character)."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int32)
+
+
+def _last_dp_row(a: str, b: str, free_start_in_b: bool) -> np.ndarray:
+    """Last row of the edit-distance table turning ``a`` into ``b`` (or into a substring of ``b``).
+
+    Row i holds D[i, 0..len(b)]. The within-row insertion chain ``D[i, j] = D[i, j-1] + 1`` is
+    solved without a Python loop: D[i, j] = j + min over k <= j of (t[k] - k), a cumulative minimum,
+    where t is the row before insertions. So the loop runs len(a) times over numpy vectors.
+    With ``free_start_in_b`` the first row is zero: ``a`` may start anywhere in ``b``.
+    """
+    b_codes = _codes(b)
+    cols = np.arange(len(b) + 1, dtype=np.int32)
+    row = np.zeros_like(cols) if free_start_in_b else cols.copy()
+    for i, ch in enumerate(a, start=1):
+        substitute = row[:-1] + (b_codes != ord(ch))
+        delete = row[1:] + 1
+        before_insert = np.empty_like(row)
+        before_insert[0] = i
+        np.minimum(substitute, delete, out=before_insert[1:])
+        row = np.minimum.accumulate(before_insert - cols) + cols
+    return row
+
+
+def _strip_common_affixes(a: str, b: str) -> tuple[str, str]:
+    start = 0
+    limit = min(len(a), len(b))
+    while start < limit and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < limit - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    return a[start : len(a) - end], b[start : len(b) - end]
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions, each cost 1) between two strings.
+
+    Row-based DP over numpy vectors: O(len(a) * len(b)) work but only min(len) Python iterations,
+    so page-sized strings (a few thousand characters) take milliseconds.
+    """
+    a, b = _strip_common_affixes(a, b)
+    if len(a) > len(b):
+        a, b = b, a
+    if not a:
+        return len(b)
+    return int(_last_dp_row(a, b, free_start_in_b=False)[-1])
+
+
+def substring_distance(needle: str, haystack: str) -> int:
+    """Fewest edits turning ``needle`` into some substring of ``haystack`` (0 if it occurs in it)."""
+    if not needle or needle in haystack:
+        return 0
+    return int(_last_dp_row(needle, haystack, free_start_in_b=True).min())
+
+
+# ---- normalisation ---------------------------------------------------------------------------
+
+
+def _is_ignorable(ch: str) -> bool:
+    """Whitespace and invisible format characters (zero-width space, BOM, ...)."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
+
+
+def normalize_for_scoring(text: str, mode: ScoringMode) -> str:
+    """The text as it is compared: ``raw`` unchanged; ``text`` NFKC + case-folded + punctuation
+    unified + whitespace removed; ``alnum`` like ``text`` keeping only letters and digits."""
+    if mode == "raw":
+        return text
+    if mode not in ("text", "alnum"):
+        raise ValueError(f"unknown scoring mode {mode!r}; expected 'raw', 'text' or 'alnum'")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    folded = folded.translate(_PUNCTUATION)
+    if mode == "alnum":
+        return "".join(ch for ch in folded if ch.isalnum())
+    return "".join(ch for ch in folded if not _is_ignorable(ch))
+
+
+def scoring_mode_for_set(set_name: str) -> ScoringMode:
+    """``alnum`` for licence plates and scene-word sets, ``text`` for every other set."""
+    return "alnum" if set_name in ALNUM_SETS else "text"
+
+
+# ---- scores ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalScore:
+    """Scores of n (reference, hypothesis) pairs, after normalisation.
+
+    cer: total edits / total reference characters (micro-averaged).
+    ned: mean over pairs of edits / max(len(ref), len(hyp)) (0 when both are empty).
+    line_accuracy: fraction of pairs that match exactly.
+    seconds: time spent producing the hypotheses; lines_per_s = n / seconds (0 when not timed).
+    """
+
+    n: int
+    cer: float
+    ned: float
+    line_accuracy: float
+    chars: int
+    edits: int
+    seconds: float
+    lines_per_s: float
+
+    @property
+    def one_minus_ned(self) -> float:
+        """1 - NED, the "normalised edit distance score" of ICDAR 2019 (higher is better)."""
+        return 1.0 - self.ned
+
+
+def normalized_edit_distance(ref: str, hyp: str) -> float:
+    longest = max(len(ref), len(hyp))
+    return levenshtein(ref, hyp) / longest if longest else 0.0
+
+
+def score_pairs(
+    refs: Sequence[str], hyps: Sequence[str], mode: ScoringMode, seconds: float = 0.0
+) -> EvalScore:
+    """Score hypotheses against references (same order, same length) under ``mode``."""
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
+    if not refs:
+        raise ValueError("no pairs to score")
+    norm_refs = [normalize_for_scoring(r, mode) for r in refs]
+    norm_hyps = [normalize_for_scoring(h, mode) for h in hyps]
+    edits = [levenshtein(r, h) for r, h in zip(norm_refs, norm_hyps)]
+    longest = [max(len(r), len(h)) for r, h in zip(norm_refs, norm_hyps)]
+    n = len(refs)
+    chars = sum(len(r) for r in norm_refs)
+    total_edits = sum(edits)
+    return EvalScore(
+        n=n,
+        cer=total_edits / chars if chars else float(total_edits > 0),
+        ned=sum(e / m for e, m in zip(edits, longest) if m) / n,
+        line_accuracy=sum(e == 0 for e in edits) / n,
+        chars=chars,
+        edits=total_edits,
+        seconds=seconds,
+        lines_per_s=n / seconds if seconds > 0 else 0.0,
+    )
+
+
+# ---- order-free page scoring -----------------------------------------------------------------
+
+
+def order_free_edits(ref_lines: Sequence[str], hyp_lines: Sequence[str], mode: ScoringMode) -> int:
+    """Page edit count that ignores reading order and line segmentation ("bag of lines" page CER).
+
+    Lines are normalised one by one. ``missed`` sums, over reference lines, the fewest edits to find
+    the line anywhere in the concatenated hypothesis; ``spurious`` does the same for hypothesis
+    lines in the concatenated reference. The result is max(missed, spurious): a substitution counts
+    once, a missed line counts its length, an invented line its length, while lines in another
+    order, split in two or merged with a neighbour cost nothing. It is never above the in-order
+    Levenshtein distance. Repeated lines are not counted twice (a line found once is found).
+    Divide by the normalised reference length for a CER.
+    """
+    refs = [normalize_for_scoring(line, mode) for line in ref_lines]
+    hyps = [normalize_for_scoring(line, mode) for line in hyp_lines]
+    ref_text, hyp_text = "".join(refs), "".join(hyps)
+    missed = sum(substring_distance(r, hyp_text) for r in refs)
+    spurious = sum(substring_distance(h, ref_text) for h in hyps)
+    return max(missed, spurious)
+
+
+# ---- label files -----------------------------------------------------------------------------
+
+
+def _parse_label_line(line: str, where: str, folder: Path) -> tuple[Path, str]:
+    relative, tab, text = line.partition("\t")
+    if not tab:
+        raise LabelFileError(f"{where}: expected 'relative/path<TAB>text', found no tab in {line!r}")
+    if not relative.strip():
+        raise LabelFileError(f"{where}: empty image path in {line!r}")
+    return folder / relative, text
+
+
+def read_labels(tsv_path: str | Path) -> list[tuple[Path, str]]:
+    """Read ``relative/path<TAB>text`` lines (UTF-8); paths are resolved against the tsv's folder.
+
+    Blank lines are skipped; the text keeps everything after the first tab (minus the line end).
+    Raises FileNotFoundError if the file is missing and LabelFileError for a malformed line.
+    """
+    tsv_path = Path(tsv_path)
+    folder = tsv_path.resolve().parent
+    pairs = []
+    with tsv_path.open(encoding="utf-8-sig", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                pairs.append(_parse_label_line(line, f"{tsv_path}:{number}", folder))
+    return pairs

@@ -1,0 +1,129 @@
+"""Which model file to load, and checking shipped models against their manifest.
+
+Resolution order (first that applies):
+1. an explicit path (``OCR(model_path=...)``, ``--model``); a name listed in the manifest also works;
+2. the environment variable ``CRNN_OCR_MODEL`` (a path);
+3. the manifest's ``default`` in ``$CRNN_OCR_MODEL_DIR``, else in ``<repo>/models``.
+
+``models/manifest.json``::
+
+    {"default": "crnn_zh_en_v1",
+     "models": {"crnn_zh_en_v1": {"file": "crnn_zh_en_v1.onnx", "sha256": "..."}}}
+
+Models named by the manifest have their SHA-256 checked when resolved; explicit paths do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from crnn_ocr.errors import ModelError
+
+MODEL_ENV = "CRNN_OCR_MODEL"
+MODEL_DIR_ENV = "CRNN_OCR_MODEL_DIR"
+MANIFEST_NAME = "manifest.json"
+
+
+def default_model_dir() -> Path:
+    """``$CRNN_OCR_MODEL_DIR`` if set, else the repository's ``models/`` folder."""
+    env = os.environ.get(MODEL_DIR_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    name: str
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    default: str
+    models: dict[str, ManifestEntry]
+
+    @classmethod
+    def read(cls, model_dir: Path) -> Manifest:
+        path = model_dir / MANIFEST_NAME
+        if not path.is_file():
+            raise ModelError(
+                f"no model given and no manifest at {path}; pass a model path (--model), "
+                f"set {MODEL_ENV} to an .onnx file or {MODEL_DIR_ENV} to a folder with {MANIFEST_NAME}"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            models = {
+                name: ManifestEntry(name, model_dir / entry["file"], str(entry["sha256"]).lower())
+                for name, entry in data["models"].items()
+            }
+            default = str(data["default"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(
+                f"{path}: malformed manifest ({exc!r}); expected "
+                '{"default": NAME, "models": {NAME: {"file": ..., "sha256": ...}}}'
+            ) from exc
+        if default not in models:
+            raise ModelError(f"{path}: default model {default!r} is not listed under 'models'")
+        return cls(path, default, models)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path
+    source: Literal["explicit", "env", "manifest"]
+    name: str | None = None  # manifest name, when it came from the manifest
+    sha256: str | None = None  # expected hash, when it came from the manifest
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fp:
+        for block in iter(lambda: fp.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise ModelError naming the file and both hashes when ``path`` does not hash to ``expected``."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file listed in the manifest is missing")
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ModelError(f"{path}: SHA-256 mismatch: manifest says {expected}, file has {actual}")
+
+
+def resolve_model(model_path: str | os.PathLike | None = None, *, verify: bool = True) -> ResolvedModel:
+    """The model file to load (see the module docstring); manifest models are hash-checked."""
+    if model_path is not None:
+        path = Path(model_path)
+        if path.is_file():
+            return ResolvedModel(path, "explicit")
+        if path.is_dir():
+            raise ModelError(f"{path}: is a folder; give the .onnx file")
+        if path.name == str(model_path):  # a bare name: maybe a manifest entry
+            model_dir = default_model_dir()
+            if (model_dir / MANIFEST_NAME).is_file():
+                entry = Manifest.read(model_dir).models.get(str(model_path))
+                if entry is not None:
+                    return _from_manifest(entry, verify)
+        raise ModelError(f"{path}: model file not found")
+    env = os.environ.get(MODEL_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ModelError(f"{path}: model file not found (from ${MODEL_ENV})")
+        return ResolvedModel(path, "env")
+    manifest = Manifest.read(default_model_dir())
+    return _from_manifest(manifest.models[manifest.default], verify)
+
+
+def _from_manifest(entry: ManifestEntry, verify: bool) -> ResolvedModel:
+    if verify:
+        verify_sha256(entry.path, entry.sha256)
+    return ResolvedModel(entry.path, "manifest", entry.name, entry.sha256)

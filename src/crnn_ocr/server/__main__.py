@@ -1,0 +1,3 @@
+from crnn_ocr.server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""HTTP endpoints. Each OCR request: read bytes (bounded) → check the header → OCR on the gate.
+
+``POST /api/v1/ocr``  JSON ``{"image_base64", "options", "return_processed_image"}``
+``POST /ocr``         multipart: file field ``image`` + the options as flat form fields
+``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
+``GET  /api/v1/info`` model, limits and default options (the web page reads it)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING, Annotated
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError
+from crnn_ocr.io import image_size
+from crnn_ocr.server.errors import (
+    InternalError,
+    InvalidBase64Error,
+    ServiceError,
+    UnsupportedMediaTypeError,
+)
+from crnn_ocr.server.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    InfoResponse,
+    LimitsOut,
+    OCRForm,
+    OCRRequest,
+    OCRResponse,
+    OptionsIn,
+    ReadyResponse,
+)
+from crnn_ocr.server.service import Service
+from crnn_ocr.types import OCROptions, Page
+
+if TYPE_CHECKING:
+    from crnn_ocr.pipeline import OCR
+
+
+router = APIRouter()
+
+_ERRORS = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "empty, corrupt or unsupported image, or bad base64",
+        413: "image too large (bytes or pixels)",
+        415: "wrong Content-Type",
+        422: "invalid options",
+        503: "overloaded, or the model is not loaded",
+        504: "no result within the request timeout",
+    }.items()
+}
+
+
+def get_service(request: Request) -> Service:
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        raise InternalError("the app was used without its lifespan (use `with TestClient(app)`)")
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_json(request: Request) -> None:
+    media = _media_type(request)
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaTypeError(
+            f"this endpoint reads application/json, not {media or 'a body without Content-Type'}; "
+            "send the image as multipart/form-data to POST /ocr instead"
+        )
+
+
+def require_multipart(request: Request) -> None:
+    media = _media_type(request)
+    if media != "multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            f"this endpoint reads multipart/form-data with a file field 'image', not "
+            f"{media or 'a body without Content-Type'}; send JSON to POST /api/v1/ocr instead"
+        )
+
+
+# ---- health ------------------------------------------------------------------------------------
+
+
+@router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="Liveness")
+async def healthz() -> HealthResponse:
+    """Liveness: the process answers."""
+    return HealthResponse()
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    tags=["health"],
+    summary="Readiness: is the model loaded",
+    responses={503: {"model": ReadyResponse}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 once the model is loaded, 503 before (or if loading failed)."""
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None:
+        body = ReadyResponse(ready=False, status="starting")
+    else:
+        body = ReadyResponse(
+            ready=service.status == "ready",
+            status=service.status,
+            model=service.model,
+            error=service.error,
+            in_flight=service.gate.in_flight,
+            capacity=service.gate.capacity,
+        )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+@router.get("/api/v1/info", response_model=InfoResponse, tags=["ocr"], summary="Model, limits, default options")
+async def info(service: ServiceDep) -> InfoResponse:
+    """The package version, the loaded model, the request limits and the default options."""
+    s = service.settings
+    return InfoResponse(
+        version=package_version(),
+        model=service.model,
+        limits=LimitsOut(
+            max_bytes=s.max_bytes,
+            max_pixels=s.max_pixels,
+            max_concurrency=s.max_concurrency,
+            max_queue=s.max_queue,
+        ),
+        default_options=OptionsIn(),
+    )
+
+
+# ---- OCR ---------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/v1/ocr",
+    response_model=OCRResponse,
+    tags=["ocr"],
+    summary="Read an image sent as base64 JSON",
+    responses=_ERRORS,
+    dependencies=[Depends(require_json)],
+)
+async def ocr_json(body: OCRRequest, service: ServiceDep) -> OCRResponse:
+    """Recognise the text in a base64-encoded image."""
+    start = time.perf_counter()
+    data = decode_base64_image(body.image_base64, service.settings.max_bytes)
+    return await _recognise(service, data, body.options.to_options(), body.return_processed_image, start)
+
+
+@router.post(
+    "/ocr",
+    response_model=OCRResponse,
+    tags=["ocr"],
+    summary="Read an uploaded image (multipart/form-data)",
+    responses=_ERRORS,
+    dependencies=[Depends(require_multipart)],
+)
+async def ocr_upload(
+    image: Annotated[UploadFile, File(description="the image file (PNG, JPEG, BMP, TIFF, WebP)")],
+    form: Annotated[OCRForm, Form()],
+    service: ServiceDep,
+) -> OCRResponse:
+    """Recognise the text in an uploaded image (multipart/form-data). The file name is ignored."""
+    start = time.perf_counter()
+    limit = service.settings.max_bytes
+    data = await image.read(limit + 1)
+    await image.close()
+    if len(data) > limit:
+        raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
+    return await _recognise(service, data, form.to_options(), form.return_processed_image, start)
+
+
+def decode_base64_image(text: str, max_bytes: int) -> bytes:
+    """Bytes of a base64 string (a ``data:...;base64,`` prefix allowed), size checked before decoding."""
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise InvalidBase64Error("image_base64 is a data: URL without ';base64,'")
+    compact = "".join(text.split())
+    padding = len(compact) - len(compact.rstrip("="))
+    decoded_size = len(compact) * 3 // 4 - padding
+    if decoded_size > max_bytes:
+        raise ImageTooLargeError(f"the image is {decoded_size} bytes, more than the limit of {max_bytes}")
+    try:
+        data = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidBase64Error(f"image_base64 is not valid base64 ({exc})") from None
+    if not data:
+        raise EmptyImageError("image_base64 is empty: zero bytes")
+    return data
+
+
+async def _recognise(
+    service: Service, data: bytes, options: OCROptions, preview: bool, start: float
+) -> OCRResponse:
+    ocr = service.require_ocr()
+    s = service.settings
+    # Header only: refuse empty, unknown, damaged-header and oversized images before taking a slot.
+    image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+    try:
+        page, png = await service.gate.run(_run_ocr, ocr, data, options, preview, s.preview_max_side)
+    except (OCRError, ServiceError):
+        raise
+    except Exception as exc:
+        raise InternalError("OCR failed unexpectedly") from exc
+    cost_ms = (time.perf_counter() - start) * 1000
+    return OCRResponse.from_page(page, cost_time_ms=cost_ms, model=service.model, processed_png=png)
+
+
+def _run_ocr(
+    ocr: OCR, data: bytes, options: OCROptions, preview: bool, preview_max_side: int
+) -> tuple[Page, bytes | None]:
+    """On an inference thread: the page, and the preprocessed image as PNG when asked."""
+    page = ocr(data, options)
+    png = encode_preview(ocr.preprocess_preview(data, options.preprocess), preview_max_side) if preview else None
+    return page, png
+
+
+def encode_preview(img: np.ndarray, max_side: int) -> bytes:
+    """PNG bytes of a uint8 grey or BGR image, scaled down (aspect kept) to ``max_side``."""
+    h, w = img.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise InternalError("could not encode the preview image as PNG")
+    return buf.tobytes()
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("crnn-ocr")
+    except metadata.PackageNotFoundError:
+        return "unknown"

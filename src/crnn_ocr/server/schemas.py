@@ -1,0 +1,227 @@
+"""Request and response bodies of the HTTP API (pydantic), and their conversions.
+
+Requests convert to the pipeline's frozen option dataclasses (``crnn_ocr.types``); responses are
+built from its ``Page``. Defaults come from those dataclasses so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crnn_ocr.types import DecodeOptions, OCROptions, Page, PreprocessOptions
+
+_PRE = PreprocessOptions()
+_DEC = DecodeOptions()
+
+MAX_BEAM_WIDTH = 64
+MAX_CHARLIST = 20_000  # characters in an allowlist / denylist
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+class PreprocessIn(_Strict):
+    """Steps applied in this fixed order: grayscale → clahe → denoise → binarize → morph_close → deskew."""
+
+    grayscale: bool = _PRE.grayscale
+    clahe: bool = _PRE.clahe
+    denoise: bool = _PRE.denoise
+    binarize: bool = _PRE.binarize
+    morph_close: bool = _PRE.morph_close
+    deskew: bool = _PRE.deskew
+
+    def to_options(self) -> PreprocessOptions:
+        return PreprocessOptions(**self.model_dump())
+
+
+class DecodeIn(_Strict):
+    method: Literal["greedy", "beam"] = _DEC.method
+    beam_width: int = Field(_DEC.beam_width, ge=1, le=MAX_BEAM_WIDTH)
+    allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST, description="only these characters")
+    denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST, description="never these characters")
+
+    def to_options(self) -> DecodeOptions:
+        return DecodeOptions(**self.model_dump())
+
+
+class OptionsIn(_Strict):
+    detect: bool = Field(True, description="false: the whole image is one text line")
+    preprocess: PreprocessIn = Field(default_factory=PreprocessIn)
+    decode: DecodeIn = Field(default_factory=DecodeIn)
+
+    def to_options(self) -> OCROptions:
+        return OCROptions(
+            detect=self.detect, preprocess=self.preprocess.to_options(), decode=self.decode.to_options()
+        )
+
+
+class OCRRequest(_Strict):
+    """Body of ``POST /api/v1/ocr``."""
+
+    image_base64: str = Field(
+        description="the encoded image (PNG, JPEG, BMP, TIFF, WebP) in base64; a data: URL is accepted"
+    )
+    options: OptionsIn = Field(default_factory=OptionsIn)
+    return_processed_image: bool = Field(
+        False, description="also answer the preprocessed image as base64 PNG (processed_image_base64)"
+    )
+
+
+class OCRForm(BaseModel):
+    """Form fields of ``POST /ocr`` besides the ``image`` file: the options, flattened."""
+
+    # FastAPI hands the whole form, file included, to this model: allow ``image``, refuse the rest.
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
+
+    detect: bool = True
+    grayscale: bool = _PRE.grayscale
+    clahe: bool = _PRE.clahe
+    denoise: bool = _PRE.denoise
+    binarize: bool = _PRE.binarize
+    morph_close: bool = _PRE.morph_close
+    deskew: bool = _PRE.deskew
+    decode: Literal["greedy", "beam"] = _DEC.method
+    beam_width: int = Field(_DEC.beam_width, ge=1, le=MAX_BEAM_WIDTH)
+    allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST)
+    denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST)
+    return_processed_image: bool = False
+
+    @model_validator(mode="after")
+    def _no_unknown_fields(self) -> OCRForm:
+        unknown = sorted(set(self.model_extra or ()) - {"image"})
+        if unknown:
+            raise ValueError(f"unknown form field(s): {', '.join(unknown)}")
+        return self
+
+    @field_validator("allowlist", "denylist", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        """An HTML form sends an empty text box as ""; that means "no list"."""
+        return None if v == "" else v
+
+    def to_options(self) -> OCROptions:
+        return OptionsIn(
+            detect=self.detect,
+            preprocess=PreprocessIn(
+                grayscale=self.grayscale,
+                clahe=self.clahe,
+                denoise=self.denoise,
+                binarize=self.binarize,
+                morph_close=self.morph_close,
+                deskew=self.deskew,
+            ),
+            decode=DecodeIn(
+                method=self.decode,
+                beam_width=self.beam_width,
+                allowlist=self.allowlist,
+                denylist=self.denylist,
+            ),
+        ).to_options()
+
+
+# ---- responses ---------------------------------------------------------------------------------
+
+
+class CharOut(BaseModel):
+    char: str
+    confidence: float
+
+
+class LineOut(BaseModel):
+    text: str
+    confidence: float = Field(description="mean character confidence, 0..1")
+    box: list[list[float]] = Field(description="four [x, y] corners, clockwise from top-left, in pixels")
+    chars: list[CharOut]
+
+
+class ImageInfo(BaseModel):
+    width: int
+    height: int
+
+
+class TimingsOut(BaseModel):
+    load_ms: float
+    preprocess_ms: float
+    detect_ms: float
+    recognize_ms: float
+    total_ms: float
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+class OCRResponse(BaseModel):
+    success: Literal[True] = True
+    text: str = Field(description="all lines joined by newlines")
+    lines: list[LineOut]
+    cost_time_ms: float = Field(description="time the server spent on the request, queueing included")
+    image: ImageInfo
+    timings: TimingsOut = Field(description="time spent in each pipeline stage")
+    preprocessing: list[str] = Field(description="preprocessing steps applied, in order")
+    model: ModelInfo | None = None
+    processed_image_base64: str | None = Field(
+        None, description="the preprocessed image as base64 PNG, when return_processed_image was set"
+    )
+
+    @classmethod
+    def from_page(
+        cls, page: Page, *, cost_time_ms: float, model: ModelInfo | None, processed_png: bytes | None
+    ) -> OCRResponse:
+        d = page.to_dict()
+        return cls(
+            text=d["text"],
+            lines=[LineOut(**line) for line in d["lines"]],
+            cost_time_ms=round(cost_time_ms, 2),
+            image=ImageInfo(width=page.width, height=page.height),
+            timings=TimingsOut(**d["timings"]),
+            preprocessing=d["preprocessing"],
+            model=model,
+            processed_image_base64=base64.b64encode(processed_png).decode("ascii") if processed_png else None,
+        )
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. corrupt_image, overloaded")
+    message: str = Field(description="what went wrong, in plain words")
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False] = False
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    status: Literal["starting", "loading", "ready", "failed"]
+    model: ModelInfo | None = None
+    error: str | None = None
+    in_flight: int = Field(0, description="requests running or waiting for an inference slot")
+    capacity: int = Field(0, description="max_concurrency + max_queue; beyond this, 503 at once")
+
+
+class LimitsOut(BaseModel):
+    max_bytes: int
+    max_pixels: int
+    max_concurrency: int
+    max_queue: int
+
+
+class InfoResponse(BaseModel):
+    name: str = "crnn-ocr"
+    version: str
+    model: ModelInfo | None
+    limits: LimitsOut
+    default_options: OptionsIn

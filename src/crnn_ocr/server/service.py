@@ -1,0 +1,84 @@
+"""The app's long-lived state: the OCR model (loaded once) and the inference gate.
+
+One ``Service`` per app, created by the lifespan and kept on ``app.state.service``. Its status
+moves ``loading`` → ``ready`` (or ``failed``); only ``ready`` serves OCR requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from crnn_ocr.errors import ModelError
+from crnn_ocr.server.errors import NotReadyError
+from crnn_ocr.server.inference import InferenceGate
+from crnn_ocr.server.schemas import ModelInfo
+from crnn_ocr.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from crnn_ocr.pipeline import OCR
+
+log = logging.getLogger("crnn_ocr.server")
+
+Status = Literal["loading", "ready", "failed"]
+
+
+@dataclass
+class Service:
+    settings: ServerSettings
+    gate: InferenceGate
+    status: Status = "loading"
+    ocr: OCR | None = None
+    model: ModelInfo | None = None
+    error: str | None = None
+
+    @classmethod
+    def create(cls, settings: ServerSettings) -> Service:
+        gate = InferenceGate(settings.max_concurrency, settings.max_queue, settings.request_timeout_s)
+        return cls(settings=settings, gate=gate)
+
+    def load(self) -> None:
+        """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
+        s = self.settings
+        start = time.perf_counter()
+        from crnn_ocr.pipeline import OCR  # the engine stack, imported when first needed
+
+        try:
+            ocr = OCR(s.model_path, threads=s.threads, max_pixels=s.max_pixels)
+        except ModelError as exc:
+            self.fail(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - keep serving /readyz with the reason
+            log.exception("loading the model failed")
+            self.fail(f"loading the model failed: {type(exc).__name__}: {exc}")
+            return
+        self.set_ready(ocr)
+        ms = (time.perf_counter() - start) * 1000
+        log.info("model %s %s loaded in %.0f ms", ocr.model.name, ocr.model.version, ms)
+
+    def set_ready(self, ocr: OCR) -> None:
+        self.model = model_info(ocr)
+        self.ocr = ocr
+        self.status = "ready"
+
+    def fail(self, message: str) -> None:
+        log.error("model not available: %s", message)
+        self.error = message
+        self.status = "failed"
+
+    def require_ocr(self) -> OCR:
+        if self.ocr is None:
+            if self.status == "failed":
+                raise NotReadyError(f"the model failed to load: {self.error}")
+            raise NotReadyError("the model is still loading; retry shortly")
+        return self.ocr
+
+    def close(self) -> None:
+        self.gate.close()
+
+
+def model_info(ocr: OCR) -> ModelInfo:
+    spec = ocr.model
+    return ModelInfo(name=spec.name, version=spec.version)

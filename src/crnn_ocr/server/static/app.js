@@ -1,0 +1,523 @@
+// CRNN-OCR web page: choose / drop / paste an image, POST it to /ocr, draw the boxes, list the lines.
+// Plain JavaScript, no dependencies; every asset is served by the app itself.
+"use strict";
+
+const LOW_CONFIDENCE = 0.6;
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const I18N = {
+  en: {
+    title: "CRNN-OCR text recognition",
+    model_loading: "Model loading…",
+    model_ready: "Model: {name} {version}",
+    model_failed: "Model failed to load",
+    api_docs: "API docs",
+    image: "Image",
+    drop_here: "Drop an image here, choose a file, or paste (Ctrl+V)",
+    formats: "PNG, JPEG, BMP, TIFF or WebP",
+    detection: "Detection",
+    detect_lines: "Find text lines (off: the whole image is one line)",
+    preprocessing: "Preprocessing",
+    grayscale: "Grayscale",
+    clahe: "Contrast (CLAHE)",
+    denoise: "Denoise",
+    binarize: "Binarize",
+    morph_close: "Close gaps (morphology)",
+    deskew: "Deskew",
+    decoding: "Decoding",
+    method: "Method",
+    greedy: "Greedy (fast)",
+    beam: "Beam search",
+    beam_width: "Beam width",
+    allowlist: "Only these characters",
+    allowlist_hint: "e.g. 0123456789",
+    denylist: "Never these characters",
+    view: "View",
+    show_processed: "Show the processed image",
+    recognise: "Recognise",
+    preview: "Preview",
+    original: "(original image)",
+    processed: "(processed image)",
+    working: "Recognising…",
+    empty_hint: "No image yet.",
+    result: "Text",
+    copy_all: "Copy all text",
+    copied: "Copied to the clipboard.",
+    copy_failed: "Could not copy; select the text below and copy it by hand.",
+    no_lines: "No text found.",
+    all_text: "All text",
+    low_legend: "low confidence (below 60%)",
+    low_title: "Low confidence: check this line",
+    confidence: "confidence",
+    timing: "Server {total} ms (preprocess {pre} · detect {det} · recognise {rec}) · round trip {rtt} ms · {w}×{h} px · {n} lines",
+    file_label: "File: {name} ({size})",
+    pasted: "pasted image",
+    // error messages, by error code
+    err_empty_image: "The file is empty.",
+    err_unsupported_image: "This file is not an image we can read. Use PNG, JPEG, BMP, TIFF or WebP.",
+    err_corrupt_image: "The image file is damaged or incomplete.",
+    err_invalid_image: "The image could not be read.",
+    err_invalid_base64: "The image data is not valid base64.",
+    err_image_too_large: "The image is too large.",
+    err_payload_too_large: "The file is too large.",
+    err_invalid_options: "Some options are not valid.",
+    err_unsupported_media_type: "The request was sent in a format the server does not read.",
+    err_overloaded: "The server is busy. Please try again in a moment.",
+    err_not_ready: "The model is not ready yet. Please try again in a moment.",
+    err_model_error: "The model is not available.",
+    err_timeout: "The server took too long to answer.",
+    err_internal_error: "Something went wrong on the server.",
+    err_network: "Could not reach the server. Is it still running?",
+    err_not_image_file: "Please choose an image file.",
+    err_too_big_local: "The file is {size}; the limit is {limit}.",
+    err_unknown: "The request failed.",
+  },
+  zh: {
+    title: "CRNN-OCR 文字识别",
+    model_loading: "模型加载中…",
+    model_ready: "模型：{name} {version}",
+    model_failed: "模型加载失败",
+    api_docs: "API 文档",
+    image: "图片",
+    drop_here: "将图片拖到这里、选择文件，或粘贴（Ctrl+V）",
+    formats: "支持 PNG、JPEG、BMP、TIFF、WebP",
+    detection: "检测",
+    detect_lines: "检测文本行（关闭：整张图作为一行）",
+    preprocessing: "预处理",
+    grayscale: "灰度",
+    clahe: "增强对比度（CLAHE）",
+    denoise: "去噪",
+    binarize: "二值化",
+    morph_close: "闭运算（填补笔画间隙）",
+    deskew: "倾斜校正",
+    decoding: "解码",
+    method: "方法",
+    greedy: "贪心（快）",
+    beam: "束搜索",
+    beam_width: "束宽",
+    allowlist: "只允许这些字符",
+    allowlist_hint: "例如 0123456789",
+    denylist: "禁止这些字符",
+    view: "显示",
+    show_processed: "显示预处理后的图片",
+    recognise: "识别",
+    preview: "预览",
+    original: "（原图）",
+    processed: "（预处理后）",
+    working: "识别中…",
+    empty_hint: "还没有图片。",
+    result: "文字",
+    copy_all: "复制全部文字",
+    copied: "已复制到剪贴板。",
+    copy_failed: "无法复制，请手动选中下面的文字复制。",
+    no_lines: "没有识别到文字。",
+    all_text: "全部文字",
+    low_legend: "低置信度（低于 60%）",
+    low_title: "置信度低：请核对这一行",
+    confidence: "置信度",
+    timing: "服务器 {total} 毫秒（预处理 {pre} · 检测 {det} · 识别 {rec}）· 往返 {rtt} 毫秒 · {w}×{h} 像素 · {n} 行",
+    file_label: "文件：{name}（{size}）",
+    pasted: "粘贴的图片",
+    err_empty_image: "文件是空的。",
+    err_unsupported_image: "无法读取这个文件。请使用 PNG、JPEG、BMP、TIFF 或 WebP 图片。",
+    err_corrupt_image: "图片文件已损坏或不完整。",
+    err_invalid_image: "无法读取这张图片。",
+    err_invalid_base64: "图片数据不是有效的 base64。",
+    err_image_too_large: "图片太大。",
+    err_payload_too_large: "文件太大。",
+    err_invalid_options: "部分选项无效。",
+    err_unsupported_media_type: "请求格式不被服务器支持。",
+    err_overloaded: "服务器繁忙，请稍后再试。",
+    err_not_ready: "模型尚未就绪，请稍后再试。",
+    err_model_error: "模型不可用。",
+    err_timeout: "服务器响应超时。",
+    err_internal_error: "服务器出错了。",
+    err_network: "无法连接服务器，它还在运行吗？",
+    err_not_image_file: "请选择图片文件。",
+    err_too_big_local: "文件大小为 {size}，上限为 {limit}。",
+    err_unknown: "请求失败。",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  lang: pickLanguage(),
+  file: null,          // the Blob being recognised
+  fileName: "",
+  objectUrl: null,     // object URL of the original image
+  result: null,        // last successful response
+  selected: -1,        // index of the highlighted line
+  seq: 0,              // request counter: only the latest response is shown
+  controller: null,    // AbortController of the request in flight
+  limits: null,        // from /api/v1/info
+  error: null,         // {code, detail} of the error shown
+};
+
+// ---- language ---------------------------------------------------------------------------------
+
+function pickLanguage() {
+  const saved = localStorage.getItem("crnn-ocr-lang");
+  if (saved === "en" || saved === "zh") return saved;
+  return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+function t(key, params = {}) {
+  const text = I18N[state.lang][key] ?? I18N.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  $("lang-toggle").textContent = state.lang === "zh" ? "English" : "中文";
+  document.title = t("title");
+  refreshModelBadge();
+  showFileName();
+  if (state.result) renderResult(state.result, state.rtt);
+  if (state.error) showError(state.error.code, state.error.detail);
+}
+
+// ---- model status -----------------------------------------------------------------------------
+
+let readiness = null;
+
+async function pollReadiness() {
+  try {
+    const res = await fetch("/readyz", { cache: "no-store" });
+    readiness = await res.json();
+  } catch (_) {
+    readiness = null;
+  }
+  refreshModelBadge();
+  if (!readiness || readiness.status === "loading" || readiness.status === "starting") {
+    setTimeout(pollReadiness, 2000);
+  }
+}
+
+function refreshModelBadge() {
+  const badge = $("model-status");
+  if (readiness && readiness.ready && readiness.model) {
+    badge.dataset.state = "ready";
+    badge.textContent = t("model_ready", readiness.model);
+    badge.title = "";
+  } else if (readiness && readiness.status === "failed") {
+    badge.dataset.state = "failed";
+    badge.textContent = t("model_failed");
+    badge.title = readiness.error || "";
+  } else {
+    badge.dataset.state = "loading";
+    badge.textContent = t("model_loading");
+  }
+}
+
+async function loadInfo() {
+  try {
+    const res = await fetch("/api/v1/info", { cache: "no-store" });
+    if (res.ok) state.limits = (await res.json()).limits;
+  } catch (_) { /* the limits only improve messages; the server checks them anyway */ }
+}
+
+// ---- choosing an image ------------------------------------------------------------------------
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function showFileName() {
+  $("file-name").textContent = state.file
+    ? t("file_label", { name: state.fileName || t("pasted"), size: formatBytes(state.file.size) })
+    : "";
+}
+
+function setImage(blob, name) {
+  if (!blob) return;
+  if (blob.type && !blob.type.startsWith("image/")) {
+    showError("not_image_file", blob.type);
+    return;
+  }
+  if (state.limits && blob.size > state.limits.max_bytes) {
+    showError("payload_too_large", t("err_too_big_local", {
+      size: formatBytes(blob.size), limit: formatBytes(state.limits.max_bytes),
+    }));
+    return;
+  }
+  if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
+  state.file = blob;
+  state.fileName = name || "";
+  state.objectUrl = URL.createObjectURL(blob);
+  showFileName();
+  clearResult();
+  showImage(state.objectUrl, "original", null);
+  $("run").disabled = false;
+  recognise();
+}
+
+function setupInputs() {
+  $("file-input").addEventListener("change", (e) => {
+    const file = e.target.files && e.target.files[0];
+    if (file) setImage(file, file.name);
+  });
+
+  const zone = $("dropzone");
+  ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (e) => {
+    e.preventDefault();
+    zone.classList.add("dragging");
+  }));
+  ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("dragging")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) setImage(file, file.name);
+  });
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file-input").click(); }
+  });
+  // A file dropped outside the zone must not make the browser navigate away.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  document.addEventListener("paste", (e) => {
+    const items = (e.clipboardData && e.clipboardData.items) || [];
+    for (const item of items) {
+      if (item.kind === "file" && item.type.startsWith("image/")) {
+        e.preventDefault();
+        setImage(item.getAsFile(), "");
+        return;
+      }
+    }
+  });
+
+  const form = $("options");
+  form.elements.beam_width.disabled = form.elements.decode.value !== "beam";  // after a form restore
+  form.addEventListener("submit", (e) => { e.preventDefault(); recognise(); });
+  form.addEventListener("change", (e) => {
+    if (e.target.name === "decode") form.elements.beam_width.disabled = e.target.value !== "beam";
+    if (state.file) recognise();
+  });
+
+  $("copy").addEventListener("click", copyAll);
+  $("lang-toggle").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("crnn-ocr-lang", state.lang);
+    applyLanguage();
+  });
+}
+
+// ---- the request ------------------------------------------------------------------------------
+
+function buildForm() {
+  const form = $("options").elements;
+  const data = new FormData();
+  data.append("image", state.file, "upload");  // the server never uses the name
+  for (const name of ["detect", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew",
+    "return_processed_image"]) {
+    data.append(name, form[name].checked ? "true" : "false");
+  }
+  data.append("decode", form.decode.value);
+  if (form.decode.value === "beam") data.append("beam_width", form.beam_width.value || "8");
+  if (form.allowlist.value) data.append("allowlist", form.allowlist.value);
+  if (form.denylist.value) data.append("denylist", form.denylist.value);
+  return data;
+}
+
+async function recognise() {
+  if (!state.file) return;
+  if (state.controller) state.controller.abort();
+  const controller = new AbortController();
+  state.controller = controller;
+  const seq = ++state.seq;
+  setBusy(true);
+  hideError();
+  const started = performance.now();
+  try {
+    const res = await fetch("/ocr", { method: "POST", body: buildForm(), signal: controller.signal });
+    let body = null;
+    try { body = await res.json(); } catch (_) { /* not JSON: handled below */ }
+    if (seq !== state.seq) return;  // a newer request replaced this one
+    if (!res.ok || !body || body.success !== true) {
+      clearResult();
+      const err = (body && body.error) || { code: res.status >= 500 ? "internal_error" : "unknown", message: `HTTP ${res.status}` };
+      showError(err.code, err.message);
+      return;
+    }
+    state.rtt = Math.round(performance.now() - started);
+    state.result = body;
+    state.selected = -1;
+    renderResult(body, state.rtt);
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    if (seq === state.seq) { clearResult(); showError("network", String(e.message || e)); }
+  } finally {
+    if (seq === state.seq) { setBusy(false); state.controller = null; }
+  }
+}
+
+function setBusy(busy) {
+  $("progress").hidden = !busy;
+  document.body.setAttribute("aria-busy", busy ? "true" : "false");
+  $("run").disabled = busy || !state.file;
+}
+
+function clearResult() {
+  state.result = null;
+  state.selected = -1;
+  $("overlay").replaceChildren();
+  $("lines").replaceChildren();
+  $("no-lines").hidden = true;
+  $("all-text").value = "";
+  $("timing").textContent = "";
+  $("copy").disabled = true;
+  $("copy-status").textContent = "";
+}
+
+// Show ``src`` in the viewer; ``size`` ({width, height} of the original) scales the overlay.
+function showImage(src, kind, size) {
+  const img = $("view-image");
+  if (img.getAttribute("src") !== src) img.src = src;
+  img.alt = t(kind);
+  $("view-kind").textContent = t(kind);
+  $("viewer").hidden = false;
+  $("empty-hint").hidden = true;
+  if (size) $("overlay").setAttribute("viewBox", `0 0 ${size.width} ${size.height}`);
+  fitImage();
+}
+
+// Fit the image to the panel: shrink big ones, enlarge small ones up to 4x, keep the aspect.
+function fitImage() {
+  const img = $("view-image");
+  const w = img.naturalWidth;
+  const h = img.naturalHeight;
+  if (!w || !h) return;
+  const room = $("viewer").parentElement.clientWidth - 40;
+  const scale = Math.min(room / w, (window.innerHeight * 0.75) / h, 4);
+  img.style.width = `${Math.max(1, Math.floor(w * scale))}px`;
+}
+
+function showError(code, detail) {
+  state.error = { code, detail };
+  const key = `err_${code}`;
+  $("error-title").textContent = key in I18N.en ? t(key) : t("err_unknown");
+  $("error-detail").textContent = detail || "";
+  $("error").hidden = false;
+}
+
+function hideError() {
+  state.error = null;
+  $("error").hidden = true;
+}
+
+// ---- the result -------------------------------------------------------------------------------
+
+function renderResult(result, rtt) {
+  const { width, height } = result.image;
+  const processed = result.processed_image_base64;
+  showImage(processed ? `data:image/png;base64,${processed}` : state.objectUrl,
+    processed ? "processed" : "original", result.image);
+
+  const svg = $("overlay");
+  svg.replaceChildren();
+  result.lines.forEach((line, i) => {
+    const poly = document.createElementNS(SVG_NS, "polygon");
+    poly.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
+    poly.dataset.index = String(i);
+    if (line.confidence < LOW_CONFIDENCE) poly.classList.add("low");
+    const title = document.createElementNS(SVG_NS, "title");
+    title.textContent = `${line.text} (${(line.confidence * 100).toFixed(1)}%)`;
+    poly.appendChild(title);
+    poly.addEventListener("click", () => select(i));
+    svg.appendChild(poly);
+  });
+
+  const list = $("lines");
+  list.replaceChildren();
+  result.lines.forEach((line, i) => {
+    const li = document.createElement("li");
+    li.dataset.index = String(i);
+    const low = line.confidence < LOW_CONFIDENCE;
+    if (low) li.classList.add("low");
+    const button = document.createElement("button");
+    button.type = "button";
+    const no = document.createElement("span");
+    no.className = "no";
+    no.textContent = String(i + 1);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = line.text;
+    const conf = document.createElement("span");
+    conf.className = "conf";
+    conf.textContent = `${(line.confidence * 100).toFixed(1)}%`;
+    conf.title = t("confidence");
+    button.append(no, text, conf);
+    if (low) {
+      const mark = document.createElement("span");
+      mark.className = "low-mark";
+      mark.textContent = "!";
+      mark.title = t("low_title");
+      button.title = t("low_title");
+      button.append(mark);
+    }
+    button.addEventListener("click", () => select(i));
+    li.appendChild(button);
+    list.appendChild(li);
+  });
+  $("no-lines").hidden = result.lines.length > 0;
+  $("all-text").value = result.text;
+  $("copy").disabled = !result.text;
+  $("copy-status").textContent = "";
+
+  const tm = result.timings;
+  $("timing").textContent = t("timing", {
+    total: Math.round(result.cost_time_ms), pre: Math.round(tm.preprocess_ms), det: Math.round(tm.detect_ms),
+    rec: Math.round(tm.recognize_ms), rtt: rtt ?? "?", w: width, h: height, n: result.lines.length,
+  });
+  if (state.selected >= 0) select(state.selected);
+}
+
+function select(index) {
+  state.selected = index;
+  document.querySelectorAll("#overlay polygon").forEach((p) => {
+    p.classList.toggle("selected", Number(p.dataset.index) === index);
+  });
+  document.querySelectorAll("#lines li").forEach((li) => {
+    const on = Number(li.dataset.index) === index;
+    li.classList.toggle("selected", on);
+    if (on) li.scrollIntoView({ block: "nearest" });
+  });
+  const poly = document.querySelector(`#overlay polygon[data-index="${index}"]`);
+  if (poly) poly.parentNode.appendChild(poly);  // draw the selected box on top
+}
+
+async function copyAll() {
+  const text = state.result ? state.result.text : "";
+  if (!text) return;
+  let ok = false;
+  if (navigator.clipboard && window.isSecureContext) {
+    try { await navigator.clipboard.writeText(text); ok = true; } catch (_) { ok = false; }
+  }
+  if (!ok) {  // older browsers, plain-http hosts: copy from the textarea
+    const area = $("all-text");
+    area.focus();
+    area.select();
+    try { ok = document.execCommand("copy"); } catch (_) { ok = false; }
+  }
+  $("copy-status").textContent = t(ok ? "copied" : "copy_failed");
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+setupInputs();
+$("view-image").addEventListener("load", fitImage);
+$("view-image").addEventListener("error", () => {  // a file the browser cannot display
+  $("viewer").hidden = true;
+  $("empty-hint").hidden = false;
+});
+window.addEventListener("resize", fitImage);
+applyLanguage();
+pollReadiness();
+loadInfo();

@@ -1,0 +1,197 @@
+"""Training data: a deterministic stream of synthetic batches, and labelled line sets on disk.
+
+``SynthBatches`` renders in DataLoader worker processes (so the trainer's threads keep the CPU),
+groups a pool of samples by width and yields padded batches (little padding → less compute).
+``LabelledLines`` reads the ``relative/path<TAB>text`` format of ../shared/eval, used for the
+fixed validation sets and for fine-tuning on a user's own labels.tsv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from crnn_ocr.charset import Charset, unify_text
+from crnn_ocr.recognize import fit_to_height, pad_value
+
+from .corpus import load_or_build
+from .fonts import discover
+from .render import LineRenderer, RenderConfig
+from .textgen import TextMix, TextSampler
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """Line length and degradation grow with the samples seen: short clean lines first."""
+
+    warm_samples: int = 60_000  # until here: short lines, light degradation
+    full_samples: int = 400_000  # from here on: full length, full degradation
+    start_chars: int = 4
+    max_chars: int = 24
+    start_degrade: float = 0.4
+
+    def at(self, seen: int) -> tuple[int, float]:
+        if seen <= self.warm_samples:
+            return self.start_chars, self.start_degrade
+        f = min(1.0, (seen - self.warm_samples) / max(1, self.full_samples - self.warm_samples))
+        chars = int(round(self.start_chars + f * (self.max_chars - self.start_chars)))
+        return chars, self.start_degrade + f * (1.0 - self.start_degrade)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = 0
+    batch_size: int = 64
+    pool_batches: int = 8
+    render: RenderConfig = RenderConfig()
+    mix: TextMix = TextMix()
+    curriculum: Curriculum = Curriculum()
+    heldout_fonts: bool = False
+    cache_dir: str = "data/cache"
+
+
+class SynthSource:
+    """Text sampler + renderer; ``sample(rng, max_chars, degrade)`` → (image, text)."""
+
+    def __init__(self, charset: Charset, cfg: SynthConfig):
+        cache = Path(cfg.cache_dir)
+        self.charset = charset
+        self.texts = TextSampler(load_or_build(charset, cache / "corpus.tsv.gz"), charset, cfg.mix)
+        fonts = discover(set(charset.chars), cache / "fonts.json")
+        self.cfg = cfg
+        self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)
+
+    def sample(self, rng: np.random.Generator, max_chars: int, degrade: float) -> tuple[np.ndarray, str]:
+        renderer = self.renderer
+        if degrade != renderer.config.degrade:
+            renderer.config = replace(renderer.config, degrade=degrade)
+        while True:
+            text = self.texts.sample(rng, max_chars)
+            for _ in range(3):
+                img = renderer.render(text, rng)
+                if img is not None:
+                    return img, text
+                text = text[: max(1, len(text) // 2)].strip() or text[:1]
+
+
+def pad_batch(images: list[np.ndarray], height: int = 32) -> torch.Tensor:
+    """[N,1,H,Wmax] float in [-1,1]; each image right-padded with its own background grey."""
+    width = max(im.shape[1] for im in images)
+    width = (width + 3) // 4 * 4
+    out = np.empty((len(images), 1, height, width), np.uint8)
+    for i, im in enumerate(images):
+        out[i, 0, :, : im.shape[1]] = im
+        out[i, 0, :, im.shape[1] :] = pad_value(im)
+    return torch.from_numpy(out).float().div_(127.5).sub_(1.0)
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # [N,1,32,W]
+    targets: torch.Tensor  # concatenated class indices
+    target_lengths: torch.Tensor  # [N]
+    widths: torch.Tensor  # [N] true widths before padding
+    texts: list[str]
+
+
+def make_batch(charset: Charset, items: list[tuple[np.ndarray, str]]) -> Batch:
+    images = [im for im, _ in items]
+    texts = [t for _, t in items]
+    ids = [charset.encode(t) for t in texts]
+    return Batch(
+        images=pad_batch(images),
+        targets=torch.tensor([i for seq in ids for i in seq], dtype=torch.long),
+        target_lengths=torch.tensor([len(s) for s in ids], dtype=torch.long),
+        widths=torch.tensor([im.shape[1] for im in images], dtype=torch.long),
+        texts=texts,
+    )
+
+
+class SynthBatches(IterableDataset):
+    """Endless width-bucketed batches. Worker ``k`` of a run started at ``start_samples`` seeds
+    its rng with (seed, start_samples, k), so runs are reproducible and a resumed run sees new data."""
+
+    def __init__(self, charset: Charset, cfg: SynthConfig, start_samples: int = 0):
+        self.charset = charset
+        self.cfg = cfg
+        self.start_samples = start_samples
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        wid, nworkers = (info.id, info.num_workers) if info else (0, 1)
+        cv2.setNumThreads(1)
+        source = SynthSource(self.charset, self.cfg)
+        rng = np.random.default_rng([self.cfg.seed, self.start_samples, wid])
+        seen = self.start_samples
+        bs = self.cfg.batch_size
+        while True:
+            max_chars, degrade = self.cfg.curriculum.at(seen)
+            pool = [source.sample(rng, max_chars, degrade) for _ in range(bs * self.cfg.pool_batches)]
+            pool.sort(key=lambda it: it[0].shape[1])
+            order = rng.permutation(self.cfg.pool_batches)
+            for b in order:
+                yield make_batch(self.charset, pool[b * bs : (b + 1) * bs])
+            seen += len(pool) * nworkers
+
+
+class LabelledLines(Dataset):
+    """Line images + labels.tsv (``relative/path<TAB>text``), fitted to the model height as at inference."""
+
+    def __init__(self, labels_tsv: Path, charset: Charset, height: int = 32):
+        self.root = labels_tsv.parent
+        self.charset = charset
+        self.height = height
+        self.items: list[tuple[Path, str]] = []
+        for n, line in enumerate(labels_tsv.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise ValueError(f"{labels_tsv}:{n}: expected 'path<TAB>text'")
+            rel, text = line.split("\t", 1)
+            text = unify_text(text, charset)
+            if text:
+                self.items.append((self.root / rel, text))
+        if not self.items:
+            raise ValueError(f"{labels_tsv}: no usable labelled lines")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, path: Path) -> np.ndarray:
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"cannot read image {path}")
+        return fit_to_height(img, self.height, min_width=16, stride=4)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, str]:
+        path, text = self.items[i]
+        return self.load(path), text
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """In-order batches, grouped by width for speed (each Batch keeps its texts)."""
+        order = sorted(range(len(self)), key=lambda i: self[i][0].shape[1])
+        for s in range(0, len(order), batch_size):
+            yield make_batch(self.charset, [self[i] for i in order[s : s + batch_size]])
+
+
+def write_dataset(out_dir: Path, charset: Charset, cfg: SynthConfig, n: int, max_chars: int, degrade: float) -> Path:
+    """Write ``n`` rendered lines as PNGs + labels.tsv (the ../shared/eval format). Deterministic in cfg.seed."""
+    images = out_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    source = SynthSource(charset, cfg)
+    rng = np.random.default_rng([cfg.seed, 7919])
+    rows = []
+    for i in range(n):
+        img, text = source.sample(rng, max_chars, degrade)
+        name = f"images/{i:06d}.png"
+        cv2.imwrite(str(out_dir / name), img)
+        rows.append(f"{name}\t{text}")
+    labels = out_dir / "labels.tsv"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return labels

@@ -1,0 +1,278 @@
+"""Render one text line as a degraded grey crop of fixed height, deterministically from an rng.
+
+Pipeline (each stage a small function below):
+  ink mask (PIL, chosen face/size/spacing/stroke) + clutter masks (rules, underline, neighbouring lines)
+  → geometry (rotation, perspective, curvature) → crop with random margins
+  → compose on a background (paper texture, gradient, solid; dark-on-light or inverted)
+  → photometric degradations (lighting, shadow, blur, noise, low resolution, JPEG, binarization)
+  → resize to the model height, aspect kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .fonts import FontFace, FontSet
+
+Rng = np.random.Generator
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    height: int = 32
+    max_width: int = 512
+    min_font_px: int = 18
+    max_font_px: int = 56
+    latin_font_share: float = 0.6  # ASCII-only text: chance of a Latin (vs CJK) face
+    degrade: float = 1.0  # 0 = clean renders only (scales every degradation probability)
+
+
+@lru_cache(maxsize=512)
+def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size=size, index=index)
+
+
+def _family(face: FontFace) -> str:
+    return " ".join(face.name.split()[:2])
+
+
+class LineRenderer:
+    def __init__(self, fonts: FontSet, config: RenderConfig = RenderConfig(), heldout: bool = False):
+        self.config = config
+        cjk = fonts.heldout if heldout else fonts.cjk
+        self._cjk = self._by_family(cjk)
+        self._latin = self._by_family(fonts.latin)
+
+    @staticmethod
+    def _by_family(faces) -> list[list[FontFace]]:
+        groups: dict[str, list[FontFace]] = {}
+        for f in faces:
+            groups.setdefault(_family(f), []).append(f)
+        return list(groups.values())
+
+    def pick_face(self, text: str, rng: Rng) -> FontFace | None:
+        ascii_only = text.isascii()
+        pools = self._latin if ascii_only and rng.random() < self.config.latin_font_share else self._cjk
+        for _ in range(6):
+            family = pools[int(rng.integers(len(pools)))]
+            face = family[int(rng.integers(len(family)))]
+            if face.covers(text):
+                return face
+        candidates = [f for fam in pools for f in fam if f.covers(text)]
+        return candidates[int(rng.integers(len(candidates)))] if candidates else None
+
+    def render(self, text: str, rng: Rng) -> np.ndarray | None:
+        """uint8 grey image of height ``config.height``; None if no face covers ``text`` or it is too wide."""
+        face = self.pick_face(text, rng)
+        if face is None:
+            return None
+        cfg = self.config
+        d = cfg.degrade
+        size = int(rng.integers(cfg.min_font_px // 2, cfg.max_font_px // 2 + 1)) * 2
+        font = _pil_font(face.path, face.index, size)
+        ink, box = _ink_mask(text, font, size, rng)
+        if box is None:
+            return None
+        clutter = _clutter_mask(ink.shape, box, size, rng, d)
+        ink, clutter, box = _geometry(ink, clutter, box, rng, d)
+        x0, y0, x1, y1 = _crop_box(box, ink.shape, rng)
+        ink, clutter = ink[y0:y1, x0:x1], clutter[y0:y1, x0:x1]
+        img = _compose(ink, clutter, rng, d)
+        img = _photometric(img, rng, d, size)
+        h, w = img.shape
+        out_w = max(8, int(round(w * cfg.height / h)))
+        if out_w > cfg.max_width:
+            return None
+        interp = cv2.INTER_AREA if h > cfg.height else cv2.INTER_LINEAR
+        return cv2.resize(img, (out_w, cfg.height), interpolation=interp)
+
+
+# ---- stages ----------------------------------------------------------------------------------
+
+
+def _ink_mask(text: str, font: ImageFont.FreeTypeFont, size: int, rng: Rng):
+    """Float mask in [0,1] of the text ink on a generous canvas, and the text's ink box."""
+    spacing = float(rng.uniform(-0.04, 0.35)) * size if rng.random() < 0.2 else 0.0
+    stroke = 1 if rng.random() < 0.08 and size >= 24 else 0
+    advances = [font.getlength(c) for c in text] if spacing else None
+    width = int(font.getlength(text) + (spacing * len(text) if spacing else 0)) + 4 * size
+    canvas = Image.new("L", (max(width, 8), size * 4), 0)
+    draw = ImageDraw.Draw(canvas)
+    x, y = 2 * size, int(1.5 * size)
+    if advances is None:
+        draw.text((x, y), text, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+    else:
+        for c, adv in zip(text, advances):
+            draw.text((x, y), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+            x += adv + spacing
+    mask = np.asarray(canvas, dtype=np.float32) / 255.0
+    ys, xs = np.nonzero(mask > 0.2)
+    if len(xs) == 0:
+        return mask, None
+    # Vertical extent from the font's line metrics, so "ace" and "Tg" crops share a baseline frame.
+    ascent, descent = font.getmetrics()
+    top = min(int(ys.min()), y + int(0.1 * ascent))
+    bottom = max(int(ys.max()) + 1, y + int(ascent + 0.6 * descent))
+    return mask, (int(xs.min()), top, int(xs.max()) + 1, bottom)
+
+
+def _clutter_mask(shape, box, size: int, rng: Rng, d: float) -> np.ndarray:
+    """Underlines, table rules and partial neighbouring lines, drawn as a separate mask."""
+    h, w = shape
+    x0, y0, x1, y1 = box
+    th = y1 - y0
+    m = np.zeros(shape, np.float32)
+    thick = max(1, int(round(size / 18)))
+    if rng.random() < 0.10 * d:  # underline
+        yy = min(h - 1, y1 + int(rng.uniform(0.0, 0.25) * th))
+        cv2.line(m, (0, yy), (w - 1, yy), 1.0, thick)
+    if rng.random() < 0.08 * d:  # table rules above/below
+        for yy in (y0 - int(rng.uniform(0.15, 0.5) * th), y1 + int(rng.uniform(0.15, 0.5) * th)):
+            if 0 <= yy < h and rng.random() < 0.7:
+                cv2.line(m, (0, yy), (w - 1, yy), 1.0, thick)
+    if rng.random() < 0.06 * d:  # vertical cell borders
+        for xx in (x0 - int(rng.uniform(0.2, 0.8) * th), x1 + int(rng.uniform(0.2, 0.8) * th)):
+            if 0 <= xx < w:
+                cv2.line(m, (xx, 0), (xx, h - 1), 1.0, thick)
+    if rng.random() < 0.05 * d:  # a rule crossing the text (strike-through / form line)
+        yy = int(y0 + rng.uniform(0.3, 0.8) * th)
+        cv2.line(m, (0, yy), (w - 1, yy), 1.0, max(1, thick // 2))
+    if rng.random() < 0.12 * d:  # fragments of the neighbouring lines (ascenders/descenders)
+        for sign in (-1, 1):
+            if rng.random() < 0.6:
+                yc = (y0 if sign < 0 else y1) + sign * int(rng.uniform(0.25, 0.6) * th)
+                n = int(rng.integers(3, 30))
+                xs = np.sort(rng.integers(0, w, n))
+                for xa in xs:
+                    bw = int(rng.uniform(0.1, 0.7) * th)
+                    bh = int(rng.uniform(0.1, 0.5) * th)
+                    ya = yc - bh if sign < 0 else yc
+                    cv2.rectangle(m, (int(xa), int(ya)), (int(xa) + bw, int(ya) + bh), 1.0, max(1, thick))
+    return m
+
+
+def _geometry(ink, clutter, box, rng: Rng, d: float):
+    h, w = ink.shape
+    x0, y0, x1, y1 = box
+    pts = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    r = rng.random()
+    if r < 0.25 * d:  # small rotation about the text centre
+        angle = float(rng.normal(0, 1.2))
+        mat = cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), angle, 1.0)
+        ink = cv2.warpAffine(ink, mat, (w, h), flags=cv2.INTER_LINEAR)
+        clutter = cv2.warpAffine(clutter, mat, (w, h), flags=cv2.INTER_LINEAR)
+        pts = cv2.transform(pts[None], mat)[0]
+    elif r < 0.37 * d:  # perspective
+        th = y1 - y0
+        jitter = rng.uniform(-0.12, 0.12, (4, 2)).astype(np.float32) * th
+        dst = pts + jitter
+        mat = cv2.getPerspectiveTransform(pts, dst)
+        ink = cv2.warpPerspective(ink, mat, (w, h), flags=cv2.INTER_LINEAR)
+        clutter = cv2.warpPerspective(clutter, mat, (w, h), flags=cv2.INTER_LINEAR)
+        pts = dst
+    elif r < 0.43 * d:  # curvature (page curl / bottle labels)
+        th = y1 - y0
+        amp = float(rng.uniform(0.05, 0.2)) * th
+        period = float(rng.uniform(1.5, 4.0)) * max(x1 - x0, 1)
+        phase = float(rng.uniform(0, 2 * np.pi))
+        xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        yy = yy + amp * np.sin(2 * np.pi * xx / period + phase)
+        ink = cv2.remap(ink, xx, yy, cv2.INTER_LINEAR)
+        clutter = cv2.remap(clutter, xx, yy, cv2.INTER_LINEAR)
+        pts = pts + np.float32([[0, -amp], [0, -amp], [0, amp], [0, amp]])
+    bx0, by0 = pts.min(axis=0)
+    bx1, by1 = pts.max(axis=0)
+    return ink, clutter, (int(bx0), int(by0), int(np.ceil(bx1)), int(np.ceil(by1)))
+
+
+def _crop_box(box, shape, rng: Rng):
+    """Margins like a detector's crops: a little room above/below, a little more at the ends."""
+    h, w = shape
+    x0, y0, x1, y1 = box
+    th = max(1, y1 - y0)
+    top = int(rng.uniform(0.02, 0.25) * th)
+    bottom = int(rng.uniform(0.02, 0.25) * th)
+    left = int(rng.uniform(0.0, 0.5) * th)
+    right = int(rng.uniform(0.0, 0.5) * th)
+    return max(0, x0 - left), max(0, y0 - top), min(w, x1 + right), min(h, y1 + bottom)
+
+
+def _background(shape, rng: Rng, d: float) -> np.ndarray:
+    h, w = shape
+    level = float(rng.uniform(170, 255))
+    kind = rng.random()
+    if kind < 0.45 * d:  # paper texture: low-frequency noise plus fibres
+        small = rng.normal(0, 1, (max(2, h // 8), max(2, w // 8))).astype(np.float32)
+        tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        bg = level + tex * float(rng.uniform(2, 14)) + rng.normal(0, float(rng.uniform(0, 4)), (h, w))
+    elif kind < 0.65 * d:  # gradient
+        gx = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+        gy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+        a, b = rng.uniform(-40, 40, 2)
+        bg = level + a * gx + b * gy
+    else:
+        bg = np.full((h, w), level, np.float32)
+    return bg.astype(np.float32)
+
+
+def _compose(ink, clutter, rng: Rng, d: float) -> np.ndarray:
+    bg = _background(ink.shape, rng, d)
+    bg_mean = float(bg.mean())
+    contrast = float(rng.uniform(60, 230)) if rng.random() < 0.85 else float(rng.uniform(35, 60))
+    fg = max(0.0, bg_mean - contrast)
+    rule = max(0.0, bg_mean - float(rng.uniform(30, 200)))
+    img = bg * (1 - clutter) + rule * clutter
+    img = img * (1 - ink) + fg * ink
+    if rng.random() < 0.15:  # light text on a dark ground (signs, plates, dark-mode screens)
+        img = 255.0 - img
+    return img
+
+
+def _photometric(img: np.ndarray, rng: Rng, d: float, size: int) -> np.ndarray:
+    h, w = img.shape
+    if rng.random() < 0.2 * d:  # uneven lighting
+        gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+        gy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+        a, b = rng.uniform(-0.35, 0.35, 2)
+        img = img * (1 + a * gx + b * gy)
+    if rng.random() < 0.08 * d:  # a soft shadow over part of the line
+        x = int(rng.integers(0, w))
+        shade = np.ones((h, w), np.float32)
+        shade[:, x:] = float(rng.uniform(0.45, 0.8))
+        shade = cv2.GaussianBlur(shade, (0, 0), sigmaX=max(1.0, w / 30))
+        img = img * (shade if rng.random() < 0.5 else shade[:, ::-1])
+    if rng.random() < 0.3 * d:
+        sigma = float(rng.uniform(0.3, 1.0)) * size / 32
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
+    elif rng.random() < 0.05 * d:  # motion blur
+        k = int(rng.integers(3, 7))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2, :] = 1.0 / k
+        img = cv2.filter2D(img, -1, kernel)
+    if rng.random() < 0.35 * d:
+        img = img + rng.normal(0, float(rng.uniform(2, 14)), img.shape).astype(np.float32)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.2 * d:  # low resolution: down then up
+        f = float(rng.uniform(0.35, 0.75))
+        small = cv2.resize(img, (max(2, int(w * f)), max(2, int(h * f))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.25 * d:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 90))])
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    if rng.random() < 0.07 * d:  # binarized scan
+        if rng.random() < 0.5:
+            _, img = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        else:
+            block = max(3, (h // 2) | 1)
+            img = cv2.adaptiveThreshold(img, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 10)
+    if rng.random() < 0.03 * d:  # salt and pepper
+        m = rng.random(img.shape)
+        img = img.copy()
+        img[m < 0.01] = 0
+        img[m > 0.99] = 255
+    return img

@@ -1,0 +1,285 @@
+"""Text for synthetic lines: real words by frequency, mixed zh/en, and the strings documents are full of.
+
+Every generator takes a ``numpy.random.Generator`` so a seed fixes the output. ``TextSampler``
+mixes the generators; its ``rare_fraction`` controls how often uniformly random charset
+characters are drawn, so every character is seen in training, not only the frequent ones.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from crnn_ocr.charset import CJK_PUNCTUATION, Charset
+
+from .corpus import Corpus
+
+Rng = np.random.Generator
+
+ZH_PUNCT_INNER = "，、；："
+ZH_PUNCT_END = "。！？"
+EN_PUNCT = ",.;:!?"
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+KEYS_ZH = (
+    "发票号码", "发票代码", "开票日期", "金额", "税额", "价税合计", "合计", "单价", "数量", "电话", "地址",
+    "姓名", "日期", "时间", "编号", "账号", "开户行", "纳税人识别号", "备注", "收款人", "复核", "开票人",
+    "销售方", "购买方", "名称", "规格型号", "单位", "税率", "订单号", "客户", "联系人", "手机", "邮箱",
+    "网址", "身份证号", "总计", "找零", "实收", "应付", "折扣", "小计", "收银员", "门店", "会员卡号",
+)
+KEYS_EN = (
+    "Invoice No", "Date", "Time", "Total", "Subtotal", "Tax", "Amount", "Qty", "Price", "Phone", "Tel",
+    "Fax", "Email", "Address", "Name", "Order", "Account", "Cashier", "Change", "Cash", "VAT", "Ref",
+    "Customer ID", "Due Date", "Balance", "Item", "Description", "Unit Price", "Receipt No",
+)
+TLDS = ("com", "cn", "net", "org", "com.cn", "io", "edu.cn", "gov.cn")
+
+
+def _choice(rng: Rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def _digits(rng: Rng, n: int) -> str:
+    return "".join(str(d) for d in rng.integers(0, 10, n))
+
+
+def _alnum(rng: Rng, n: int, upper_only: bool = True) -> str:
+    alphabet = string.ascii_uppercase + string.digits if upper_only else string.ascii_letters + string.digits
+    return "".join(alphabet[i] for i in rng.integers(0, len(alphabet), n))
+
+
+def _case(rng: Rng, word: str) -> str:
+    r = rng.random()
+    if r < 0.15:
+        return word.upper()
+    if r < 0.45:
+        return word[:1].upper() + word[1:]
+    return word
+
+
+# ---- document strings ------------------------------------------------------------------------
+
+
+def amount(rng: Rng) -> str:
+    value = float(rng.choice([rng.uniform(0, 100), rng.uniform(0, 10_000), rng.uniform(0, 10_000_000)]))
+    s = f"{value:,.2f}" if rng.random() < 0.6 else f"{value:.2f}"
+    if rng.random() < 0.15:
+        s = s.rstrip("0").rstrip(".") or "0"
+    prefix = _choice(rng, ("¥", "￥", "$", "€", "£", "RMB ", "", "", "-¥", "USD "))
+    suffix = _choice(rng, ("", "", "", "元", " 元", "万元", " CNY"))
+    return prefix + s + suffix
+
+
+def date(rng: Rng) -> str:
+    y, m, d = int(rng.integers(1950, 2040)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+    fmt = int(rng.integers(7))
+    return [
+        f"{y}-{m:02d}-{d:02d}", f"{y}/{m:02d}/{d:02d}", f"{y}年{m}月{d}日", f"{y}.{m:02d}.{d:02d}",
+        f"{d:02d}/{m:02d}/{y}", f"{m}/{d}/{y}", f"{y}年{m:02d}月{d:02d}日",
+    ][fmt]
+
+
+def time_of_day(rng: Rng) -> str:
+    h, mi, s = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
+    return _choice(rng, (f"{h:02d}:{mi:02d}", f"{h:02d}:{mi:02d}:{s:02d}", f"{h}时{mi}分", f"{h % 12 or 12}:{mi:02d} {'AM' if h < 12 else 'PM'}"))
+
+
+def phone(rng: Rng) -> str:
+    k = int(rng.integers(5))
+    if k == 0:
+        return "1" + str(int(rng.integers(3, 10))) + _digits(rng, 9)
+    if k == 1:
+        return f"1{int(rng.integers(3, 10))}{_digits(rng, 1)}-{_digits(rng, 4)}-{_digits(rng, 4)}"
+    if k == 2:
+        return f"0{_digits(rng, 2)}-{_digits(rng, 8)}"
+    if k == 3:
+        return f"({_digits(rng, 3)}) {_digits(rng, 3)}-{_digits(rng, 4)}"
+    return f"+86 {_digits(rng, 3)} {_digits(rng, 4)} {_digits(rng, 4)}"
+
+
+def identifier(rng: Rng) -> str:
+    k = int(rng.integers(7))
+    if k == 0:  # resident ID
+        return _digits(rng, 17) + _choice(rng, "0123456789X")
+    if k == 1:  # unified social credit code / tax ID
+        return "91" + _digits(rng, 4) + _alnum(rng, 12)
+    if k == 2:  # invoice number / code
+        return _digits(rng, int(rng.integers(8, 13)))
+    if k == 3:
+        return _choice(rng, ("NO.", "No.", "No ", "#", "INV-", "SO", "PO-")) + _digits(rng, int(rng.integers(4, 10)))
+    if k == 4:  # licence plate
+        return _choice(rng, PROVINCES) + _choice(rng, string.ascii_uppercase) + _alnum(rng, int(rng.integers(5, 7)))
+    if k == 5:
+        return _alnum(rng, int(rng.integers(4, 12)), upper_only=False)
+    return f"{_alnum(rng, 3)}-{_digits(rng, 4)}-{_alnum(rng, 2)}"
+
+
+def email(rng: Rng, corpus: Corpus) -> str:
+    user = _choice(rng, corpus.en.words[:5000]) + _choice(rng, ("", ".", "_", "")) + (
+        _digits(rng, int(rng.integers(0, 4))) if rng.random() < 0.5 else _choice(rng, corpus.en.words[:5000])
+    )
+    host = _choice(rng, ("qq", "163", "126", "gmail", "outlook", "sina", "example", "company", "aliyun", "foxmail"))
+    return f"{user}@{host}.{_choice(rng, TLDS)}"
+
+
+def url(rng: Rng, corpus: Corpus) -> str:
+    host = _choice(rng, corpus.en.words[:8000])
+    path = "/".join(_choice(rng, corpus.en.words[:8000]) for _ in range(int(rng.integers(0, 3))))
+    scheme = _choice(rng, ("https://", "http://", "www.", "https://www.", ""))
+    return f"{scheme}{host}.{_choice(rng, TLDS)}" + (f"/{path}" if path else "")
+
+
+def percentage(rng: Rng) -> str:
+    v = float(rng.uniform(0, 100))
+    return _choice(rng, (f"{v:.1f}%", f"{int(v)}%", f"{v:.2f}％", f"{int(v)}％", f"-{v:.1f}%"))
+
+
+# ---- word-based lines ------------------------------------------------------------------------
+
+
+def zh_phrase(rng: Rng, corpus: Corpus, max_chars: int) -> str:
+    out = ""
+    while len(out) < max_chars:
+        w = corpus.zh.draw(rng)
+        if len(out) + len(w) > max_chars:
+            break
+        out += w
+        r = rng.random()
+        if r < 0.08 and len(out) < max_chars - 1:
+            out += _choice(rng, ZH_PUNCT_INNER)
+    if out and rng.random() < 0.15 and len(out) < max_chars:
+        out += _choice(rng, ZH_PUNCT_END)
+    return out
+
+
+def en_phrase(rng: Rng, corpus: Corpus, max_chars: int) -> str:
+    words: list[str] = []
+    length = 0
+    while True:
+        w = _case(rng, corpus.en.draw(rng))
+        if rng.random() < 0.06:
+            w += _choice(rng, EN_PUNCT)
+        if length + len(w) + (1 if words else 0) > max_chars:
+            break
+        words.append(w)
+        length += len(w) + (1 if len(words) > 1 else 0)
+    if not words:
+        return corpus.en.words[int(rng.integers(100))][:max_chars]
+    if rng.random() < 0.1:
+        return "".join(w[:1].upper() + w[1:] for w in words)  # identifiers, brand names
+    return " ".join(words)
+
+
+def mixed_phrase(rng: Rng, corpus: Corpus, max_chars: int) -> str:
+    """Chinese with embedded English words or numbers, spaced either way as documents do."""
+    parts: list[str] = []
+    length = 0
+    spaced = rng.random() < 0.5
+    while length < max_chars:
+        r = rng.random()
+        if r < 0.6:
+            tok = corpus.zh.draw(rng)
+        elif r < 0.85:
+            tok = _case(rng, corpus.en.draw(rng))
+        else:
+            tok = _choice(rng, (_digits(rng, int(rng.integers(1, 5))), percentage(rng), amount(rng), date(rng)))
+        if length + len(tok) > max_chars:
+            break
+        if parts and spaced and (tok[0].isascii() != parts[-1][-1].isascii()):
+            parts.append(" ")
+            length += 1
+        parts.append(tok)
+        length += len(tok)
+    return "".join(parts).strip()
+
+
+def field_line(rng: Rng, corpus: Corpus, max_chars: int) -> str:
+    """'key：value' fields of forms and invoices."""
+    zh = rng.random() < 0.65
+    key = _choice(rng, KEYS_ZH if zh else KEYS_EN)
+    sep = _choice(rng, ("：", ":", "： ", ": ")) if zh else _choice(rng, (": ", ":", " "))
+    value_fn: Callable[[], str] = _choice(
+        rng,
+        (
+            lambda: amount(rng), lambda: date(rng), lambda: phone(rng), lambda: identifier(rng),
+            lambda: email(rng, corpus), lambda: percentage(rng), lambda: time_of_day(rng),
+            lambda: zh_phrase(rng, corpus, max(2, max_chars - len(key) - 2)),
+        ),
+    )
+    return (key + sep + value_fn())[:max_chars].rstrip()
+
+
+def document_string(rng: Rng, corpus: Corpus) -> str:
+    fn = int(rng.integers(8))
+    return [
+        lambda: amount(rng), lambda: date(rng), lambda: time_of_day(rng), lambda: phone(rng),
+        lambda: identifier(rng), lambda: email(rng, corpus), lambda: url(rng, corpus), lambda: percentage(rng),
+    ][fn]()
+
+
+def random_chars(rng: Rng, pool: str, max_chars: int) -> str:
+    n = int(rng.integers(1, max_chars + 1))
+    return "".join(pool[i] for i in rng.integers(0, len(pool), n))
+
+
+# ---- the mixture -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextMix:
+    """Relative weights of each text kind."""
+
+    zh: float = 0.30
+    en: float = 0.17
+    mixed: float = 0.12
+    field: float = 0.10
+    document: float = 0.08
+    rare_hanzi: float = 0.15
+    rare_symbols: float = 0.03
+    plate: float = 0.05
+
+
+class TextSampler:
+    def __init__(self, corpus: Corpus, charset: Charset, mix: TextMix = TextMix()):
+        self.corpus = corpus
+        self.charset = charset
+        self.hanzi = "".join(c for c in charset.chars if ord(c) >= 0x4E00)
+        self.symbols = string.ascii_letters + string.digits + string.punctuation + CJK_PUNCTUATION
+        names = [f for f in TextMix.__dataclass_fields__]
+        w = np.array([getattr(mix, n) for n in names], dtype=np.float64)
+        self._kinds = names
+        self._p = w / w.sum()
+
+    def sample(self, rng: Rng, max_chars: int) -> str:
+        """One line of text, at most ``max_chars`` characters, only charset characters, never empty."""
+        for _ in range(10):
+            kind = self._kinds[int(rng.choice(len(self._kinds), p=self._p))]
+            text = self._one(kind, rng, max_chars)
+            text = self.charset.filter_text(text).strip()
+            if text:
+                return text[:max_chars]
+        return self.hanzi[int(rng.integers(len(self.hanzi)))]
+
+    def _one(self, kind: str, rng: Rng, max_chars: int) -> str:
+        n = int(rng.integers(1, max_chars + 1))
+        if kind == "zh":
+            return zh_phrase(rng, self.corpus, n)
+        if kind == "en":
+            return en_phrase(rng, self.corpus, max(n, 3))
+        if kind == "mixed":
+            return mixed_phrase(rng, self.corpus, n)
+        if kind == "field":
+            return field_line(rng, self.corpus, max(n, 6))
+        if kind == "document":
+            return document_string(rng, self.corpus)
+        if kind == "rare_hanzi":
+            return random_chars(rng, self.hanzi, n)
+        if kind == "rare_symbols":
+            return random_chars(rng, self.symbols, n)
+        if kind == "plate":
+            return _choice(rng, PROVINCES) + _choice(rng, string.ascii_uppercase) + (
+                "·" if rng.random() < 0.2 else ""
+            ) + _alnum(rng, 5)
+        raise ValueError(f"unknown text kind {kind!r}")

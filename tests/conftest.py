@@ -1,0 +1,66 @@
+"""Shared fixtures: the tiny ONNX test model (always available) and the shipped model (when present).
+
+``tests/`` has no ``__init__.py``; pytest puts it on ``sys.path``, so test modules import the
+helpers directly (``from tiny_model import render_code_line``, ``from render import render_line``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny_model import build_tiny_model
+
+from crnn_ocr.engine import EngineConfig, OnnxEngine
+from crnn_ocr.models import MANIFEST_NAME, Manifest, default_model_dir, verify_sha256
+from crnn_ocr.recognize import Recognizer
+
+#: Tests share two CPU cores with other work: one ONNX Runtime thread each.
+TEST_ENGINE_CONFIG = EngineConfig(intra_op_threads=1, inter_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model (tests/tiny_model.py) written once per session."""
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_path: Path) -> OnnxEngine:
+    return OnnxEngine(tiny_model_path, TEST_ENGINE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def tiny_recognizer(tiny_engine: OnnxEngine) -> Recognizer:
+    return Recognizer(tiny_engine)
+
+
+@pytest.fixture(scope="session")
+def tiny_ocr(tiny_model_path: Path):
+    """An OCR pipeline with the default detector and preprocessor over the tiny model."""
+    from crnn_ocr.pipeline import OCR
+
+    return OCR(tiny_model_path, threads=1)
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The default model of models/manifest.json, hash-checked; skipped until the manifest exists.
+
+    A manifest that exists but is malformed, or names a missing or altered file, fails the test.
+    """
+    model_dir = default_model_dir()
+    if not (model_dir / MANIFEST_NAME).is_file():
+        pytest.skip(f"no shipped model yet: {model_dir / MANIFEST_NAME} does not exist")
+    manifest = Manifest.read(model_dir)
+    entry = manifest.models[manifest.default]
+    verify_sha256(entry.path, entry.sha256)
+    return entry.path
+
+
+@pytest.fixture(scope="session")
+def shipped_ocr(shipped_model: Path):
+    """The full pipeline over the shipped model (skipped with it)."""
+    from crnn_ocr.pipeline import OCR
+
+    return OCR(shipped_model, threads=1)

@@ -1,0 +1,297 @@
+"""The web page, driven in headless Chromium (Debian's /usr/bin/chromium) through Playwright.
+
+A real uvicorn server runs in a thread on a free loopback port, loading the tiny test model in its
+lifespan (or the shipped model once models/manifest.json exists). Screenshots go to
+artifacts/browser/ (gitignored). Never downloads a browser: ``executable_path`` is the system one.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from tiny_model import render_code_line
+
+from crnn_ocr.server import ServerSettings, create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts" / "browser"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt install chromium)"),
+]
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')"
+)
+
+CODE_TEXT = "0123ab中文"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving ``create_app(settings)`` on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{settings.port}"
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server thread exited during start-up")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the server was not ready within 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+def png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tiny_model_path: Path) -> Iterator[ServerThread]:
+    """The real server on the tiny model, loaded by the app's lifespan."""
+    settings = ServerSettings(port=free_port(), model_path=str(tiny_model_path), threads=1)
+    with ServerThread(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, tiny_server: ServerThread):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    pg = context.new_page()
+    script_errors: list[str] = []  # uncaught exceptions in the page's JavaScript
+    requests: list[str] = []
+    pg.on("pageerror", lambda exc: script_errors.append(str(exc)))
+    pg.on("request", lambda req: requests.append(req.url))
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+    assert script_errors == []
+    # Everything is served by the app itself: no CDN, no other host.
+    off_site = [u for u in requests if not u.startswith((tiny_server.url + "/", "data:", "blob:"))]
+    assert off_site == []
+
+
+def shot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def upload(pg, data: bytes, name: str = "line.png", mime: str = "image/png") -> None:
+    pg.set_input_files("#file-input", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def wait_for_result(pg) -> None:
+    pg.wait_for_function("() => document.querySelector('#timing').textContent.length > 0")
+    pg.wait_for_selector("#progress", state="hidden")
+
+
+def rerun(pg, action) -> dict:
+    """Do ``action`` (which makes the page send POST /ocr); the JSON answer once it is shown."""
+    with pg.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST") as info:
+        action()
+    pg.wait_for_selector("#progress", state="hidden")
+    return info.value.json()
+
+
+def test_upload_shows_lines_boxes_and_copies_the_text(tiny_server: ServerThread, page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tiny_server.url)
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    assert "tiny_test" in page.inner_text("#model-status")
+
+    # Whole image as one line: the tiny model reads it exactly.
+    page.uncheck("input[name=detect]")
+    upload(page, png(render_code_line(CODE_TEXT)))
+    wait_for_result(page)
+    assert page.is_hidden("#error")
+    texts = page.locator("#lines li .text").all_inner_texts()
+    assert texts == [CODE_TEXT]
+    assert page.locator("#overlay polygon").count() == 1
+    assert page.input_value("#all-text") == CODE_TEXT
+    assert "ms" in page.inner_text("#timing")
+    confidence = page.inner_text("#lines li .conf")
+    assert confidence.endswith("%") and float(confidence[:-1]) > 90
+
+    # Click the line: its box is highlighted.
+    page.click("#lines li button")
+    assert page.locator("#overlay polygon.selected").count() == 1
+    assert page.locator("#lines li.selected").count() == 1
+
+    # Copy all text: it lands on the clipboard.
+    page.click("#copy")
+    page.wait_for_function("() => document.querySelector('#copy-status').textContent.length > 0")
+    assert page.inner_text("#copy-status") == "Copied to the clipboard."
+    assert page.evaluate("navigator.clipboard.readText()") == CODE_TEXT
+    shot(page, "line_result")
+
+    # Beam search from the decoding menu: the same reading.
+    body = rerun(page, lambda: page.select_option("select[name=decode]", "beam"))
+    assert body["text"] == CODE_TEXT
+    assert page.is_enabled("input[name=beam_width]")
+
+    # Toggle the processed view and a preprocessing step: the page re-runs and shows the new image.
+    body = rerun(page, lambda: page.check("input[name=return_processed_image]"))
+    assert body["processed_image_base64"]
+    body = rerun(page, lambda: page.check("input[name=binarize]"))
+    assert body["preprocessing"] == ["binarize"]
+    assert page.get_attribute("#view-image", "src") == "data:image/png;base64," + body["processed_image_base64"]
+    assert "processed" in page.inner_text("#view-kind")
+    assert page.locator("#lines li .text").all_inner_texts() == [line["text"] for line in body["lines"]]
+    shot(page, "processed_view")
+
+    # Chinese UI.
+    page.click("#lang-toggle")
+    assert page.inner_text("#copy") == "复制全部文字"
+    assert page.inner_text("h1") == "CRNN-OCR 文字识别"
+    shot(page, "chinese_ui")
+
+
+def test_detection_draws_a_box_per_line(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    rows = [render_code_line(t, scale=2) for t in ("0123", "ab01", "中文0")]
+    width = max(r.shape[1] for r in rows)
+    blank = np.full((40, width), 255, np.uint8)
+    stacked = []
+    for r in rows:
+        stacked += [cv2.copyMakeBorder(r, 0, 0, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=255), blank]
+    doc = cv2.copyMakeBorder(np.vstack(stacked), 40, 0, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    upload(page, png(doc), "page.png")
+    wait_for_result(page)
+    assert page.locator("#lines li").count() == 3
+    assert page.locator("#overlay polygon").count() == 3
+    # Low-confidence lines are marked in the list and drawn dashed.
+    low = page.locator("#lines li.low").count()
+    assert low == page.locator("#overlay polygon.low").count()
+    page.locator("#overlay polygon").nth(2).dispatch_event("click")
+    assert page.get_attribute("#lines li.selected", "data-index") == "2"
+    shot(page, "detected_page")
+
+
+def test_errors_are_shown_in_plain_words(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    upload(page, b"this is a text file, not an image\n", "notes.png")
+    page.wait_for_selector("#error", state="visible")
+    assert "not an image we can read" in page.inner_text("#error-title")
+    assert page.locator("#lines li").count() == 0
+    upload(page, png(render_code_line("0123"))[:60], "cut.png")
+    page.wait_for_function("() => document.querySelector('#error-title').textContent.includes('damaged')")
+    shot(page, "error_message")
+
+
+def test_paste_from_the_clipboard(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    page.uncheck("input[name=detect]")
+    data = list(png(render_code_line(CODE_TEXT)))
+    page.evaluate(
+        """(bytes) => {
+            const file = new File([new Uint8Array(bytes)], "pasted.png", {type: "image/png"});
+            const dt = new DataTransfer();
+            dt.items.add(file);
+            document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true}));
+        }""",
+        data,
+    )
+    wait_for_result(page)
+    assert page.locator("#lines li .text").all_inner_texts() == [CODE_TEXT]
+
+
+def test_drag_and_drop(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    page.uncheck("input[name=detect]")
+    data = list(png(render_code_line(CODE_TEXT)))
+    handle = page.evaluate_handle(
+        """(bytes) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], "dropped.png", {type: "image/png"}));
+            return dt;
+        }""",
+        data,
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": handle})
+    wait_for_result(page)
+    assert page.locator("#lines li .text").all_inner_texts() == [CODE_TEXT]
+
+
+def test_api_docs_render_offline(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/docs")
+    page.wait_for_selector(".opblock")
+    body = page.inner_text("body")
+    assert "/api/v1/ocr" in body and "/ocr" in body and "/readyz" in body
+    shot(page, "api_docs")
+
+
+def test_shipped_model_in_the_browser(browser, shipped_model: Path) -> None:  # skips without a manifest
+    from render import render_page, to_png_bytes
+
+    lines = ["CRNN OCR 2024", "中文识别测试", "Hello, world!"]
+    doc, _ = render_page(lines)
+    settings = ServerSettings(port=free_port(), threads=2)  # no model_path: the shipped model
+    with ServerThread(settings) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("#model-status[data-state=ready]")
+        upload(pg, to_png_bytes(doc), "page.png")
+        wait_for_result(pg)
+        assert pg.locator("#lines li").count() == len(lines)
+        assert pg.locator("#overlay polygon").count() == len(lines)
+        shot(pg, "shipped_model_page")
+        context.close()

@@ -1,0 +1,149 @@
+"""Training side: charset contract, generator determinism, a tiny model learns, ONNX export parity."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crnn_ocr.charset import BLANK_INDEX, Charset, gb2312_hanzi
+from crnn_ocr.engine import EngineConfig, OnnxEngine
+from crnn_ocr_train.data import SynthBatches, SynthConfig, SynthSource, make_batch
+from crnn_ocr_train.export import export_onnx, parity
+from crnn_ocr_train.model import CRNN, CRNNConfig, macs_per_line
+from crnn_ocr_train.train import ctc_loss, greedy_texts
+
+CACHE = Path(__file__).resolve().parents[1] / "data" / "cache"
+
+
+@pytest.fixture(scope="module")
+def charset() -> Charset:
+    return Charset.default()
+
+
+@pytest.fixture(scope="module")
+def synth_cfg(tmp_path_factory) -> SynthConfig:
+    return SynthConfig(seed=123, batch_size=8, pool_batches=2, cache_dir=str(CACHE))
+
+
+# ---- charset --------------------------------------------------------------------------------
+
+
+def test_default_charset_has_all_gb2312_ascii_and_punctuation(charset):
+    hanzi = gb2312_hanzi()
+    assert len(hanzi) == 6763
+    assert set(hanzi) <= set(charset.chars)
+    assert all(chr(c) in charset for c in range(0x20, 0x7F))
+    assert all(c in charset for c in "，。、；：？！“”‘’（）《》【】—…·￥％")
+    assert charset.num_classes == len(charset) + 1
+
+
+@pytest.mark.parametrize("text", ["发票号码：No.12345678", "Total ¥1,200.00", "Hello, 世界！", " ", "（《测试》）"])
+def test_charset_round_trip(charset, text):
+    ids = charset.encode(text)
+    assert BLANK_INDEX not in ids
+    assert charset.decode(ids) == text
+
+
+def test_charset_round_trips_through_metadata_and_text(charset):
+    assert Charset.from_metadata(charset.to_metadata()) == charset
+    assert Charset.from_text(charset.to_text()) == charset
+    assert json.loads(charset.to_metadata()["charset"])[0] == " "
+
+
+def test_charset_rejects_unknown_character(charset):
+    with pytest.raises(KeyError, match="not in the charset"):
+        charset.encode("한")
+
+
+# ---- generator ------------------------------------------------------------------------------
+
+
+def _first_batches(cfg: SynthConfig, charset: Charset, n: int = 2):
+    it = iter(SynthBatches(charset, cfg))
+    return [next(it) for _ in range(n)]
+
+
+def test_generator_is_deterministic_by_seed(charset, synth_cfg):
+    a = _first_batches(synth_cfg, charset)
+    b = _first_batches(synth_cfg, charset)
+    for x, y in zip(a, b):
+        assert x.texts == y.texts
+        assert torch.equal(x.images, y.images)
+    c = _first_batches(replace(synth_cfg, seed=124), charset)
+    assert c[0].texts != a[0].texts
+
+
+def test_generator_batches_are_well_formed(charset, synth_cfg):
+    batch = _first_batches(synth_cfg, charset, 1)[0]
+    n, ch, h, w = batch.images.shape
+    assert (n, ch, h) == (8, 1, 32) and w % 4 == 0
+    assert float(batch.images.min()) >= -1.0 and float(batch.images.max()) <= 1.0
+    assert int(batch.target_lengths.sum()) == len(batch.targets)
+    assert [charset.decode(charset.encode(t)) for t in batch.texts] == batch.texts
+    assert all(int(wd) <= w for wd in batch.widths)
+
+
+def test_heldout_fonts_never_used_for_training(charset, synth_cfg):
+    train = SynthSource(charset, synth_cfg)
+    held = SynthSource(charset, replace(synth_cfg, heldout_fonts=True))
+    train_paths = {f.path for fam in train.renderer._cjk for f in fam}
+    held_paths = {f.path for fam in held.renderer._cjk for f in fam}
+    assert held_paths and train_paths and not (train_paths & held_paths)
+
+
+# ---- model and training ---------------------------------------------------------------------
+
+
+def test_model_shapes_and_cost():
+    cfg = CRNNConfig(num_classes=50, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16)
+    model = CRNN(cfg).eval()
+    for w in (16, 100, 320):
+        assert model(torch.zeros(2, 1, 32, w)).shape == (2, w // 4, 50)
+    assert macs_per_line(CRNNConfig(num_classes=6931)) > 5e8
+
+
+def test_tiny_model_loss_falls(charset, synth_cfg):
+    torch.manual_seed(0)
+    source = SynthSource(charset, synth_cfg)
+    rng = np.random.default_rng(0)
+    batch = make_batch(charset, [source.sample(rng, 4, 0.0) for _ in range(8)])
+    model = CRNN(CRNNConfig(num_classes=charset.num_classes, channels=(16, 32, 32, 32, 64, 64), lstm_hidden=32))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = ctc_loss(model(batch.images), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+
+
+def test_greedy_texts_collapses_repeats_and_blanks(charset):
+    a, b = charset.index("a"), charset.index("b")
+    seq = [a, a, BLANK_INDEX, a, b, b, BLANK_INDEX]
+    logits = torch.full((1, len(seq), charset.num_classes), -10.0)
+    for t, c in enumerate(seq):
+        logits[0, t, c] = 10.0
+    assert greedy_texts(logits, torch.tensor([len(seq) * 4]), charset) == ["aab"]
+
+
+# ---- export ---------------------------------------------------------------------------------
+
+
+def test_onnx_export_parity_and_metadata(tmp_path):
+    small = Charset(tuple("0123456789abc中文"))
+    model = CRNN(CRNNConfig(num_classes=small.num_classes, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16)).eval()
+    out = export_onnx(model, small, tmp_path / "m.onnx", "test_model", "0.1")
+    assert parity(model, out) < 1e-4
+    engine = OnnxEngine(out, EngineConfig(intra_op_threads=1))
+    assert engine.spec.charset == small
+    assert engine.spec.input_height == 32 and engine.spec.width_stride == 4
+    probs = engine.run(np.zeros((3, 1, 32, 64), np.float32))
+    assert probs.shape == (3, 16, small.num_classes)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
