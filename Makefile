@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all serve bench train install clean
+.PHONY: demo test test-all serve bench bench-deps train install clean
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -33,8 +33,11 @@ test-all: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/crnn-ocr serve --host 127.0.0.1 --port 8000
 
-bench: $(STAMP)
-	$(PY) benchmarks/compare.py --markdown BENCHMARKS.md
+bench-deps: $(STAMP)
+	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+
+bench: bench-deps
+	$(PY) benchmarks/compare.py --pages --markdown BENCHMARKS.md
 
 train: $(STAMP)
 	$(VENV)/bin/crnn-ocr-train --config configs/v1.toml --resume --max-minutes 120

@@ -13,6 +13,7 @@ with an empty hypothesis.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from crnn_ocr.metrics import (
     EvalScore,
@@ -155,19 +156,20 @@ class CrnnEngine:
             raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self._line_options = OCROptions(detect=False)
         self._page_options = OCROptions(detect=True)
-        self.version = f"crnn-ocr {package_version('crnn-ocr')} (model: {model_path or 'default'})"
-        self.notes = "threads=1; line sets with detect=False, pages with detect=True"
+        model = getattr(self._ocr, "model_path", None) or model_path or "default"
+        self.version = f"crnn-ocr {package_version('crnn-ocr')} (model: {Path(model).name})"
+        self.notes = "threads=1 (ONNX Runtime intra-op); line sets with detect=False, pages with detect=True"
 
     def read(self, image: Path, eval_set: EvalSet) -> list[str]:
         options = self._page_options if eval_set.kind == "page" else self._line_options
-        return [line.text for line in self._ocr.ocr(image, options).lines]
+        return [line.text for line in self._ocr(image, options).lines]
 
 
 class TesseractEngine:
     """The ``tesseract`` CLI, one process per image (latency includes start-up and model load)."""
 
     name = "tesseract"
-    PSM = {"word": 8, "line": 7}
+    PSM: ClassVar[dict[str, int]] = {"word": 8, "line": 7}
 
     def __init__(self, zh_lang: str, page_psm: int) -> None:
         self._exe = shutil.which("tesseract")
@@ -176,7 +178,9 @@ class TesseractEngine:
         self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         self._langs = {"zh": zh_lang, "en": "eng"}
         self._page_psm = page_psm
-        missing = {lang for spec in self._langs.values() for lang in spec.split("+")} - self._installed_langs()
+        missing = {
+            lang for spec in self._langs.values() for lang in spec.split("+")
+        } - self._installed_langs()
         if missing:
             raise EngineUnavailable(f"tesseract languages not installed: {', '.join(sorted(missing))}")
         first_line = self._run(["--version"]).splitlines()[0]
@@ -188,7 +192,7 @@ class TesseractEngine:
         )
 
     def _run(self, args: list[str]) -> str:
-        done = subprocess.run([self._exe, *args], capture_output=True, text=True, env=self._env)
+        done = subprocess.run([self._exe, *args], check=False, capture_output=True, text=True, env=self._env)
         if done.returncode != 0:
             raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.strip()[-300:]}")
         return done.stdout
@@ -227,7 +231,9 @@ class RapidOcrEngine:
         except ImportError as exc:
             raise EngineUnavailable(f"{exc} (pip install -e '.[bench]')") from exc
         self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
-        models = sorted(p.stem for p in (Path(rapidocr_onnxruntime.__file__).parent / "models").glob("*.onnx"))
+        models = sorted(
+            p.stem for p in (Path(rapidocr_onnxruntime.__file__).parent / "models").glob("*.onnx")
+        )
         self.version = (
             f"rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}, "
             f"onnxruntime {package_version('onnxruntime')}, models: {', '.join(models)}"
@@ -304,8 +310,8 @@ def read_one(engine: Engine, sample: Sample, eval_set: EvalSet) -> SampleResult:
     start = time.perf_counter()
     try:
         lines, error = engine.read(sample.image, eval_set), None
-    except Exception as exc:  # counted and reported as an error, scored as an empty hypothesis
-        lines, error = [], f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - counted and reported as an error, scored as empty output
+        lines, error = [], " ".join(f"{type(exc).__name__}: {exc}".split())
     ms = (time.perf_counter() - start) * 1000
     return SampleResult(str(sample.image), sample.text, "\n".join(lines), ms, error)
 
@@ -314,7 +320,7 @@ def warm_up(engine: Engine, eval_set: EvalSet) -> None:
     """One untimed call, so lazy initialisation is not charged to the first image."""
     try:
         engine.read(eval_set.samples[0].image, eval_set)
-    except Exception:  # the timed call on the same image records the error
+    except Exception:  # noqa: BLE001 - the timed call on the same image records the error
         return
 
 
@@ -374,7 +380,9 @@ class RunInfo:
     cpu_model: str
     cpu_count: int
     cpus_usable: int
-    load_average: str
+    load_average: str  # at the start of the run
+    load_average_end: str
+    niceness: int
     python: str
     os: str
     engines: dict[str, str]  # name -> version
@@ -392,8 +400,12 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_info(argv: Sequence[str], engines: Sequence[Engine], skipped: dict[str, str]) -> RunInfo:
+def load_average() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def run_info(argv: Sequence[str], engines: Sequence[Engine], skipped: dict[str, str]) -> RunInfo:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return RunInfo(
         command=shlex.join(["python", "benchmarks/compare.py", *argv]),
@@ -401,7 +413,9 @@ def run_info(argv: Sequence[str], engines: Sequence[Engine], skipped: dict[str, 
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count() or 1,
         cpus_usable=usable,
-        load_average=" ".join(f"{x:.2f}" for x in load),
+        load_average=load_average(),
+        load_average_end="",
+        niceness=os.nice(0) if hasattr(os, "nice") else 0,
         python=platform.python_version(),
         os=platform.platform(),
         engines={e.name: e.version for e in engines},
@@ -449,18 +463,23 @@ def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
         "",
         f"Command: `{info.command}`",
         "",
-        f"Machine: {info.cpu_model}, {info.cpu_count} logical CPUs ({info.cpus_usable} usable), "
-        f"load average at start {info.load_average}; Python {info.python}; {info.os}.",
+        (
+            f"Machine: {info.cpu_model}, {info.cpu_count} logical CPUs ({info.cpus_usable} usable), "
+            f"nice {info.niceness}, load average {info.load_average} at start and "
+            f"{info.load_average_end} at end (1/5/15 min); Python {info.python}; {info.os}."
+        ),
         "",
         "Engines:",
         "",
         *(f"- **{name}**: {version}. {info.engine_notes[name]}." for name, version in info.engines.items()),
         *(f"- **{name}**: skipped ({reason})." for name, reason in info.skipped.items()),
         "",
-        "Scoring (benchmarks/README.md): NFKC, case-folded, whitespace removed, CJK/ASCII punctuation "
-        "unified; `alnum` sets count letters and digits only. CER = edits / reference characters over "
-        "the whole set; 1−NED = mean of 1 − edits / max(len) per image; latency per image includes "
-        "decoding the file.",
+        (
+            "Scoring (benchmarks/README.md): NFKC, case-folded, whitespace removed, CJK/ASCII "
+            "punctuation unified; `alnum` sets count letters and digits only. CER = edits / reference "
+            "characters over the whole set; 1−NED = mean of 1 − edits / max(len) per image; latency "
+            "per image includes decoding the file."
+        ),
     ]
     line_results = [r for r in results if r.kind != "page"]
     page_results = [r for r in results if r.kind == "page"]
@@ -471,8 +490,10 @@ def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
             "",
             "### Page sets",
             "",
-            "Page CER compares the whole page text in reading order; order-free CER matches lines "
-            "regardless of order (see benchmarks/README.md).",
+            (
+                "Page CER compares the whole page text in reading order; order-free CER ignores "
+                "reading order and line splits (see benchmarks/README.md)."
+            ),
             "",
             *page_table(page_results),
         ]
@@ -518,21 +539,42 @@ def comma_list(text: str) -> list[str]:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval-dir", type=Path, default=default_eval_dir(),
-                        help="folder of eval sets (default: env CRNN_OCR_EVAL_DIR or ../shared/eval)")
-    parser.add_argument("--sets", type=comma_list, default=None,
-                        help="comma-separated set names (default: every line set, plus page sets with --pages)")
-    parser.add_argument("--engines", type=comma_list, default=list(ENGINE_NAMES),
-                        help=f"comma-separated, from {','.join(ENGINE_NAMES)} (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--eval-dir",
+        type=Path,
+        default=default_eval_dir(),
+        help="folder of eval sets (default: env CRNN_OCR_EVAL_DIR or ../shared/eval)",
+    )
+    parser.add_argument(
+        "--sets",
+        type=comma_list,
+        default=None,
+        help="comma-separated set names (default: every line set, plus page sets with --pages)",
+    )
+    parser.add_argument(
+        "--engines",
+        type=comma_list,
+        default=list(ENGINE_NAMES),
+        help=f"comma-separated, from {','.join(ENGINE_NAMES)} (default: all)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
     parser.add_argument("--pages", action="store_true", help="also run every page set")
     parser.add_argument("--markdown", type=Path, help="write/replace the results section of this file")
     parser.add_argument("--json", type=Path, help="write all results, per image included, as JSON")
     parser.add_argument("--crnn-model", default=None, help="ONNX model for crnn (default: the shipped one)")
-    parser.add_argument("--tesseract-zh-lang", default="chi_sim", help="tesseract -l for zh sets (e.g. chi_sim+eng)")
-    parser.add_argument("--tesseract-page-psm", type=int, default=3, choices=(3, 4, 6, 11),
-                        help="tesseract --psm for pages (default 3)")
+    parser.add_argument(
+        "--tesseract-zh-lang", default="chi_sim", help="tesseract -l for zh sets (e.g. chi_sim+eng)"
+    )
+    parser.add_argument(
+        "--tesseract-page-psm",
+        type=int,
+        default=3,
+        choices=(3, 4, 6, 11),
+        help="tesseract --psm for pages (default 3)",
+    )
     args = parser.parse_args(argv)
     bad = [e for e in args.engines if e not in ENGINE_NAMES]
     if bad:
@@ -561,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     info = run_info(argv, engines, skipped)
     results = run_all(engines, sets)
+    info = dataclasses.replace(info, load_average_end=load_average())
     section = markdown_section(info, results)
     print(section)
     if args.markdown:

@@ -143,19 +143,34 @@ def test_scoring_mode_for_set(set_name: str, mode: str) -> None:
     ("refs", "hyps", "mode", "expected"),
     [
         # perfect
-        (["abc", "de"], ["abc", "de"], "text", dict(cer=0.0, ned=0.0, line_accuracy=1.0, chars=5, edits=0)),
+        (
+            ["abc", "de"],
+            ["abc", "de"],
+            "text",
+            {"cer": 0.0, "ned": 0.0, "line_accuracy": 1.0, "chars": 5, "edits": 0},
+        ),
         # one substitution in 5 chars; NED is the mean of 1/3 and 0
-        (["abc", "de"], ["abx", "de"], "text", dict(cer=0.2, ned=1 / 6, line_accuracy=0.5, chars=5, edits=1)),
+        (
+            ["abc", "de"],
+            ["abx", "de"],
+            "text",
+            {"cer": 0.2, "ned": 1 / 6, "line_accuracy": 0.5, "chars": 5, "edits": 1},
+        ),
         # empty hypothesis (an engine error): all characters deleted
-        (["abcd"], [""], "text", dict(cer=1.0, ned=1.0, line_accuracy=0.0, chars=4, edits=4)),
+        (["abcd"], [""], "text", {"cer": 1.0, "ned": 1.0, "line_accuracy": 0.0, "chars": 4, "edits": 4}),
         # insertions can push CER above 1; NED stays within [0, 1]
-        (["ab"], ["abcdef"], "text", dict(cer=2.0, ned=4 / 6, line_accuracy=0.0, chars=2, edits=4)),
+        (
+            ["ab"],
+            ["abcdef"],
+            "text",
+            {"cer": 2.0, "ned": 4 / 6, "line_accuracy": 0.0, "chars": 2, "edits": 4},
+        ),
         # normalisation applies before scoring
-        (["Hello World"], ["hello  world"], "text", dict(cer=0.0, line_accuracy=1.0, chars=10)),
-        (["Hello, World!"], ["HELLO WORLD"], "alnum", dict(cer=0.0, line_accuracy=1.0, chars=10)),
-        (["Hello, World!"], ["HELLO WORLD"], "text", dict(edits=2, line_accuracy=0.0, chars=12)),
-        (["a b"], ["a  b"], "raw", dict(edits=1, chars=3)),
-        (["京PL3N67"], ["京P·L3N67"], "alnum", dict(cer=0.0, line_accuracy=1.0)),
+        (["Hello World"], ["hello  world"], "text", {"cer": 0.0, "line_accuracy": 1.0, "chars": 10}),
+        (["Hello, World!"], ["HELLO WORLD"], "alnum", {"cer": 0.0, "line_accuracy": 1.0, "chars": 10}),
+        (["Hello, World!"], ["HELLO WORLD"], "text", {"edits": 2, "line_accuracy": 0.0, "chars": 12}),
+        (["a b"], ["a  b"], "raw", {"edits": 1, "chars": 3}),
+        (["京PL3N67"], ["京P·L3N67"], "alnum", {"cer": 0.0, "line_accuracy": 1.0}),
     ],
 )
 def test_score_pairs_table(refs: list[str], hyps: list[str], mode: str, expected: dict) -> None:
@@ -215,7 +230,8 @@ def test_order_free_edits_table(ref_lines: list[str], hyp_lines: list[str], expe
 )
 def test_order_free_edits_never_exceed_in_order_distance(ref_lines: list[str], hyp_lines: list[str]) -> None:
     in_order = levenshtein(
-        normalize_for_scoring("\n".join(ref_lines), "text"), normalize_for_scoring("\n".join(hyp_lines), "text")
+        normalize_for_scoring("\n".join(ref_lines), "text"),
+        normalize_for_scoring("\n".join(hyp_lines), "text"),
     )
     assert order_free_edits(ref_lines, hyp_lines, "text") <= in_order
 
