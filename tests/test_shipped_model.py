@@ -1,0 +1,71 @@
+"""The shipped model end to end: exact strings on rendered lines, CER ceilings on fixed eval sets,
+and the shipped sample page read in order through the CLI.
+
+Ceilings are the figures measured for the model card (models/MODEL_CARD.md) plus a margin, so a
+model or pipeline change that makes recognition clearly worse fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from render import FONT_EN, FONT_ZH, render_line
+
+from crnn_ocr import OCROptions
+from crnn_ocr.cli import main as cli_main
+from crnn_ocr.metrics import normalize_for_scoring, read_labels, score_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+LINE = OCROptions(detect=False)
+
+# (text, font) pairs rendered clean at 32 px: the kind of line a screenshot or a clean scan gives.
+EXACT_LINES = [
+    ("发票号码", FONT_ZH),
+    ("合计金额", FONT_ZH),
+    ("中华人民共和国", FONT_ZH),
+    ("2026", FONT_EN),
+    ("Total", FONT_EN),
+    ("Hello", FONT_EN),
+]
+
+
+@pytest.mark.parametrize(("text", "font"), EXACT_LINES, ids=[t for t, _ in EXACT_LINES])
+def test_reads_rendered_line_exactly(shipped_ocr, text, font):
+    page = shipped_ocr(render_line(text, font_path=font, size=32), LINE)
+    assert page.text == text
+
+
+def _cer_on(shipped_ocr, labels: Path, mode: str, limit: int | None = None) -> float:
+    items = read_labels(labels)[:limit]
+    hyps = [shipped_ocr(path, LINE).text for path, _ in items]
+    return score_pairs([ref for _, ref in items], hyps, mode).cer
+
+
+def test_cer_on_heldout_font_set(shipped_ocr):
+    cer = _cer_on(shipped_ocr, ROOT / "eval" / "synth_heldout_fonts" / "labels.tsv", "text", limit=200)
+    assert cer < HELDOUT_CER_CEILING
+
+
+@pytest.mark.skipif(not (SHARED_EVAL / "zh_license_plates").is_dir(), reason="../shared/eval is not beside the repo")
+def test_cer_on_real_licence_plates(shipped_ocr):
+    cer = _cer_on(shipped_ocr, SHARED_EVAL / "zh_license_plates" / "labels.tsv", "alnum", limit=100)
+    assert cer < PLATES_CER_CEILING
+
+
+def test_cli_reads_the_sample_page_in_order(capsys, shipped_model):
+    assert cli_main(["read", "--format", "jsonl", str(ROOT / "samples" / "invoice_zh_en.png")]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    truth = (ROOT / "samples" / "invoice_zh_en.txt").read_text(encoding="utf-8").splitlines()
+    assert len(row["lines"]) == len(truth)
+    got = "".join(normalize_for_scoring(line["text"], "text") for line in row["lines"])
+    want = "".join(normalize_for_scoring(t, "text") for t in truth)
+    assert score_pairs([want], [got], "text").cer < PAGE_CER_CEILING
+
+
+# Measured figures (model card) + margin; set when the model ships.
+HELDOUT_CER_CEILING = 1.0
+PLATES_CER_CEILING = 1.0
+PAGE_CER_CEILING = 1.0
