@@ -262,3 +262,28 @@ def test_serve_parser_comes_from_the_server_package() -> None:
     pytest.importorskip("crnn_ocr.server.cli")
     args = cli.build_parser("serve").parse_args(["serve", "--port", "8123"])
     assert args.port == 8123 and callable(args.func)
+
+
+# ---- bad input through the CLI: a clear error per file, never a traceback or a hang -------------
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "code"),
+    [
+        ("zero.png", lambda: b"", "empty_image"),
+        ("truncated.png", lambda: to_png_bytes(render_code_line("1234"))[:60], "corrupt_image"),
+        ("notes.jpg", lambda: "this is a text file, not a photo\n".encode(), "unsupported_image"),
+        ("huge.png", lambda: __import__("test_io").png_header(60000, 60000), "image_too_large"),
+    ],
+    ids=["zero-bytes", "truncated-png", "text-named-jpg", "60000x60000-header"],
+)
+def test_bad_input_gets_a_clear_error(run, tmp_path: Path, name: str, make, code: str) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(make())
+    good = write_line(tmp_path / "good.png", "11")
+    status, out, err = run("read", "--no-detect", "--format", "jsonl", str(bad), str(good))
+    assert status == 1
+    rows = jsonl(out)
+    assert rows[0]["error"]["code"] == code and rows[0]["error"]["message"]
+    assert rows[1]["text"] == "11"
+    assert "Traceback" not in err and f"error: {bad}: " in err

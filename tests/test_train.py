@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -149,3 +150,41 @@ def test_onnx_export_parity_and_metadata(tmp_path):
     probs = engine.run(np.zeros((3, 1, 32, 64), np.float32))
     assert probs.shape == (3, 16, small.num_classes)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
+
+
+# ---- the training command: fine-tuning a model on a user's labels.tsv, then resuming -----------
+
+
+def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
+    from render import render_line
+
+    from crnn_ocr_train.train import main as train_main
+    from crnn_ocr_train.train import save_checkpoint
+
+    lines = tmp_path / "mine"
+    (lines / "images").mkdir(parents=True)
+    texts = ["发票12", "合计34", "No.56", "税额78"]
+    rows = []
+    for i, text in enumerate(texts):
+        cv2.imwrite(str(lines / "images" / f"{i}.png"), render_line(text, size=28))
+        rows.append(f"images/{i}.png\t{text}")
+    (lines / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    base = CRNN(CRNNConfig(num_classes=charset.num_classes, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16))
+    init = tmp_path / "shipped.pt"
+    save_checkpoint(init, base, None, {"step": 0, "samples": 0}, charset)
+    config = tmp_path / "tiny.toml"
+    config.write_text("batch_size = 4\nworkers = 0\nthreads = 1\nval_sets = []\nwarmup_steps = 2\nval_every_samples = 8\n")
+    run = tmp_path / "run"
+    common = ["--config", str(config), "--run-dir", str(run), "--train-labels", str(lines / "labels.tsv"),
+              "--synth-mix", "0", "--val-labels", str(lines / "labels.tsv")]
+    train_main([*common, "--init", str(init), "--max-samples", "16"])
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["state"]["samples"] == 16 and ckpt["state"]["step"] == 4
+    assert not torch.equal(ckpt["model"]["classifier.weight"], base.state_dict()["classifier.weight"])
+    log = (run / "log.csv").read_text(encoding="utf-8").splitlines()
+    assert "mine_cer" in log[0] and len(log) >= 3
+    assert (run / "curves.png").stat().st_size > 0
+
+    train_main([*common, "--resume", "--max-samples", "24"])  # continues from last.pt
+    assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 24

@@ -32,7 +32,7 @@ class RenderConfig:
     degrade: float = 1.0  # 0 = clean renders only (scales every degradation probability)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=2048)
 def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size, index=index)
 
@@ -111,14 +111,15 @@ def _ink_mask(text: str, font: ImageFont.FreeTypeFont, size: int, rng: Rng):
             draw.text((x, y), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
             x += adv + spacing
     mask = np.asarray(canvas, dtype=np.float32) / 255.0
-    ys, xs = np.nonzero(mask > 0.2)
-    if len(xs) == 0:
+    inked = mask > 0.2
+    cols, rows = np.flatnonzero(inked.any(axis=0)), np.flatnonzero(inked.any(axis=1))
+    if len(cols) == 0:
         return mask, None
     # Vertical extent from the font's line metrics, so "ace" and "Tg" crops share a baseline frame.
     ascent, descent = font.getmetrics()
-    top = min(int(ys.min()), y + int(0.1 * ascent))
-    bottom = max(int(ys.max()) + 1, y + int(ascent + 0.6 * descent))
-    return mask, (int(xs.min()), top, int(xs.max()) + 1, bottom)
+    top = min(int(rows[0]), y + int(0.1 * ascent))
+    bottom = max(int(rows[-1]) + 1, y + int(ascent + 0.6 * descent))
+    return mask, (int(cols[0]), top, int(cols[-1]) + 1, bottom)
 
 
 def _clutter_mask(shape, box, size: int, rng: Rng, d: float) -> np.ndarray:

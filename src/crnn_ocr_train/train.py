@@ -322,9 +322,9 @@ def train(args: argparse.Namespace) -> None:
             for name, sc in scores.items():
                 row[f"{name}_cer"] = round(sc["cer"], 4)
                 row[f"{name}_acc"] = round(sc["line_acc"], 4)
-            key_cer = sum(sc["cer"] for sc in scores.values()) / len(scores)
+            key_cer = sum(sc["cer"] for sc in scores.values()) / len(scores) if scores else None
             tqdm.write(f"[val] samples {state['samples']}: " + ", ".join(f"{k} CER {v['cer']:.4f} acc {v['line_acc']:.3f}" for k, v in scores.items()), file=sys.stderr)
-            if state["best_cer"] is None or key_cer < state["best_cer"]:
+            if key_cer is not None and (state["best_cer"] is None or key_cer < state["best_cer"]):
                 state["best_cer"] = key_cer
                 save_checkpoint(run / "best.pt", model, None, dict(state), charset)
             t_prev = time.time()  # validation time is not training throughput
