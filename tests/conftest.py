@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny ONNX test model (always available) and the shipped model (when present).
+"""Shared fixtures: the tiny ONNX test model and the shipped model (models/, hash-checked).
 
 ``tests/`` has no ``__init__.py``; pytest puts it on ``sys.path``, so test modules import the
 helpers directly (``from tiny_model import render_code_line``, ``from render import render_line``).
@@ -45,13 +45,13 @@ def tiny_ocr(tiny_model_path: Path):
 
 @pytest.fixture(scope="session")
 def shipped_model() -> Path:
-    """The default model of models/manifest.json, hash-checked; skipped until the manifest exists.
+    """The default model of models/manifest.json, hash-checked.
 
-    A manifest that exists but is malformed, or names a missing or altered file, fails the test.
+    The model ships with the repo: a missing, malformed or altered manifest or model fails the test.
     """
     model_dir = default_model_dir()
     if not (model_dir / MANIFEST_NAME).is_file():
-        pytest.skip(f"no shipped model yet: {model_dir / MANIFEST_NAME} does not exist")
+        pytest.fail(f"the shipped model is missing: {model_dir / MANIFEST_NAME} does not exist")
     manifest = Manifest.read(model_dir)
     entry = manifest.models[manifest.default]
     verify_sha256(entry.path, entry.sha256)

@@ -21,20 +21,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 LINE = OCROptions(detect=False)
 
-# (text, font) pairs rendered clean at 32 px: the kind of line a screenshot or a clean scan gives.
+# (text, font) pairs rendered clean: the kind of line a screenshot or a clean scan gives.
 EXACT_LINES = [
     ("发票号码", FONT_ZH),
     ("合计金额", FONT_ZH),
     ("中华人民共和国", FONT_ZH),
+    ("北京市海淀区", FONT_ZH),
+    ("识别中文文本", FONT_ZH),
+    ("开票日期：2026年11月20日", FONT_ZH),
+    ("电话：010-62751234", FONT_ZH),
+    ("¥1,280.00", FONT_ZH),
     ("2026", FONT_EN),
     ("Total", FONT_EN),
-    ("Hello", FONT_EN),
+    ("Hello World", FONT_EN),
+    ("Invoice No. 4521", FONT_EN),
+    ("price 12.50", FONT_EN),
 ]
 
 
+@pytest.mark.parametrize("size", [24, 32, 40])
 @pytest.mark.parametrize(("text", "font"), EXACT_LINES, ids=[t for t, _ in EXACT_LINES])
-def test_reads_rendered_line_exactly(shipped_ocr, text, font):
-    page = shipped_ocr(render_line(text, font_path=font, size=32), LINE)
+def test_reads_rendered_line_exactly(shipped_ocr, text, font, size):
+    page = shipped_ocr(render_line(text, font_path=font, size=size), LINE)
     assert page.text == text
 
 
@@ -65,7 +73,8 @@ def test_cli_reads_the_sample_page_in_order(capsys, shipped_model):
     assert score_pairs([want], [got], "text").cer < PAGE_CER_CEILING
 
 
-# Measured figures (model card) + margin; set when the model ships.
-HELDOUT_CER_CEILING = 1.0
-PLATES_CER_CEILING = 1.0
-PAGE_CER_CEILING = 1.0
+# Measured with the shipped model (models/MODEL_CARD.md) plus a margin: held-out fonts, first 200
+# lines 5.6 % CER; licence plates, first 100: 38.9 %; the sample page: 0 %.
+HELDOUT_CER_CEILING = 0.08
+PLATES_CER_CEILING = 0.50
+PAGE_CER_CEILING = 0.03

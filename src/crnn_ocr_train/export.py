@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--version", default="1.0")
     p.add_argument("--int8", action="store_true", help="also write OUT with .int8.onnx and report its agreement")
     p.add_argument("--manifest", action="store_true", help="record the model (and its SHA-256) in OUT's folder manifest.json")
+    p.add_argument("--weights", type=Path, help="also write the weights (fp16, no optimizer) here, for --init fine-tuning")
     args = p.parse_args(argv)
 
     model, charset, ckpt = load_model(args.checkpoint, torch.device("cpu"))
@@ -145,6 +146,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.int8:
         q = quantize_int8(args.out, args.out.with_suffix(".int8.onnx"))
         print(f"int8 copy {q} ({q.stat().st_size / 1e6:.1f} MB); max |torch - int8| = {parity(model, q):.2e}")
+    if args.weights:
+        torch.save(
+            {
+                "model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+                "optimizer": None,
+                "model_config": model.config.to_dict(),
+                "charset": list(charset.chars),
+                "state": state,
+            },
+            args.weights,
+        )
+        print(f"weights {args.weights} ({args.weights.stat().st_size / 1e6:.1f} MB)")
     if args.manifest:
         print(f"manifest: {write_manifest(args.out.parent, args.name, args.out)}")
 

@@ -4,7 +4,8 @@
   optionally mixed with synthetic lines so the model does not forget;
 - bf16 autocast on CPU, CUDA when present; AdamW, warmup + cosine LR, gradient clipping;
 - periodic validation (CER, line accuracy) on fixed sets, incl. one rendered in held-out fonts;
-- checkpoints every few minutes (``last.pt``, ``best.pt``) and resume from ``last.pt``;
+- checkpoints every few minutes (``last.pt``, ``best.pt``) and resume from ``last.pt``; SIGTERM or
+  Ctrl-C ends the run cleanly (last validation and checkpoint first);
 - ``log.csv`` and ``curves.png`` in the run folder; a tqdm progress bar.
 """
 
@@ -14,6 +15,7 @@ import argparse
 import csv
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -278,6 +280,9 @@ def train(args: argparse.Namespace) -> None:
             csv.writer(f).writerow(header)
 
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    stop_requested = []  # SIGTERM/SIGINT: finish the step, validate, checkpoint, exit
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_requested.append(True))
     target = args.max_samples
     next_val = (state["samples"] // cfg.val_every_samples + 1) * cfg.val_every_samples
     last_ckpt = time.time()
@@ -309,7 +314,7 @@ def train(args: argparse.Namespace) -> None:
         bar.set_postfix(loss=f"{loss_ema:.3f}", lr=f"{lr:.2e}", refresh=False)
 
         now = time.time()
-        done = (target and state["samples"] >= target) or (deadline and now >= deadline)
+        done = (target and state["samples"] >= target) or (deadline and now >= deadline) or bool(stop_requested)
         row = None
         if state["step"] % 50 == 0 or done or state["samples"] >= next_val:
             sps = (state["samples"] - s_prev) / max(1e-6, now - t_prev)
