@@ -174,10 +174,10 @@ class LabelledLines(Dataset):
         return self.load(path), text
 
     def batches(self, batch_size: int) -> Iterator[Batch]:
-        """In-order batches, grouped by width for speed (each Batch keeps its texts)."""
-        order = sorted(range(len(self)), key=lambda i: self[i][0].shape[1])
-        for s in range(0, len(order), batch_size):
-            yield make_batch(self.charset, [self[i] for i in order[s : s + batch_size]])
+        """Batches grouped by width for speed (each Batch keeps its texts); every image is read once."""
+        items = sorted((self[i] for i in range(len(self))), key=lambda it: it[0].shape[1])
+        for s in range(0, len(items), batch_size):
+            yield make_batch(self.charset, items[s : s + batch_size])
 
 
 def write_dataset(out_dir: Path, charset: Charset, cfg: SynthConfig, n: int, max_chars: int, degrade: float) -> Path:
