@@ -37,7 +37,8 @@ bench-deps: $(STAMP)
 	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 
 bench: bench-deps
-	$(PY) benchmarks/compare.py --pages --markdown BENCHMARKS.md
+	mkdir -p artifacts
+	$(PY) benchmarks/compare.py --pages --speed --markdown BENCHMARKS.md --json artifacts/bench.json
 
 train: $(STAMP)
 	$(VENV)/bin/crnn-ocr-train --config configs/v1.toml --resume --max-minutes 120

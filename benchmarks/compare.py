@@ -31,9 +31,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+from speed import BATCH_SIZES, SpeedJob, SpeedResult, measure  # benchmarks/speed.py
+
 from crnn_ocr.metrics import (
     EvalScore,
     ScoringMode,
+    line_recall,
     order_free_edits,
     read_labels,
     score_pairs,
@@ -48,9 +51,17 @@ MARK_BEGIN = "<!-- BEGIN benchmarks/compare.py section -->"
 MARK_END = "<!-- END benchmarks/compare.py section -->"
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def default_eval_dir() -> Path:
     env = os.environ.get("CRNN_OCR_EVAL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+    return Path(env) if env else REPO.parent / "shared" / "eval"
+
+
+def default_project_eval_dir() -> Path:
+    """The project's own fixed synthetic sets (eval/synth_heldout_fonts: held-out CJK fonts)."""
+    return REPO / "eval"
 
 
 # ---- eval sets -------------------------------------------------------------------------------
@@ -70,7 +81,9 @@ class EvalSet:
 
     @property
     def lang(self) -> Literal["zh", "en"]:
-        return "zh" if self.name.startswith("zh_") else "en"
+        """zh when any reference holds a CJK character (Tesseract then gets the zh languages)."""
+        cjk = any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for s in self.samples for ch in s.text)
+        return "zh" if cjk or self.name.startswith("zh_") else "en"
 
     @property
     def mode(self) -> ScoringMode:
@@ -107,16 +120,29 @@ def load_page_set(folder: Path, limit: int | None) -> EvalSet:
     return EvalSet(folder.name, "page", tuple(samples))
 
 
-def load_sets(eval_dir: Path, names: Sequence[str], limit: int | None) -> list[EvalSet]:
-    lines, pages = set(line_set_names(eval_dir)), set(page_set_names(eval_dir))
-    unknown = [n for n in names if n not in lines | pages]
+def set_folders(eval_dirs: Sequence[Path]) -> dict[str, tuple[Path, SetKind | None]]:
+    """Every set in ``eval_dirs``: name -> (folder, "page" for page sets, None for line sets)."""
+    found: dict[str, tuple[Path, SetKind | None]] = {}
+    for eval_dir in eval_dirs:
+        for name in line_set_names(eval_dir):
+            kind: SetKind | None = None
+            found.setdefault(name, (eval_dir / name, kind))
+        for name in page_set_names(eval_dir):
+            found.setdefault(name, (eval_dir / name, "page"))
+    return found
+
+
+def load_sets(eval_dirs: Sequence[Path], names: Sequence[str], limit: int | None) -> list[EvalSet]:
+    folders = set_folders(eval_dirs)
+    unknown = [n for n in names if n not in folders]
     if unknown:
-        known = ", ".join(sorted(lines | pages))
-        raise SystemExit(f"unknown eval set(s) {', '.join(unknown)} in {eval_dir}; known: {known}")
-    return [
-        load_line_set(eval_dir / n, limit) if n in lines else load_page_set(eval_dir / n, limit)
-        for n in names
-    ]
+        where = ", ".join(str(d) for d in eval_dirs)
+        raise SystemExit(f"unknown eval set(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(folders))}")
+    out = []
+    for n in names:
+        folder, kind = folders[n]
+        out.append(load_page_set(folder, limit) if kind == "page" else load_line_set(folder, limit))
+    return out
 
 
 # ---- engines ---------------------------------------------------------------------------------
@@ -288,6 +314,7 @@ class RunResult:
     engine: str
     score: EvalScore
     order_free_cer: float | None  # pages only
+    line_recall: float | None  # pages only: reference lines read with CER < 0.2
     errors: int
     latency_mean_ms: float
     latency_p50_ms: float
@@ -330,10 +357,13 @@ def run_engine_on_set(engine: Engine, eval_set: EvalSet) -> RunResult:
     samples = tuple(read_one(engine, s, eval_set) for s in progress(eval_set.samples, label))
     times = [s.ms for s in samples]
     score = score_pairs([s.ref for s in samples], [s.hyp for s in samples], eval_set.mode, sum(times) / 1000)
-    order_free = None
+    order_free = recall = None
     if eval_set.kind == "page":
         edits = sum(order_free_edits(s.ref.splitlines(), s.hyp.splitlines(), eval_set.mode) for s in samples)
         order_free = edits / score.chars if score.chars else 0.0
+        counts = [line_recall(s.ref.splitlines(), s.hyp.splitlines(), eval_set.mode) for s in samples]
+        total = sum(t for _f, t in counts)
+        recall = sum(f for f, _t in counts) / total if total else 0.0
     return RunResult(
         set_name=eval_set.name,
         kind=eval_set.kind,
@@ -341,6 +371,7 @@ def run_engine_on_set(engine: Engine, eval_set: EvalSet) -> RunResult:
         engine=engine.name,
         score=score,
         order_free_cer=order_free,
+        line_recall=recall,
         errors=sum(s.error is not None for s in samples),
         latency_mean_ms=statistics.fmean(times),
         latency_p50_ms=statistics.median(times),
@@ -363,7 +394,9 @@ def run_all(engines: Sequence[Engine], sets: Sequence[EvalSet]) -> list[RunResul
 
 def summary_line(r: RunResult) -> str:
     s = r.score
-    extra = f" order-free CER {r.order_free_cer:.4f}" if r.order_free_cer is not None else ""
+    extra = (
+        f" order-free CER {r.order_free_cer:.4f} line recall {r.line_recall:.4f}" if r.order_free_cer is not None else ""
+    )
     return (
         f"{r.set_name:28s} {r.engine:10s} n={s.n:<5d} CER {s.cer:.4f}{extra} 1-NED {s.one_minus_ned:.4f} "
         f"acc {s.line_accuracy:.4f} {r.latency_mean_ms:.1f} ms/img (p50 {r.latency_p50_ms:.1f}) errors {r.errors}"
@@ -430,33 +463,92 @@ def _pct(x: float) -> str:
 
 def line_table(results: Sequence[RunResult]) -> list[str]:
     rows = [
-        "| set | scoring | engine | n | CER ↓ | 1−NED ↑ | line acc ↑ | ms/img mean | ms/img p50 | errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| set | scoring | engine | n | CER ↓ | 1−NED ↑ | line acc ↑ | lines/s ↑ | ms/img mean | ms/img p50 | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         s = r.score
         rows.append(
             f"| {r.set_name} | {r.mode} | {r.engine} | {s.n} | {_pct(s.cer)} | {_pct(s.one_minus_ned)} | "
-            f"{_pct(s.line_accuracy)} | {r.latency_mean_ms:.1f} | {r.latency_p50_ms:.1f} | {r.errors} |"
+            f"{_pct(s.line_accuracy)} | {s.lines_per_s:.1f} | {r.latency_mean_ms:.1f} | {r.latency_p50_ms:.1f} | {r.errors} |"
         )
+    return rows
+
+
+def ratio_table(results: Sequence[RunResult], base: str = "crnn") -> list[str]:
+    """Per set, each peer's mean time per image divided by ``base``'s (above 1: base is faster)."""
+    by_set: dict[str, dict[str, RunResult]] = {}
+    for r in results:
+        by_set.setdefault(r.set_name, {})[r.engine] = r
+    peers = sorted({r.engine for r in results} - {base})
+    if not peers or not any(base in engines for engines in by_set.values()):
+        return []
+    rows = [
+        "| set | " + " | ".join(f"{p} time / {base} time" for p in peers) + " |",
+        "|---|" + "---:|" * len(peers),
+    ]
+    for name, engines in by_set.items():
+        if base not in engines:
+            continue
+        mine = engines[base].latency_mean_ms
+        cells = [f"{engines[p].latency_mean_ms / mine:.1f}×" if p in engines and mine > 0 else "–" for p in peers]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return rows
 
 
 def page_table(results: Sequence[RunResult]) -> list[str]:
     rows = [
-        "| set | engine | pages | page CER ↓ | order-free CER ↓ | 1−NED ↑ | ms/page mean | ms/page p50 | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| set | engine | pages | page CER ↓ | order-free CER ↓ | line recall ↑ | 1−NED ↑ | ms/page mean | ms/page p50 | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         s = r.score
         rows.append(
             f"| {r.set_name} | {r.engine} | {s.n} | {_pct(s.cer)} | {_pct(r.order_free_cer or 0.0)} | "
-            f"{_pct(s.one_minus_ned)} | {r.latency_mean_ms:.0f} | {r.latency_p50_ms:.0f} | {r.errors} |"
+            f"{_pct(r.line_recall or 0.0)} | {_pct(s.one_minus_ned)} | {r.latency_mean_ms:.0f} | "
+            f"{r.latency_p50_ms:.0f} | {r.errors} |"
         )
     return rows
 
 
-def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
+def speed_table(speed: Sequence[SpeedResult], job_note: str) -> list[str]:
+    ok = [r for r in speed if r.error is None]
+    rows = [
+        job_note,
+        "",
+        "| engine | " + " | ".join(f"lines/s @ batch {b}" for b in BATCH_SIZES)
+        + " | ms/line @ batch 1 | s/page (mean) | peak RSS MiB |",
+        "|---|" + "---:|" * (len(BATCH_SIZES) + 3),
+    ]
+    for r in ok:
+        rates = [f"{r.lines_per_s[b]:.1f}" if b in r.lines_per_s else "n/a" for b in BATCH_SIZES]
+        ms1 = f"{1000 / r.lines_per_s[1]:.1f}" if 1 in r.lines_per_s else "n/a"
+        page = f"{r.page_s_mean:.2f} ({r.pages} pages)" if r.page_s_mean is not None else "n/a"
+        rss = f"{r.peak_rss_mib:.0f} ({r.rss_note})" if r.peak_rss_mib is not None else "n/a"
+        rows.append(f"| {r.engine} | " + " | ".join(rates) + f" | {ms1} | {page} | {rss} |")
+    base = next((r for r in ok if r.engine == "crnn"), None)
+    if base is not None:
+        rows += ["", "Speed as a ratio (crnn's lines/s or pages/s divided by the peer's, measured in this run; above 1: crnn is faster):", ""]
+        for r in ok:
+            if r is base:
+                continue
+            parts = [
+                f"batch {b}: {base.lines_per_s[b] / r.lines_per_s[b]:.1f}×"
+                for b in BATCH_SIZES
+                if b in r.lines_per_s and b in base.lines_per_s
+            ]
+            if r.page_s_mean and base.page_s_mean:
+                parts.append(f"pages: {r.page_s_mean / base.page_s_mean:.1f}×")
+            rows.append(f"- vs {r.engine}: " + ", ".join(parts))
+    for r in speed:
+        if r.error is not None:
+            rows.append(f"- {r.engine}: speed run failed: `{r.error}`")
+    return rows
+
+
+def markdown_section(
+    info: RunInfo, results: Sequence[RunResult], speed: Sequence[SpeedResult] = (), speed_note: str = ""
+) -> str:
     lines = [
         MARK_BEGIN,
         f"## Results ({info.date})",
@@ -485,6 +577,15 @@ def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
     page_results = [r for r in results if r.kind == "page"]
     if line_results:
         lines += ["", "### Line and word sets", "", *line_table(line_results)]
+        ratios = ratio_table(line_results)
+        if ratios:
+            lines += [
+                "",
+                "Time per image relative to crnn, same run (above 1: crnn is faster; includes decoding "
+                "the file and, for Tesseract, its process start-up):",
+                "",
+                *ratios,
+            ]
     if page_results:
         lines += [
             "",
@@ -492,11 +593,14 @@ def markdown_section(info: RunInfo, results: Sequence[RunResult]) -> str:
             "",
             (
                 "Page CER compares the whole page text in reading order; order-free CER ignores "
-                "reading order and line splits (see benchmarks/README.md)."
+                "reading order and line splits; line recall is the share of ground-truth lines read "
+                "somewhere on the page with CER < 0.2 (see benchmarks/README.md)."
             ),
             "",
             *page_table(page_results),
         ]
+    if speed:
+        lines += ["", "### Speed", "", *speed_table(speed, speed_note)]
     failed = [r for r in results if r.errors]
     if failed:
         lines += ["", "Errors (scored as empty output), first message of each:", ""]
@@ -526,8 +630,12 @@ def result_to_json(r: RunResult) -> dict:
     return data
 
 
-def write_json(path: Path, info: RunInfo, results: Sequence[RunResult]) -> None:
-    data = {"run": asdict(info), "results": [result_to_json(r) for r in results]}
+def write_json(path: Path, info: RunInfo, results: Sequence[RunResult], speed: Sequence[SpeedResult] = ()) -> None:
+    data = {
+        "run": asdict(info),
+        "results": [result_to_json(r) for r in results],
+        "speed": [asdict(r) for r in speed],
+    }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
@@ -549,6 +657,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="folder of eval sets (default: env CRNN_OCR_EVAL_DIR or ../shared/eval)",
     )
     parser.add_argument(
+        "--project-eval-dir",
+        type=Path,
+        default=default_project_eval_dir(),
+        help="the project's own fixed synthetic sets, run too (default: eval/; 'none' to skip)",
+    )
+    parser.add_argument(
         "--sets",
         type=comma_list,
         default=None,
@@ -562,11 +676,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
     parser.add_argument("--pages", action="store_true", help="also run every page set")
+    parser.add_argument(
+        "--speed",
+        action="store_true",
+        help="also measure throughput at batch 1/8/32, page latency and peak RSS, one process per engine",
+    )
+    parser.add_argument("--speed-lines", type=int, default=300, help="line crops for --speed (default 300)")
+    parser.add_argument("--speed-pages", type=int, default=2, help="pages of each page set for --speed (default 2)")
     parser.add_argument("--markdown", type=Path, help="write/replace the results section of this file")
     parser.add_argument("--json", type=Path, help="write all results, per image included, as JSON")
     parser.add_argument("--crnn-model", default=None, help="ONNX model for crnn (default: the shipped one)")
     parser.add_argument(
-        "--tesseract-zh-lang", default="chi_sim", help="tesseract -l for zh sets (e.g. chi_sim+eng)"
+        "--tesseract-zh-lang", default="chi_sim+eng", help="tesseract -l for zh sets (default chi_sim+eng)"
     )
     parser.add_argument(
         "--tesseract-page-psm",
@@ -583,33 +704,94 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error("--limit must be at least 1")
     if not args.eval_dir.is_dir():
         parser.error(f"eval folder {args.eval_dir} does not exist (set CRNN_OCR_EVAL_DIR or --eval-dir)")
+    if str(args.project_eval_dir) == "none":
+        args.project_eval_dir = None
+    elif not args.project_eval_dir.is_dir():
+        parser.error(f"project eval folder {args.project_eval_dir} does not exist")
+    if args.speed_lines < 8:
+        parser.error("--speed-lines must be at least 8")
+    if args.speed_pages < 1:
+        parser.error("--speed-pages must be at least 1")
     return args
 
 
+def eval_dirs(args: argparse.Namespace) -> list[Path]:
+    return [args.eval_dir] + ([args.project_eval_dir] if args.project_eval_dir else [])
+
+
 def selected_set_names(args: argparse.Namespace) -> list[str]:
-    names = list(args.sets) if args.sets is not None else line_set_names(args.eval_dir)
+    folders = set_folders(eval_dirs(args))
+    if args.sets is not None:
+        names = list(args.sets)
+    else:
+        names = sorted(n for n, (_folder, kind) in folders.items() if kind is None)
     if args.pages:
-        names += [n for n in page_set_names(args.eval_dir) if n not in names]
+        names += sorted(n for n, (_folder, kind) in folders.items() if kind == "page" and n not in names)
     return names
+
+
+def speed_jobs(args: argparse.Namespace, engines: Sequence[Engine]) -> tuple[list[SpeedJob], str]:
+    """The same crops and pages for every engine: 2/3 English form lines, 1/3 synthetic Chinese
+    lines in held-out fonts (when those sets exist), and the first pages of two page sets."""
+    folders = set_folders(eval_dirs(args))
+    n = args.speed_lines
+    crops: list[tuple[str, str]] = []
+    parts = []
+    for name, share in (("en_funsd_test_lines", 2 / 3), ("synth_heldout_fonts", 1 / 3)):
+        if name in folders and folders[name][1] is None:
+            pairs = read_labels(folders[name][0] / "labels.tsv")[: round(n * share)]
+            eval_set = load_line_set(folders[name][0], round(n * share))
+            crops += [(str(path), eval_set.lang) for path, _text in pairs]
+            parts.append(f"{len(pairs)} {name}")
+    if not crops:  # fall back to the first line set there is
+        name = next(n for n, (_f, kind) in folders.items() if kind is None)
+        eval_set = load_line_set(folders[name][0], n)
+        crops = [(str(s.image), eval_set.lang) for s in eval_set.samples]
+        parts.append(f"{len(crops)} {name}")
+    pages: list[tuple[str, str]] = []
+    page_parts = []
+    for name in ("en_sroie_receipts", "zh_browser_pages"):
+        if name in folders and folders[name][1] == "page":
+            page_set = load_page_set(folders[name][0], args.speed_pages)
+            pages += [(str(s.image), page_set.lang) for s in page_set.samples]
+            page_parts.append(f"{len(page_set.samples)} {name}")
+    note = (
+        f"Recognition throughput on {len(crops)} line crops decoded in memory ({' + '.join(parts)}), "
+        f"1 thread, each engine in its own fresh process; pages: {' + '.join(page_parts) or 'none'} "
+        "(file to text, detection included). Tesseract has no batch mode: one process per line."
+    )
+    jobs = [
+        SpeedJob(e.name, tuple(crops), tuple(pages), args.crnn_model, args.tesseract_zh_lang, args.tesseract_page_psm)
+        for e in engines
+    ]
+    return jobs, note
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    sets = load_sets(args.eval_dir, selected_set_names(args), args.limit)
+    sets = load_sets(eval_dirs(args), selected_set_names(args), args.limit)
     engines, skipped = build_engines(args.engines, args)
     if not engines:
         print("no engine could start; nothing to compare", file=sys.stderr)
         return 1
     info = run_info(argv, engines, skipped)
     results = run_all(engines, sets)
+    speed: list[SpeedResult] = []
+    speed_note = ""
+    if args.speed:
+        jobs, speed_note = speed_jobs(args, engines)
+        for job in jobs:
+            print(f"speed: {job.engine} ...", file=sys.stderr)
+            speed.append(measure(job))
+            print(f"speed: {speed[-1]}", file=sys.stderr)
     info = dataclasses.replace(info, load_average_end=load_average())
-    section = markdown_section(info, results)
+    section = markdown_section(info, results, speed, speed_note)
     print(section)
     if args.markdown:
         write_markdown(args.markdown, section)
     if args.json:
-        write_json(args.json, info, results)
+        write_json(args.json, info, results, speed)
     return 0
 
 

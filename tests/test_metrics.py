@@ -13,6 +13,7 @@ from crnn_ocr.metrics import (
     EvalScore,
     LabelFileError,
     levenshtein,
+    line_recall,
     normalize_for_scoring,
     order_free_edits,
     read_labels,
@@ -266,3 +267,29 @@ def test_read_labels_rejects_malformed_lines(tmp_path: Path, content: str, messa
 def test_read_labels_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_labels(tmp_path / "nope.tsv")
+
+
+@pytest.mark.parametrize(
+    ("ref_lines", "hyp_lines", "expected"),
+    [
+        (["total 12.00", "cash 20.00"], ["cash 20.00", "total 12.00"], (2, 2)),  # order ignored
+        (["total 12.00", "cash 20.00"], ["total 12.00 cash 20.00"], (2, 2)),  # merged lines are found
+        (["total 12.00"], ["total", "12.00"], (1, 1)),  # a split costs 1 edit of 9 chars: < 0.2
+        (["abcd"], ["ab", "cd"], (0, 1)),  # the same split in a short line: 1 / 4 = 0.25, missed
+        (["total 12.00"], ["tota1 l2.0O"], (0, 1)),  # 3 edits / 9 chars = 0.33: missed
+        (["total 12.00"], ["tota1 12.00"], (1, 1)),  # 1 / 9 = 0.11: found
+        (["合计金额", "谢谢惠顾"], ["合计金额"], (1, 2)),  # a line not read at all
+        (["abcde"], ["abxde"], (0, 1)),  # exactly 0.2 is not below 0.2
+        (["", "  ", "abc"], ["abc"], (1, 1)),  # blank reference lines are not counted
+        ([], ["abc"], (0, 0)),
+        (["abc"], [], (0, 1)),
+    ],
+)
+def test_line_recall_table(ref_lines: list[str], hyp_lines: list[str], expected: tuple[int, int]) -> None:
+    assert line_recall(ref_lines, hyp_lines, "text") == expected
+
+
+def test_line_recall_threshold_and_mode() -> None:
+    # alnum mode drops the punctuation before matching; a looser threshold finds more.
+    assert line_recall(["A-1, B.2"], ["a1b2"], "alnum") == (1, 1)
+    assert line_recall(["total 12.00"], ["tota1 l2.0O"], "text", max_cer=0.5) == (1, 1)

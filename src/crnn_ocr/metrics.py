@@ -200,6 +200,26 @@ def order_free_edits(ref_lines: Sequence[str], hyp_lines: Sequence[str], mode: S
     return max(missed, spurious)
 
 
+LINE_BREAK = "\u241e"  # joins hypothesis lines for line_recall; never in normalised text
+
+
+def line_recall(
+    ref_lines: Sequence[str], hyp_lines: Sequence[str], mode: ScoringMode, max_cer: float = 0.2
+) -> tuple[int, int]:
+    """(found, total): reference lines read somewhere on the page with a CER below ``max_cer``.
+
+    A reference line is found when some stretch of the hypothesis page (its lines joined in the
+    engine's order) is within ``max_cer * len(line)`` edits of it, exclusive. A line the engine
+    merged with a neighbour is found; one it split in two is found at the cost of one edit per
+    split (the line break must be deleted). Blank reference lines (after normalisation) are not
+    counted. Lines are normalised one by one under ``mode``.
+    """
+    refs = [r for r in (normalize_for_scoring(line, mode) for line in ref_lines) if r]
+    hyp_text = LINE_BREAK.join(normalize_for_scoring(line, mode) for line in hyp_lines)
+    found = sum(substring_distance(r, hyp_text) < max_cer * len(r) for r in refs)
+    return found, len(refs)
+
+
 # ---- label files -----------------------------------------------------------------------------
 
 

@@ -1,0 +1,63 @@
+"""benchmarks/compare.py end to end with our engine on real images: tables, markers, JSON, speed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EVAL = REPO.parent / "shared" / "eval"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import compare  # noqa: E402  (benchmarks/compare.py)
+
+pytestmark = pytest.mark.skipif(not (SHARED_EVAL / "en_uw3_doc_lines").is_dir(), reason="../shared/eval not present")
+
+
+def test_compare_writes_tables_json_and_speed(tmp_path: Path, shipped_model: Path) -> None:
+    md = tmp_path / "BENCH.md"
+    md.write_text("# Title\n\nhand-written intro\n\n" + compare.MARK_BEGIN + "\nold\n" + compare.MARK_END + "\n\ntail\n")
+    out = tmp_path / "bench.json"
+    argv = [
+        "--engines", "crnn", "--sets", "en_uw3_doc_lines,synth_heldout_fonts,zh_browser_pages",
+        "--limit", "2", "--speed", "--speed-lines", "12", "--speed-pages", "1", "--markdown", str(md), "--json", str(out),
+    ]
+    assert compare.main(argv) == 0
+    text = md.read_text()
+    # The section is replaced in place; what is around it stays.
+    assert text.startswith("# Title\n\nhand-written intro\n\n") and text.rstrip().endswith("tail")
+    assert "\nold\n" not in text and text.count(compare.MARK_BEGIN) == 1
+    assert "| en_uw3_doc_lines | text | crnn | 2 |" in text
+    assert "| synth_heldout_fonts | text | crnn | 2 |" in text  # the project's own set, from eval/
+    assert "| zh_browser_pages | crnn | 2 |" in text and "line recall" in text
+    data = json.loads(out.read_text())
+    by_set = {r["set_name"]: r for r in data["results"]}
+    pages = by_set["zh_browser_pages"]
+    assert pages["line_recall"] > 0.8 and pages["score"]["cer"] < 0.10  # real pages, read well
+    assert by_set["en_uw3_doc_lines"]["line_recall"] is None
+    (speed,) = data["speed"]
+    assert speed["engine"] == "crnn" and speed["error"] is None and speed["lines"] == 12
+    assert set(speed["lines_per_s"]) == {"1", "8", "32"} and all(v > 0 for v in speed["lines_per_s"].values())
+    assert speed["pages"] == 2 and speed["page_s_mean"] > 0 and speed["peak_rss_mib"] > 50
+
+
+def test_compare_rejects_unknown_sets_and_engines(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="unknown eval set"):
+        compare.main(["--engines", "crnn", "--sets", "no_such_set"])
+    with pytest.raises(SystemExit):
+        compare.main(["--engines", "nope"])
+    assert "unknown engine" in capsys.readouterr().err
+
+
+def test_ratio_table_divides_peer_time_by_ours() -> None:
+    from crnn_ocr.metrics import score_pairs
+
+    def result(engine: str, ms: float) -> compare.RunResult:
+        return compare.RunResult("s", "line", "text", engine, score_pairs(["a"], ["a"], "text", ms / 1000), None, None, 0, ms, ms, ())
+
+    rows = compare.ratio_table([result("crnn", 4.0), result("rapidocr", 12.0), result("tesseract", 80.0)])
+    assert rows[0] == "| set | rapidocr time / crnn time | tesseract time / crnn time |"
+    assert rows[2] == "| s | 3.0× | 20.0× |"
