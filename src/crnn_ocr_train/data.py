@@ -22,8 +22,8 @@ from crnn_ocr.recognize import fit_to_height, pad_value
 
 from .corpus import load_or_build
 from .fonts import discover
-from .render import LineRenderer, RenderConfig
-from .textgen import TextMix, TextSampler
+from .render import LineRenderer, RenderConfig, render_scene
+from .textgen import TextMix, TextSampler, scene_word
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class SynthConfig:
     mix: TextMix = TextMix()
     curriculum: Curriculum = Curriculum()
     heldout_fonts: bool = False
+    scene_share: float = 0.0  # share of scene-text word crops (signs, shop fronts) among the lines
     cache_dir: str = "data/cache"
 
 
@@ -71,6 +72,13 @@ class SynthSource:
         renderer = self.renderer
         if degrade != renderer.config.degrade:
             renderer.config = replace(renderer.config, degrade=degrade)
+        # Only draw when enabled, so the rng sequence of document-only sets (eval sets) is unchanged.
+        if self.cfg.scene_share > 0 and rng.random() < self.cfg.scene_share:
+            while True:
+                text = self.charset.filter_text(scene_word(rng, self.texts.corpus)).strip()[:max_chars]
+                img = render_scene(renderer, text, rng) if text else None
+                if img is not None:
+                    return img, text
         while True:
             text = self.texts.sample(rng, max_chars)
             for _ in range(3):

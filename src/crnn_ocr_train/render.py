@@ -277,3 +277,160 @@ def _photometric(img: np.ndarray, rng: Rng, d: float, size: int) -> np.ndarray:
         img[m < 0.01] = 0
         img[m > 0.99] = 255
     return img
+
+
+# ---- scene words (street signs, shop fronts, posters) ----------------------------------------
+
+
+def _luma(rgb) -> float:
+    r, g, b = rgb
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def _scene_levels(rng: Rng) -> tuple[float, float]:
+    """Background and text grey levels as a camera sees coloured signs: random colours, often
+    light-on-dark, with the luminance contrast that survives grey conversion (sometimes little)."""
+    for _ in range(20):
+        bg = _luma(rng.integers(0, 256, 3))
+        fg = _luma(rng.integers(0, 256, 3))
+        if abs(bg - fg) >= 35:
+            return bg, fg
+    return 200.0, 40.0
+
+
+def _scene_background(shape, level: float, rng: Rng) -> np.ndarray:
+    h, w = shape
+    kind = rng.random()
+    if kind < 0.4:  # textured wall / photo clutter: low-frequency noise at two scales
+        bg = np.full((h, w), level, np.float32)
+        for scale, amp in ((max(2, h // 3), 25), (max(2, h // 12), 10)):
+            small = rng.normal(0, 1, (max(2, h // scale), max(2, w // scale))).astype(np.float32)
+            bg += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) * float(rng.uniform(0, amp))
+    elif kind < 0.7:  # gradient (lit signs, glossy panels)
+        gx = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+        gy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+        a, b = rng.uniform(-50, 50, 2)
+        bg = level + a * gx + b * gy
+    else:
+        bg = np.full((h, w), level, np.float32)
+    if rng.random() < 0.3:  # a panel boundary or sign edge crossing the crop
+        edge_level = float(rng.uniform(0, 255))
+        if rng.random() < 0.5:
+            y = int(rng.integers(0, h))
+            part = (slice(y, h), slice(None)) if rng.random() < 0.5 else (slice(0, y), slice(None))
+        else:
+            x = int(rng.integers(0, w))
+            part = (slice(None), slice(x, w)) if rng.random() < 0.5 else (slice(None), slice(0, x))
+        bg[part] = bg[part] * 0.4 + edge_level * 0.6
+    return bg
+
+
+def render_scene(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | None:
+    """A scene-text word crop: bold display faces, tight crops that cut into the letters' extent,
+    strong perspective and rotation, coloured grounds, outlines and shadows, camera blur."""
+    cfg = renderer.config
+    pools = renderer._latin if text.isascii() and rng.random() < 0.85 else renderer._cjk
+    face = None
+    for _ in range(8):
+        family = pools[int(rng.integers(len(pools)))]
+        bold = [f for f in family if "Bold" in f.name or "Black" in f.name or "Heavy" in f.name]
+        group = bold if bold and rng.random() < 0.55 else family
+        cand = group[int(rng.integers(len(group)))]
+        if cand.covers(text):
+            face = cand
+            break
+    if face is None:
+        face = renderer.pick_face(text, rng)
+        if face is None:
+            return None
+    size = int(rng.integers(14, 33)) * 2
+    font = _pil_font(face.path, face.index, size)
+    ink, box = _ink_mask(text, font, size, rng)
+    if box is None:
+        return None
+    # Scene crops hug the ink, not the font's line box.
+    inked = ink > 0.2
+    rows = np.flatnonzero(inked.any(axis=1))
+    box = (box[0], int(rows[0]), box[2], int(rows[-1]) + 1)
+    x0, y0, x1, y1 = box
+    th = y1 - y0
+    h, w = ink.shape
+    effect = rng.random()
+    outline = np.zeros_like(ink)
+    if effect < 0.15:  # outlined letters
+        k = max(3, (size // 10) | 1)
+        outline = np.clip(cv2.dilate(ink, np.ones((k, k), np.uint8)) - ink, 0, 1)
+    elif effect < 0.30:  # drop shadow
+        dx, dy = (int(v) for v in rng.integers(1, max(2, size // 10) + 1, 2))
+        mat = np.float32([[1, 0, dx], [0, 1, dy]])
+        outline = np.clip(cv2.warpAffine(ink, mat, (w, h)) - ink, 0, 1)
+    # Geometry: stronger than for documents.
+    pts = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    if rng.random() < 0.6:
+        jitter = rng.uniform(-0.25, 0.25, (4, 2)).astype(np.float32) * th
+        dst = pts + jitter
+        mat = cv2.getPerspectiveTransform(pts, dst)
+    else:
+        angle = float(rng.normal(0, 3.0))
+        mat = np.vstack([cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), angle, 1.0), [0, 0, 1]]).astype(np.float32)
+        dst = cv2.perspectiveTransform(pts[None], mat)[0]
+    ink = cv2.warpPerspective(ink, mat, (w, h), flags=cv2.INTER_LINEAR)
+    outline = cv2.warpPerspective(outline, mat, (w, h), flags=cv2.INTER_LINEAR)
+    bx0, by0 = dst.min(axis=0)
+    bx1, by1 = dst.max(axis=0)
+    # Tight, sometimes cutting crops; looser at the word ends.
+    top, bottom = (float(v) * th for v in rng.uniform(-0.06, 0.18, 2))
+    left, right = (float(v) * th for v in rng.uniform(-0.03, 0.45, 2))
+    cx0, cy0 = max(0, int(bx0 - left)), max(0, int(by0 - top))
+    cx1, cy1 = min(w, int(np.ceil(bx1 + right))), min(h, int(np.ceil(by1 + bottom)))
+    if cx1 - cx0 < 4 or cy1 - cy0 < 4:
+        return None
+    ink, outline = ink[cy0:cy1, cx0:cx1], outline[cy0:cy1, cx0:cx1]
+    bg_level, fg_level = _scene_levels(rng)
+    img = _scene_background(ink.shape, bg_level, rng)
+    if rng.random() < 0.15:  # letters of a neighbouring word peeking in at an end
+        peek = np.zeros_like(ink)
+        hh, ww = ink.shape
+        bw = int(rng.uniform(0.15, 0.5) * hh)
+        xs = 0 if rng.random() < 0.5 else ww - bw
+        cv2.rectangle(peek, (xs, int(0.1 * hh)), (xs + bw, int(0.9 * hh)), 1.0, max(1, hh // 8))
+        img = img * (1 - peek) + fg_level * peek
+    edge_level = float(rng.uniform(0, 255))
+    img = img * (1 - outline) + edge_level * outline
+    img = img * (1 - ink) + fg_level * ink
+    if rng.random() < 0.1:  # glow / bleeding of lit letters
+        img = np.maximum(img, cv2.GaussianBlur(ink, (0, 0), sigmaX=max(1.0, size / 12)) * fg_level)
+    img = _scene_photometric(img, rng, size)
+    hh, ww = img.shape
+    out_w = max(8, int(round(ww * cfg.height / hh)))
+    if out_w > cfg.max_width:
+        return None
+    interp = cv2.INTER_AREA if hh > cfg.height else cv2.INTER_LINEAR
+    return cv2.resize(img, (out_w, cfg.height), interpolation=interp)
+
+
+def _scene_photometric(img: np.ndarray, rng: Rng, size: int) -> np.ndarray:
+    h, w = img.shape
+    if rng.random() < 0.35:  # uneven light / reflections
+        gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+        gy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+        a, b = rng.uniform(-0.4, 0.4, 2)
+        img = img * (1 + a * gx + b * gy)
+    if rng.random() < 0.55:  # defocus
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(rng.uniform(0.4, 1.3)) * size / 32)
+    elif rng.random() < 0.15:  # motion blur
+        k = int(rng.integers(3, 9))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2, :] = 1.0 / k
+        img = cv2.filter2D(img, -1, kernel)
+    if rng.random() < 0.5:
+        img = img + rng.normal(0, float(rng.uniform(2, 16)), img.shape).astype(np.float32)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.45:  # small in the photo: down then up
+        f = float(rng.uniform(0.3, 0.75))
+        small = cv2.resize(img, (max(2, int(w * f)), max(2, int(h * f))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.4:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 85))])
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return img

@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-chars", type=int, default=20)
     p.add_argument("--degrade", type=float, default=0.7, help="0 = clean renders, 1 = full degradation mix")
     p.add_argument("--heldout-fonts", action="store_true", help="render with the held-out CJK fonts only")
+    p.add_argument("--scene-share", type=float, default=0.0, help="share of scene-text word crops (signs, shop fronts)")
     args = p.parse_args(argv)
-    cfg = replace(SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts)
+    cfg = replace(SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share)
     labels = write_dataset(args.out, Charset.default(), cfg, args.n, args.max_chars, args.degrade)
     print(f"wrote {args.n} lines to {labels}")
 

@@ -283,3 +283,25 @@ class TextSampler:
                 "·" if rng.random() < 0.2 else ""
             ) + _alnum(rng, 5)
         raise ValueError(f"unknown text kind {kind!r}")
+
+
+def scene_word(rng: Rng, corpus: Corpus) -> str:
+    """What shop fronts, street signs and posters say: one or two words, mostly capitalised,
+    sometimes a number (house numbers, prices, phone numbers)."""
+    r = rng.random()
+    if r < 0.08:
+        return _choice(rng, (_digits(rng, int(rng.integers(1, 5))), phone(rng), amount(rng), percentage(rng)))
+    words = []
+    for _ in range(1 if rng.random() < 0.85 else 2):
+        # Half by frequency, half uniformly over the top 40k: brand and place names are not frequent words.
+        w = corpus.en.draw(rng) if rng.random() < 0.5 else corpus.en.words[int(rng.integers(min(40_000, len(corpus.en))))]
+        words.append(w)
+    c = rng.random()
+    text = " ".join(words)
+    if c < 0.5:
+        text = text.upper()
+    elif c < 0.85:
+        text = " ".join(w[:1].upper() + w[1:] for w in words)
+    if rng.random() < 0.05:
+        text += _choice(rng, ("!", "'S", "'s", ".", "&"))
+    return text

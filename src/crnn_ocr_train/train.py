@@ -47,6 +47,7 @@ class ValSet:
     degrade: float
     heldout_fonts: bool
     seed: int
+    scene_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class TrainConfig:
     channels: tuple[int, ...] = (32, 64, 128, 128, 256, 256)
     lstm_hidden: int = 128
     curriculum: Curriculum = Curriculum()
+    scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
         ValSet("synth_heldout_fonts", 400, 20, 0.7, True, 202),
@@ -147,7 +149,7 @@ def ensure_val_sets(cfg: TrainConfig, charset: Charset, synth: SynthConfig) -> d
         folder = Path(synth.cache_dir).parent / "val" / vs.name
         labels = folder / "labels.tsv"
         if not labels.exists():
-            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts), vs.n, vs.max_chars, vs.degrade)
+            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share), vs.n, vs.max_chars, vs.degrade)
         out[vs.name] = LabelledLines(labels, charset)
     return out
 
@@ -249,7 +251,7 @@ def train(args: argparse.Namespace) -> None:
     if opt_state is not None:
         opt.load_state_dict(opt_state)
 
-    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum)
+    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share)
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
         for p in args.val_labels:
@@ -263,6 +265,9 @@ def train(args: argparse.Namespace) -> None:
             num_workers=cfg.workers,
             prefetch_factor=4 if cfg.workers else None,
             persistent_workers=bool(cfg.workers),
+            # A forked worker can inherit OpenCV/OpenMP thread-pool locks held in this process
+            # (e.g. after rendering the validation sets) and hang on its first cv2 call.
+            multiprocessing_context="spawn" if cfg.workers else None,
         )
         synth_iter = iter(loader)
     user_iter = None
