@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System packages the project needs, from Debian: training/test fonts (the held-out CJK fonts
-# too), Tesseract 5 with eng + chi_sim for the comparison benchmark, Chromium for the browser test.
+# too; fonts-wqy-microhei is also the text font of searchable PDFs), Tesseract 5 with eng + chi_sim
+# for the comparison benchmark, Chromium for the browser test, poppler-utils (pdftotext, pdfimages)
+# to check searchable PDFs in the tests and benchmarks/pdf_throughput.py.
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 PKGS=(
@@ -10,6 +12,7 @@ PKGS=(
   fonts-arphic-gbsn00lp fonts-arphic-gkai00mp fonts-lxgw-wenkai
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
   chromium
+  poppler-utils
 )
 missing=()
 for p in "${PKGS[@]}"; do

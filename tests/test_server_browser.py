@@ -7,6 +7,7 @@ artifacts/browser/ (gitignored). Never downloads a browser: ``executable_path`` 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -295,3 +296,35 @@ def test_shipped_model_in_the_browser(browser, shipped_model: Path) -> None:  # 
         assert pg.locator("#overlay polygon").count() == len(lines)
         shot(pg, "shipped_model_page")
         context.close()
+
+
+def test_pdf_upload_pages_and_downloads(tiny_server: ServerThread, page, tmp_path: Path) -> None:
+    from pdfs import image_pdf
+
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    page.uncheck("input[name=detect]")  # each page is one line: the tiny model reads it exactly
+    pdf = image_pdf([render_code_line("0123"), render_code_line("ab中文")], dpi=72)
+    upload(page, pdf, "two pages.pdf", "application/pdf")
+    wait_for_result(page)
+    assert page.is_hidden("#error")
+    assert page.inner_text("#page-label") == "Page 1 of 2"
+    assert page.locator("#lines li .text").all_inner_texts() == ["0123"]
+    assert page.get_attribute("#view-image", "src").startswith("data:image/png;base64,")  # the server's render
+    assert page.input_value("#all-text") == "0123\n\nab中文"
+    page.click("#next-page")
+    assert page.inner_text("#page-label") == "Page 2 of 2"
+    assert page.locator("#lines li .text").all_inner_texts() == ["ab中文"]
+    assert page.locator("#overlay polygon").count() == 1
+    shot(page, "pdf_page_2")
+
+    saved = {}
+    for fmt, starts in (("pdf", b"%PDF-"), ("hocr", b"<?xml"), ("alto", b"<?xml"), ("text", b"0123"), ("json", b"{")):
+        with page.expect_download() as info:
+            page.click(f"#downloads button[data-format={fmt}]")
+        path = tmp_path / info.value.suggested_filename
+        info.value.save_as(path)
+        saved[fmt] = path
+        assert path.read_bytes().startswith(starts), fmt
+    assert saved["pdf"].name == "two pages.ocr.pdf" and saved["alto"].name == "two pages.ocr.alto.xml"
+    assert json.loads(saved["json"].read_text(encoding="utf-8"))["page_count"] == 2

@@ -89,6 +89,31 @@ def test_generator_batches_are_well_formed(charset, synth_cfg):
     assert all(int(wd) <= w for wd in batch.widths)
 
 
+def test_scene_words_are_deterministic_and_well_formed(charset, synth_cfg):
+    cfg = replace(synth_cfg, scene_share=1.0)
+    a, b = _first_batches(cfg, charset, 1)[0], _first_batches(cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    # Scene crops: one or two words (or a number), ASCII, height 32.
+    assert all(t.isascii() and 1 <= len(t.split()) <= 2 for t in a.texts)
+    assert a.images.shape[2] == 32
+
+
+def test_committed_heldout_eval_set_is_reproducible(tmp_path, charset):
+    """eval/synth_heldout_fonts is regenerated exactly by the command in its README (first lines),
+    so changes to the generator (e.g. scene words) must leave the default stream untouched."""
+    from crnn_ocr_train.synth import main as synth_main
+
+    committed = Path(__file__).resolve().parents[1] / "eval" / "synth_heldout_fonts"
+    synth_main([str(tmp_path), "-n", "3", "--seed", "202", "--max-chars", "20", "--degrade", "0.7", "--heldout-fonts"])
+    want = committed.joinpath("labels.tsv").read_text(encoding="utf-8").splitlines()[:3]
+    assert tmp_path.joinpath("labels.tsv").read_text(encoding="utf-8").splitlines() == want
+    for row in want:
+        rel = row.split("\t")[0]
+        a = cv2.imread(str(committed / rel), cv2.IMREAD_GRAYSCALE)
+        b = cv2.imread(str(tmp_path / rel), cv2.IMREAD_GRAYSCALE)
+        assert a is not None and np.array_equal(a, b)
+
+
 def test_heldout_fonts_never_used_for_training(charset, synth_cfg):
     train = SynthSource(charset, synth_cfg)
     held = SynthSource(charset, replace(synth_cfg, heldout_fonts=True))

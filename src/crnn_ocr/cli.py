@@ -9,21 +9,28 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from crnn_ocr import __version__
+from crnn_ocr.batch import Failure, PageOutcome, PlannedInput
+from crnn_ocr.documents import DEFAULT_MAX_PAGES
 from crnn_ocr.errors import ImageNotFoundError, OCRError, OptionsError
-from crnn_ocr.types import DecodeOptions, OCROptions, Page, PreprocessOptions
+from crnn_ocr.formats import EXTENSIONS, render, to_text
+from crnn_ocr.io import DEFAULT_MAX_PIXELS
+from crnn_ocr.types import DecodeOptions, Document, DocumentOptions, OCROptions, PreprocessOptions
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+#: What folders and globs are searched for: images and PDFs.
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS | {".pdf"}
 _GLOB_CHARS = frozenset("*?[")
 T = TypeVar("T")
 
@@ -33,34 +40,46 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class InputItem:
-    """One image to read, or the reason an argument gave none."""
+    """One file to read (an image or a PDF), or the reason an argument gave none.
+
+    ``relative``: where its output goes below an output folder: the path below the folder argument
+    it was found in, else the file name.
+    """
 
     path: str
     error: OCRError | None = None
+    relative: str = ""
+    from_folder: bool = False
 
 
 def expand_inputs(args: Sequence[str]) -> list[InputItem]:
-    """Files as given, folders (recursively: image extensions, sorted) and globs (sorted), in
-    argument order. A folder or glob that yields no image becomes an item carrying the error;
+    """Files as given, folders (recursively: image and PDF extensions, sorted) and globs (sorted),
+    in argument order. A folder or glob that yields no file becomes an item carrying the error;
     a path that does not exist is kept and fails when it is read."""
     items: list[InputItem] = []
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            found, missing = _images_under(path), "no image files in folder"
+            found = [InputItem(str(f), relative=f.relative_to(path).as_posix(), from_folder=True) for f in _files_under(path)]
+            missing = "no image files (or PDFs) in folder"
         elif not path.exists() and _GLOB_CHARS & set(arg):
-            matches = [Path(m) for m in sorted(glob.glob(arg, recursive=True))]
-            found = [f for m in matches for f in (_images_under(m) if m.is_dir() else [m])]
+            found = []
+            for m in (Path(m) for m in sorted(glob.glob(arg, recursive=True))):
+                if m.is_dir():
+                    found += [InputItem(str(f), relative=f.relative_to(m.parent).as_posix(), from_folder=True)
+                              for f in _files_under(m)]
+                else:
+                    found.append(InputItem(str(m), relative=m.name, from_folder=True))
             missing = "no file matches"
         else:
-            found, missing = [path], ""
-        items += [InputItem(str(p)) for p in found] or [InputItem(arg, ImageNotFoundError(missing))]
+            found, missing = [InputItem(str(path), relative=path.name)], ""
+        items += found or [InputItem(arg, ImageNotFoundError(missing), relative=path.name)]
     return items
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Files below ``folder`` with an image extension (any case), sorted by path."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+def _files_under(folder: Path) -> list[Path]:
+    """Files below ``folder`` with an image or PDF extension (any case), sorted by path."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in INPUT_EXTENSIONS and p.is_file())
 
 
 # ---- progress ----------------------------------------------------------------------------------
@@ -70,7 +89,7 @@ class _Progress:
     """A progress bar on stderr (tqdm when installed, else a one-line counter); ``write`` prints a
     message above it. Disabled: messages go straight to stderr."""
 
-    def __init__(self, total: int, enabled: bool, stream: IO[str]) -> None:
+    def __init__(self, total: int, enabled: bool, stream: IO[str], unit: str = "img") -> None:
         self.total, self.done, self.stream = total, 0, stream
         self._tqdm = None
         self.enabled = enabled
@@ -80,7 +99,7 @@ class _Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._tqdm = tqdm(total=total, file=stream, unit="img", leave=False)
+                self._tqdm = tqdm(total=total, file=stream, unit=unit, leave=False)
 
     def write(self, message: str) -> None:
         if self._tqdm is not None:
@@ -185,8 +204,9 @@ def _load_ocr(args: argparse.Namespace, options: OCROptions) -> OCR | int:
     """The OCR object, or the exit status after reporting why it could not be built."""
     from crnn_ocr.pipeline import OCR
 
+    limits = {"max_pages": args.max_pages, "max_pixels": args.max_pixels} if hasattr(args, "max_pages") else {}
     try:
-        ocr = OCR(args.model, threads=args.threads)
+        ocr = OCR(args.model, threads=args.threads, **limits)
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -204,68 +224,245 @@ def _message(exc: Exception, path: str) -> str:
     return text[len(path) + 2 :] if text.startswith(f"{path}: ") else text
 
 
-def _error_code(exc: Exception) -> str:
-    return exc.code if isinstance(exc, OCRError) else "internal_error"
-
-
 # ---- read --------------------------------------------------------------------------------------
 
-
-def _page_record(path: str, page: Page) -> dict:
-    return {
-        "path": path,
-        "text": page.text,
-        "lines": [
-            {"text": line.text, "confidence": round(float(line.confidence), 4), "box": line.box.to_list()}
-            for line in page.lines
-        ],
-    }
+#: Output formats of ``read``: text, json and jsonl go to stdout unless -o is given.
+READ_FORMATS = ("text", "json", "jsonl", "hocr", "alto", "pdf")
 
 
-def _read_one(ocr: OCR, item: InputItem, options: OCROptions) -> dict:
-    """The output record of one input: its page, or ``{"path", "error": {"code", "message"}}``."""
+def _summary_rows(path: str, document: Document) -> list[dict]:
+    """jsonl: one compact row per page (lines without their characters)."""
+    return [
+        {
+            "path": path,
+            "page": page.number,
+            "text": page.text,
+            "lines": [
+                {"text": line.text, "confidence": round(float(line.confidence), 4), "box": line.box.to_list()}
+                for line in page.lines
+            ],
+        }
+        for page in document.pages
+    ]
+
+
+def _json_record(path: str, document: Document) -> dict:
+    record = document.to_dict()
+    del record["source"]
+    return {"path": path, **record}
+
+
+def _error_record(path: str, failure: Failure) -> dict:
+    return {"path": path, "error": {"code": failure.code, "message": failure.message}}
+
+
+def _usage_problem(args: argparse.Namespace, items: Sequence[InputItem]) -> str | None:
+    """Why these arguments cannot work together, or None."""
+    several = len(items) > 1 or any(item.from_folder for item in items)
+    if args.format == "pdf" and args.output is None:
+        return "--format pdf writes a file: give -o OUT.pdf (or -o FOLDER for several inputs)"
+    if args.format in ("hocr", "alto") and args.output is None and several:
+        return f"--format {args.format} for several inputs needs -o FOLDER (one file per input)"
+    if args.resume and (args.output is None or args.format == "jsonl"):
+        return "--resume needs -o and a format with one output file per input (not jsonl)"
+    return None
+
+
+def _output_targets(args: argparse.Namespace, items: Sequence[InputItem]) -> list[Path | None]:
+    """Each input's output file, or None where its result goes to stdout (or the jsonl file)."""
+    if args.output is None or args.format == "jsonl":
+        return [None] * len(items)
+    out = Path(args.output)
+    to_folder = (
+        len(items) > 1 or items[0].from_folder or out.is_dir() or args.output.endswith(("/", os.sep))
+    )
+    if not to_folder:
+        return [out]
+    ext = EXTENSIONS[args.format]
+    targets: list[Path | None] = []
+    for item in items:
+        relative = Path(item.relative or Path(item.path).name)
+        name = relative.name[: -len(relative.suffix)] if relative.suffix else relative.name
+        targets.append(out / relative.parent / (name + ext))
+    return targets
+
+
+def _target_problem(item: InputItem, target: Path | None, seen: dict[Path, str]) -> OCRError | None:
+    """An output that would overwrite the input or another input's output."""
+    if target is None:
+        return None
+    resolved = target.resolve()
+    if resolved == Path(item.path).resolve():
+        return OptionsError(f"the output {target} would overwrite the input; choose another -o")
+    if resolved in seen:
+        return OptionsError(f"the output {target} is also the output of {seen[resolved]}; rename one of them")
+    seen[resolved] = item.path
+    return None
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file, so an interrupted run leaves no
+    partial output for ``--resume`` to mistake for a finished one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        if item.error is not None:
-            raise item.error
-        return _page_record(item.path, ocr(item.path, options))
-    except Exception as exc:  # noqa: BLE001 - reported, and the other files still run
-        return {"path": item.path, "error": {"code": _error_code(exc), "message": _message(exc, item.path)}}
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _emit_text(record: dict, out: IO[str], header: bool) -> None:
-    if "error" in record:
-        return
-    if header:
-        out.write(f"==> {record['path']} <==\n")
-    out.write(record["text"] + "\n" if record["text"] else "")
-    if header:
-        out.write("\n")
+def _document_bytes(fmt: str, path: str, document: Document, images: Sequence[bytes]) -> bytes:
+    """The output file of one input."""
+    if fmt == "pdf":
+        from crnn_ocr.searchable_pdf import to_searchable_pdf
+
+        return to_searchable_pdf(list(zip(images, document.pages)), title=Path(path).name)
+    if fmt == "json":
+        return (json.dumps(_json_record(path, document), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return render(document, fmt).encode("utf-8")  # type: ignore[arg-type]
+
+
+class _ReadOutput:
+    """Writes each input's result as soon as it is complete: to its file, or to ``out`` in input
+    order (stdout must follow the argument order even when workers finish out of order)."""
+
+    def __init__(self, args: argparse.Namespace, items: Sequence[InputItem], targets: Sequence[Path | None],
+                 out: IO[str], progress: _Progress) -> None:
+        self.args, self.items, self.targets, self.out, self.progress = args, items, targets, out, progress
+        self.header = len(items) > 1
+        self.failed = False
+        self._ready: dict[int, Document | Failure | None] = {}
+        self._next = 0
+        self._json: list[dict] = []
+
+    def finish(self, index: int, result: Document | Failure | None, images: Sequence[bytes] = ()) -> None:
+        """``result`` of input ``index``: its Document, its Failure, or None (skipped by --resume)."""
+        item = self.items[index]
+        if isinstance(result, Failure):
+            self.failed = True
+            self.progress.write(f"error: {item.path}: {result.message}")
+        target = self.targets[index]
+        if target is not None and isinstance(result, Document):
+            try:
+                _write_atomically(target, _document_bytes(self.args.format, item.path, result, images))
+            except (OSError, OCRError) as exc:
+                self.failed = True
+                self.progress.write(f"error: {item.path}: cannot write {target}: {exc}")
+        self._ready[index] = result
+        while self._next in self._ready:
+            self._emit(self._next, self._ready.pop(self._next))
+            self._next += 1
+
+    def _emit(self, index: int, result: Document | Failure | None) -> None:
+        if self.targets[index] is not None or result is None:
+            return
+        path, fmt, out = self.items[index].path, self.args.format, self.out
+        if fmt == "jsonl":
+            rows = [_error_record(path, result)] if isinstance(result, Failure) else _summary_rows(path, result)
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+        elif fmt == "json":
+            self._json.append(_error_record(path, result) if isinstance(result, Failure) else _json_record(path, result))
+        elif isinstance(result, Document):
+            text = to_text(result) if fmt == "text" else render(result, fmt)
+            if self.header:
+                out.write(f"==> {path} <==\n{text}\n")
+            else:
+                out.write(text)
+            out.flush()
+
+    def close(self) -> None:
+        if self.args.format == "json" and self.args.output is None:
+            json.dump(self._json, self.out, ensure_ascii=False, indent=2)
+            self.out.write("\n")
+        self.out.flush()
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
+    from crnn_ocr.batch import ReadJob, default_threads, plan_inputs, run_pages
+    from crnn_ocr.documents import check_options as check_document_options
+
     items = expand_inputs(args.paths)
     options = _options(args, detect=not args.no_detect)
+    document = DocumentOptions(dpi=args.dpi, pages=args.pages)
+    problem = _usage_problem(args, items)
+    try:
+        check_document_options(document)
+    except OptionsError as exc:
+        problem = str(exc)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    targets = _output_targets(args, items)
+    threads = args.threads if args.threads is not None else default_threads(args.jobs)
+    args.threads = threads
     ocr = _load_ocr(args, options)
     if isinstance(ocr, int):
         return ocr
-    out = sys.stdout
-    progress = _Progress(len(items), enabled=len(items) > 1 and sys.stderr.isatty(), stream=sys.stderr)
-    records: list[dict] = []
-    for item in _with_progress(items, progress):
-        record = _read_one(ocr, item, options)
-        if "error" in record:
-            progress.write(f"error: {item.path}: {record['error']['message']}")
-        if args.format == "text":
-            _emit_text(record, out, header=len(items) > 1)
-        elif args.format == "jsonl":
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
-        records.append(record)
-    if args.format == "json":
-        json.dump(records, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    out.flush()
-    return 1 if any("error" in r for r in records) else 0
+
+    # What to read: skip finished outputs (--resume), refuse clashing outputs, open the rest.
+    seen: dict[Path, str] = {}
+    early: dict[int, Failure | None] = {}
+    todo: list[int] = []
+    for index, (item, target) in enumerate(zip(items, targets)):
+        clash = _target_problem(item, target, seen)
+        if item.error is not None or clash is not None:
+            early[index] = Failure.of(item.error or clash, item.path)  # type: ignore[arg-type]
+        elif args.resume and target is not None and target.is_file():
+            early[index] = None
+        else:
+            todo.append(index)
+    plans = plan_inputs(ocr, [items[i].path for i in todo], document)
+    plans = [replace(plan, index=todo[k]) for k, plan in enumerate(plans)]
+    pages_left = {plan.index: len(plan.numbers) for plan in plans if plan.failure is None}
+
+    sink = open(args.output, "w", encoding="utf-8") if args.output is not None and args.format == "jsonl" else None  # noqa: SIM115
+    total = sum(pages_left.values())
+    progress = _Progress(total, enabled=total > 1 and sys.stderr.isatty(), stream=sys.stderr, unit="page")
+    output = _ReadOutput(args, items, targets, sink or sys.stdout, progress)
+    skipped = sum(1 for r in early.values() if r is None)
+    if skipped:
+        progress.write(f"skipped {skipped} input{'s' if skipped != 1 else ''} whose output exists (--resume)")
+    try:
+        for index, failure in early.items():
+            output.finish(index, failure)
+        for plan in plans:
+            if plan.failure is not None:
+                output.finish(plan.index, plan.failure)
+        job = ReadJob(
+            model=str(ocr.model_path), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
+            options=options, document=document, want_images=args.format == "pdf",
+        )
+        done: dict[int, dict[int, PageOutcome]] = {i: {} for i in pages_left}
+        for outcome in run_pages(plans, job, args.jobs, ocr=ocr):
+            progress.advance()
+            pages = done.get(outcome.index)
+            if pages is None:  # the input already failed on another page
+                continue
+            pages[outcome.number] = outcome
+            if outcome.failure is None and len(pages) < pages_left[outcome.index]:
+                continue
+            del done[outcome.index]
+            plan = next(p for p in plans if p.index == outcome.index)
+            output.finish(outcome.index, *_assemble(plan, pages, outcome.failure))
+    finally:
+        progress.close()
+        output.close()
+        if sink is not None:
+            sink.close()
+    return 1 if output.failed else 0
+
+
+def _assemble(plan: PlannedInput, pages: dict[int, PageOutcome], failure: Failure | None) -> tuple:
+    """(Document, page images) of a complete input, or (the first page failure,)."""
+    if failure is not None:
+        return (failure,)
+    ordered = [pages[n] for n in plan.numbers]
+    document = Document(tuple(o.page for o in ordered), plan.page_count, plan.path)  # type: ignore[misc]
+    return document, [o.image_jpeg for o in ordered if o.image_jpeg is not None]
+
 
 
 # ---- eval --------------------------------------------------------------------------------------
@@ -395,10 +592,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    read = sub.add_parser("read", help="read the text of images", description="Read the text of images.")
-    read.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
+    read = sub.add_parser(
+        "read", help="read the text of images and PDFs",
+        description="Read the text of images, multi-page TIFFs and PDFs. Without -o, results go to "
+        "stdout (text, json, jsonl; hocr/alto for one input). With -o, one file per input "
+        "(-o names the file for a single input, a folder otherwise); jsonl goes to the -o file.",
+    )
+    read.add_argument("paths", nargs="+", metavar="PATH", help="image or PDF files, folders (recursive) or globs")
     read.add_argument("--no-detect", action="store_true", help="each image is a single text line")
-    read.add_argument("--format", choices=("text", "json", "jsonl"), default="text", help="output format")
+    read.add_argument(
+        "--format", choices=READ_FORMATS, default="text",
+        help="text (blank line between blocks, form feed between pages), json (pages, lines, "
+        "characters with boxes), jsonl (a row per page), hocr, alto (ALTO v4 XML), pdf (searchable)",
+    )
+    read.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or folder")
+    read.add_argument("--resume", action="store_true", help="skip inputs whose output file exists")
+    read.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="N",
+        help="worker processes reading pages in parallel (default 1)",
+    )
+    read.add_argument("--dpi", type=float, default=DocumentOptions().dpi, metavar="DPI",
+                      help=f"resolution PDF pages are rendered at (default {DocumentOptions().dpi:g})")
+    read.add_argument("--pages", metavar="RANGE", help="pages to read, e.g. 1-3,5,9- (default: all)")
+    read.add_argument("--max-pages", type=_positive_int, default=DEFAULT_MAX_PAGES, metavar="N",
+                      help=f"refuse documents with more pages to read (default {DEFAULT_MAX_PAGES})")
+    read.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                      help=f"refuse pages of more pixels (default {DEFAULT_MAX_PIXELS})")
     _add_decode_arguments(read)
     _add_preprocess_arguments(read)
     _add_model_arguments(read)

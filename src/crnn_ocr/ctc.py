@@ -14,6 +14,10 @@ Confidences, the same rule for both decoders:
 - for an empty result it is the geometric mean over frames of the blank probability: how sure
   the model is that there is nothing to read.
 
+Positions, the same rule for both decoders: each character carries ``frames``, the first and last
+frame (inclusive) it occupies on that same path (greedy: its run; beam: its Viterbi alignment).
+The recognizer and pipeline turn them into boxes.
+
 An allowlist/denylist arrives as ``mask`` (one bool per class, blank always kept, see
 ``Charset.mask``): the excluded classes' probabilities are zeroed and every frame renormalised
 before decoding, so confidences are relative to the characters that may be produced.
@@ -68,13 +72,15 @@ def _geometric_mean(values: np.ndarray) -> float:
 
 
 def _recognition(
-    labels: list[int], confidences: np.ndarray, probs: np.ndarray, charset: Charset
+    labels: list[int], confidences: np.ndarray, frames: np.ndarray, probs: np.ndarray, charset: Charset
 ) -> Recognition:
-    """Assemble the result; ``confidences`` holds one value per label."""
+    """Assemble the result; ``confidences`` [L] and ``frames`` [L, 2] (first, last) hold one row per
+    label (frames of -1: not aligned)."""
     if not labels:
         return Recognition(text="", confidence=_geometric_mean(probs[:, BLANK_INDEX]), chars=())
     chars = tuple(
-        CharConfidence(charset.char(label), float(conf)) for label, conf in zip(labels, confidences)
+        CharConfidence(charset.char(label), float(conf), (int(first), int(last)) if first >= 0 else None)
+        for label, conf, (first, last) in zip(labels, confidences, frames)
     )
     return Recognition(
         text="".join(c.char for c in chars),
@@ -98,8 +104,9 @@ def greedy_decode(
     run_starts = np.flatnonzero(np.r_[True, best[1:] != best[:-1]])  # [R] first frame of each run
     run_class = best[run_starts]  # [R]
     run_conf = np.maximum.reduceat(best_p, run_starts)  # [R] max over each run's frames
+    run_frames = np.stack([run_starts, np.r_[run_starts[1:], len(best)] - 1], axis=1)  # [R, 2]
     keep = run_class != BLANK_INDEX
-    return _recognition(run_class[keep].tolist(), run_conf[keep], probs, charset)
+    return _recognition(run_class[keep].tolist(), run_conf[keep], run_frames[keep], probs, charset)
 
 
 # ---- beam search -------------------------------------------------------------------------------
@@ -177,19 +184,27 @@ def beam_decode(
 
     best = max(beams.items(), key=lambda item: _logsumexp2(*item[1]))[0]
     labels = list(best)
-    return _recognition(labels, alignment_confidences(probs, labels), probs, charset)
+    confidences, frames = viterbi_alignment(probs, labels)
+    return _recognition(labels, confidences, frames, probs, charset)
 
 
 def alignment_confidences(probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
-    """Per-label confidence from the CTC Viterbi alignment of ``labels`` to ``probs`` [T, C].
+    """Per-label confidence from the CTC Viterbi alignment of ``labels`` to ``probs`` [T, C]."""
+    return viterbi_alignment(probs, labels)[0]
+
+
+def viterbi_alignment(probs: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label confidence [L] and frame span [L, 2] (first, last) on the CTC Viterbi alignment of
+    ``labels`` to ``probs`` [T, C]. Without a valid path: confidences 0 and spans -1.
 
     The extended sequence is blank, l1, blank, l2, ..., blank (S = 2L + 1 states). The best path
     is found with a [T, S] dynamic programme (loop over frames, vectorised over states), then for
-    each label the maximum of its class probability over the frames aligned to it is returned.
+    each label the maximum of its class probability over the frames aligned to it is taken.
     """
     n_labels = len(labels)
+    spans = np.full((n_labels, 2), -1, dtype=np.int64)
     if n_labels == 0:
-        return np.zeros(0)
+        return np.zeros(0), spans
     n_frames = probs.shape[0]
     ext = np.full(2 * n_labels + 1, BLANK_INDEX, dtype=np.int64)
     ext[1::2] = labels
@@ -217,10 +232,13 @@ def alignment_confidences(probs: np.ndarray, labels: Sequence[int]) -> np.ndarra
     state = max(ends, key=lambda s: score[s])
     confidences = np.zeros(n_labels)
     if score[state] == _NEG_INF:
-        return confidences
+        return confidences, spans
     for t in range(n_frames - 1, -1, -1):
         if state % 2 == 1:
             i = state // 2
             confidences[i] = max(confidences[i], probs[t, ext[state]])
+            spans[i, 0] = t  # walking backwards: the last visit is the first frame
+            if spans[i, 1] < 0:
+                spans[i, 1] = t
         state -= int(back[t, state])
-    return confidences
+    return confidences, spans

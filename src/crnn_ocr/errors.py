@@ -31,7 +31,8 @@ class EmptyImageError(ImageError):
 
 
 class UnsupportedImageError(ImageError):
-    """Not an image format we read (PNG, JPEG, BMP, TIFF, WebP), or an unsupported pixel layout."""
+    """Not a format we read (PNG, JPEG, BMP, TIFF, WebP; PDF as a document), or an unsupported
+    pixel layout."""
 
     code = "unsupported_image"
 
@@ -48,10 +49,29 @@ class ImageTooLargeError(ImageError):
     code = "image_too_large"
 
 
+class TooManyPagesError(ImageTooLargeError):
+    """A document with more pages to read than the configured limit; checked from the page count
+    before any page is rendered."""
+
+    code = "too_many_pages"
+
+
+class EncryptedDocumentError(ImageError):
+    """A password-protected PDF (or one locked with a security handler we cannot open)."""
+
+    code = "encrypted_document"
+
+
 class ModelError(OCRError):
     """The model file is missing, corrupt, fails its checksum, or lacks required metadata."""
 
     code = "model_error"
+
+
+class OutputError(OCRError):
+    """A result could not be written in the asked format (e.g. no font for a searchable PDF)."""
+
+    code = "output_error"
 
 
 class OptionsError(OCRError):

@@ -4,6 +4,9 @@
 from the content's magic bytes, never the file name. Size limits are checked from the header
 before any pixel is decoded. Every failure is one of the ``crnn_ocr.errors.ImageError`` classes
 with a message naming the input; no PIL or OpenCV exception escapes.
+
+Multi-page TIFFs: ``read_header`` counts the pages, ``frame_size`` / ``load_frame`` check and
+decode one (``crnn_ocr.documents`` turns files into pages; PDFs are rendered there).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -94,6 +98,81 @@ def image_size(
         im = _open_pil(fp, label)
         _check_pixels(im.size, max_pixels, label)
         return _oriented_size(im)
+
+
+# ---- multi-frame files (multi-page TIFF) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an encoded image's header says, without decoding pixels.
+
+    ``frames``: pages of a multi-page TIFF (1 for every other file). ``dpi``: the horizontal
+    resolution stored in the file, None when absent or implausible (below 10).
+    """
+
+    format: str
+    frames: int
+    dpi: float | None
+
+
+def read_header(src: str | os.PathLike | bytes, *, max_bytes: int | None = None) -> ImageHeader:
+    """The format, frame count and resolution of an encoded image (path or bytes); ImageError as
+    ``load_image``. Counting a TIFF's frames walks its directory chain (headers only)."""
+    with _open_encoded(src, max_bytes) as (fp, label):
+        im = _open_pil(fp, label)
+        try:
+            frames = int(getattr(im, "n_frames", 1)) if im.format == "TIFF" else 1
+        except Exception as exc:  # a damaged directory chain
+            raise CorruptImageError(f"{label}: damaged TIFF page directory ({exc})") from exc
+        return ImageHeader(im.format or "", frames, _dpi(im))
+
+
+def frame_size(
+    src: str | os.PathLike | bytes,
+    index: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+) -> tuple[int, int]:
+    """(width, height) of frame ``index`` (0-based) of a multi-page TIFF, from its header."""
+    with _open_encoded(src, max_bytes) as (fp, label):
+        im = _seek(_open_pil(fp, label), index, label)
+        _check_pixels(im.size, max_pixels, f"{label} page {index + 1}")
+        return _oriented_size(im)
+
+
+def load_frame(
+    src: str | os.PathLike | bytes,
+    index: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+) -> np.ndarray:
+    """Frame ``index`` (0-based) of a multi-page TIFF, decoded as ``load_image`` decodes an image."""
+    with _open_encoded(src, max_bytes) as (fp, label):
+        im = _seek(_open_pil(fp, label), index, label)
+        _check_pixels(im.size, max_pixels, f"{label} page {index + 1}")
+        return _decode_pil(im, f"{label} page {index + 1}")
+
+
+def _seek(im: Image.Image, index: int, label: str) -> Image.Image:
+    try:
+        im.seek(index)
+    except EOFError:
+        raise ImageNotFoundError(f"{label}: has no page {index + 1}") from None
+    except Exception as exc:
+        raise CorruptImageError(f"{label}: cannot read page {index + 1} ({exc})") from exc
+    return im
+
+
+def _dpi(im: Image.Image) -> float | None:
+    dpi = im.info.get("dpi")
+    try:
+        x = float(dpi[0]) if isinstance(dpi, (tuple, list)) else float(dpi)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return x if x >= 10 else None
 
 
 # ---- encoded input -----------------------------------------------------------------------------

@@ -1,23 +1,43 @@
-"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` lists the stages in order."""
+"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` lists the stages in order.
+
+Documents: ``OCR.read_document`` opens a PDF, multi-page TIFF or image (``crnn_ocr.documents``:
+limits checked before any page is rendered), reads each chosen page with ``__call__``, and returns
+a ``Document`` of numbered Pages. Characters carry boxes in page pixels, estimated from their CTC
+frames (``char_spans``), for the hOCR, ALTO and searchable-PDF writers.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from crnn_ocr.detect import ClassicalLineDetector, LineDetector, crop_box, whole_image_box
+from crnn_ocr.documents import DEFAULT_MAX_PAGES, DocumentLimits, DocumentReader, PageImage, open_document
 from crnn_ocr.engine import EngineConfig, ModelSpec, OnnxEngine
 from crnn_ocr.errors import OptionsError
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from crnn_ocr.models import resolve_model
 from crnn_ocr.preprocess import Preprocessed, Preprocessor
-from crnn_ocr.recognize import Recognizer
-from crnn_ocr.types import Box, Line, OCROptions, Page, PreprocessOptions, Recognition, Timings
+from crnn_ocr.recognize import Recognizer, pad_value, to_gray
+from crnn_ocr.types import (
+    Box,
+    CharConfidence,
+    Document,
+    DocumentOptions,
+    Line,
+    OCROptions,
+    Page,
+    PreprocessOptions,
+    Recognition,
+    Timings,
+)
 
 
 class OCR:
@@ -27,7 +47,8 @@ class OCR:
     ``crnn_ocr.models``). ``threads``: ONNX Runtime intra-op threads (None: its default).
     ``detector``, ``preprocessor``, ``recognizer``: replace the default stages (a given
     ``recognizer`` brings its own model, so ``model_path``/``threads`` must then be None).
-    ``max_pixels``: largest width * height accepted by ``load_image``.
+    ``max_pixels``: largest width * height accepted by ``load_image`` (for a document: per page).
+    ``max_pages``: most pages ``read_document`` reads from one document.
     """
 
     def __init__(
@@ -39,6 +60,7 @@ class OCR:
         preprocessor: Preprocessor | None = None,
         recognizer: Recognizer | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         if recognizer is None:
             model = resolve_model(model_path)
@@ -49,6 +71,7 @@ class OCR:
         self.detector = detector if detector is not None else ClassicalLineDetector()
         self.preprocessor = preprocessor if preprocessor is not None else Preprocessor()
         self.max_pixels = max_pixels
+        self.max_pages = max_pages
 
     @property
     def model(self) -> ModelSpec:
@@ -71,9 +94,32 @@ class OCR:
         with clock("recognize"):
             crops = [crop_box(prepared.image, box) for box in boxes]
             recognitions = self.recognizer.recognize(crops, options.decode)
-        lines = _lines(boxes, recognitions, prepared, original.shape[:2])
+        lines = _lines(boxes, crops, recognitions, prepared, original.shape[:2])
         height, width = original.shape[:2]
         return Page(width, height, lines, clock.timings(), tuple(prepared.steps))
+
+    def read_document(
+        self, src: ImageSource, options: OCROptions | None = None, document: DocumentOptions | None = None
+    ) -> Document:
+        """Read every chosen page of a PDF, a multi-page TIFF or an image (path or bytes).
+
+        ``document``: the DPI PDF pages are rendered at and the page range. Limits (``max_pages``,
+        ``max_pixels``) are checked before any page is rendered. Raises ImageError, OptionsError.
+        """
+        options = self._checked(options)
+        source = str(src) if isinstance(src, (str, os.PathLike)) else ""
+        with self.open_document(src, document) as doc:
+            pages = tuple(self.read_page(page, options) for page in doc.pages())
+            return Document(pages, doc.page_count, source)
+
+    def open_document(self, src: ImageSource, document: DocumentOptions | None = None) -> DocumentReader:
+        """The document's pages, checked against this OCR's limits (see ``crnn_ocr.documents``)."""
+        limits = DocumentLimits(max_pages=self.max_pages, max_pixels=self.max_pixels)
+        return open_document(src, document, limits)
+
+    def read_page(self, page: PageImage, options: OCROptions | None = None) -> Page:
+        """Read one page of a document: ``__call__`` on its image, numbered, with its DPI."""
+        return replace(self(page.image, options), number=page.number, dpi=page.dpi)
 
     def preprocess_preview(self, image: ImageSource, options: PreprocessOptions | None = None) -> np.ndarray:
         """The image the detector and recognizer would see (uint8 HxW or HxWx3), for display."""
@@ -96,14 +142,21 @@ class OCR:
 
 def _lines(
     boxes: Sequence[Box],
+    crops: Sequence[np.ndarray],
     recognitions: Sequence[Recognition],
     prepared: Preprocessed,
     shape: tuple[int, int],
 ) -> tuple[Line, ...]:
-    """Lines with text; their boxes mapped back to the original image, clipped to its ``shape``."""
+    """Lines with text; their boxes (and their characters' boxes) mapped back to the original
+    image, clipped to its ``shape``."""
     return tuple(
-        Line(rec.text, rec.confidence, _to_original(box, prepared, shape), rec.chars)
-        for box, rec in zip(boxes, recognitions)
+        Line(
+            rec.text,
+            rec.confidence,
+            _to_original(box, prepared, shape),
+            _located_chars(box, crop, rec, prepared, shape),
+        )
+        for box, crop, rec in zip(boxes, crops, recognitions)
         if rec.text
     )
 
@@ -113,6 +166,71 @@ def _to_original(box: Box, prepared: Preprocessed, shape: tuple[int, int]) -> Bo
     height, width = shape
     xs, ys = points[:, 0].clip(0, width), points[:, 1].clip(0, height)
     return Box(tuple((float(x), float(y)) for x, y in zip(xs, ys)))  # type: ignore[arg-type]
+
+
+def _located_chars(
+    box: Box, crop: np.ndarray, rec: Recognition, prepared: Preprocessed, shape: tuple[int, int]
+) -> tuple[CharConfidence, ...]:
+    """The characters of ``rec`` with their boxes: x-spans in the crop (``char_spans``) placed along
+    the line's box (its top and bottom edges, interpolated), then mapped to the original image."""
+    spans = char_spans(rec, crop)
+    if spans is None:
+        return rec.chars
+    p0, p1, p2, p3 = (np.asarray(p, dtype=np.float64) for p in box.points)
+    crop_w = crop.shape[1]
+    located = []
+    for char, (x0, x1) in zip(rec.chars, spans):
+        t0, t1 = x0 / crop_w, x1 / crop_w
+        corners = (p0 + t0 * (p1 - p0), p0 + t1 * (p1 - p0), p3 + t1 * (p2 - p3), p3 + t0 * (p2 - p3))
+        quad = Box(tuple((float(x), float(y)) for x, y in corners))  # type: ignore[arg-type]
+        located.append(replace(char, box=_to_original(quad, prepared, shape)))
+    return tuple(located)
+
+
+def char_spans(rec: Recognition, crop: np.ndarray) -> list[tuple[float, float]] | None:
+    """Each character's (x0, x1) in its line ``crop``, from its CTC frames; None when a character
+    has no frames or the frame width is unknown.
+
+    CTC fires a character on one or a few frames (a peak), not over its whole glyph, and a
+    bidirectional model may fire it a little before or after the glyph, so the spans are estimated:
+    neighbouring characters meet half-way between their frames; the first and last reach out by
+    half the median distance between character centres (a lone character: half the crop height, a
+    square glyph). The whole row of spans is then stretched and shifted onto the crop's ink extent
+    (columns differing from the crop's background), unless that would scale it by more than 1.5x,
+    which means the extent is not the line's own.
+    """
+    chars = rec.chars
+    if not chars or rec.frame_width <= 0 or any(c.frames is None for c in chars):
+        return None
+    first = np.array([c.frames[0] for c in chars], dtype=np.float64)  # type: ignore[index]
+    last = np.array([c.frames[1] for c in chars], dtype=np.float64) + 1.0  # type: ignore[index]
+    crop_h, crop_w = crop.shape[:2]
+    centres = (first + last) / 2
+    half = np.median(np.diff(centres)) / 2 if len(chars) > 1 else crop_h / rec.frame_width / 2
+    edges = np.empty(len(chars) + 1)
+    edges[1:-1] = (last[:-1] + first[1:]) / 2
+    edges[0] = min(first[0], centres[0] - half)
+    edges[-1] = max(last[-1], centres[-1] + half)
+    edges *= rec.frame_width
+    extent = ink_extent(crop)
+    if extent is not None and edges[-1] > edges[0]:
+        scale = (extent[1] - extent[0]) / (edges[-1] - edges[0])
+        if 1 / 1.5 <= scale <= 1.5:
+            edges = extent[0] + (edges - edges[0]) * scale
+    edges = edges.clip(0, crop_w)
+    return [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
+
+
+def ink_extent(crop: np.ndarray) -> tuple[float, float] | None:
+    """(first, last + 1) column of ``crop`` holding ink: pixels at least half the crop's largest
+    difference (and 40 grey levels) away from its background (``pad_value``); None if none."""
+    gray = to_gray(crop)
+    diff = np.abs(gray.astype(np.int16) - pad_value(gray))
+    threshold = max(40, int(diff.max()) // 2)
+    cols = np.flatnonzero((diff >= threshold).any(axis=0))
+    if cols.size == 0 or diff.max() < 40:
+        return None
+    return float(cols[0]), float(cols[-1] + 1)
 
 
 class _StageClock:

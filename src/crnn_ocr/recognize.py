@@ -15,7 +15,7 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -170,16 +170,26 @@ class Recognizer:
     def recognize(
         self, crops: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
     ) -> list[Recognition]:
-        """One Recognition per crop, in the order of ``crops``."""
+        """One Recognition per crop, in the order of ``crops``, with ``frame_width`` set so that
+        each character's CTC frames map back to x-coordinates in its crop."""
         mask = self.check_options(options)
         charset = self.spec.charset
         results = []
-        for probs in self.probabilities(crops):
+        for crop, probs in zip(crops, self.probabilities(crops)):
             if options.method == "beam":
-                results.append(beam_decode(probs, charset, options.beam_width, mask))
+                rec = beam_decode(probs, charset, options.beam_width, mask)
             else:
-                results.append(greedy_decode(probs, charset, mask))
+                rec = greedy_decode(probs, charset, mask)
+            results.append(replace(rec, frame_width=self.frame_width(crop)))
         return results
+
+    def frame_width(self, crop: np.ndarray) -> float:
+        """Crop pixels per CTC frame: the stride, scaled from the model's input height back to the
+        crop's (the width ``fit_to_height`` resizes the crop to, before any padding)."""
+        h, w = crop.shape[:2]
+        height = self.spec.input_height
+        resized = w if h == height else max(1, round(w * height / h))
+        return self.spec.width_stride * w / resized
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Per-crop frame probabilities [T_i, C], T_i = prepared width // stride, in input order."""

@@ -38,17 +38,38 @@ class Box:
 
 @dataclass(frozen=True)
 class CharConfidence:
+    """One character read, how sure the model is, and where it was read.
+
+    ``frames``: first and last CTC frame (inclusive) the character occupies on the decoded path,
+    set by the decoders (``crnn_ocr.ctc``). ``box``: the character's box in original-image pixels,
+    set by the pipeline from the frames. Either is None when not known.
+    """
+
     char: str
     confidence: float
+    frames: tuple[int, int] | None = None
+    box: Box | None = None
+
+    def to_dict(self) -> dict:
+        out: dict = {"char": self.char, "confidence": round(float(self.confidence), 4)}
+        if self.box is not None:
+            out["box"] = self.box.to_list()
+        return out
 
 
 @dataclass(frozen=True)
 class Recognition:
-    """What the recognizer reads from one line crop."""
+    """What the recognizer reads from one line crop.
+
+    ``frame_width``: line-crop pixels per CTC frame (the model's width stride, scaled back from the
+    model's input height to the crop's), so that ``chars[i].frames`` map to crop x-coordinates;
+    0.0 when not known.
+    """
 
     text: str
     confidence: float
     chars: tuple[CharConfidence, ...]
+    frame_width: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,7 @@ class Line:
             "text": self.text,
             "confidence": round(float(self.confidence), 4),
             "box": self.box.to_list(),
-            "chars": [{"char": c.char, "confidence": round(float(c.confidence), 4)} for c in self.chars],
+            "chars": [c.to_dict() for c in self.chars],
         }
 
 
@@ -83,13 +104,20 @@ class Timings:
 
 @dataclass(frozen=True)
 class Page:
-    """The result of one OCR call on one image: its lines in reading order."""
+    """The result of one OCR call on one image: its lines in reading order.
+
+    ``number``: 1-based page number in the document the image came from (1 for a lone image).
+    ``dpi``: pixels per inch of the image (the rendering resolution of a PDF page, or the
+    resolution stored in an image file); None when unknown.
+    """
 
     width: int
     height: int
     lines: tuple[Line, ...]
     timings: Timings = field(default_factory=Timings)
     preprocessing: tuple[str, ...] = ()  # names of the steps applied, in order
+    number: int = 1
+    dpi: float | None = None
 
     @property
     def text(self) -> str:
@@ -97,12 +125,41 @@ class Page:
 
     def to_dict(self) -> dict:
         return {
+            "page": self.number,
             "text": self.text,
             "width": self.width,
             "height": self.height,
+            "dpi": None if self.dpi is None else round(float(self.dpi), 2),
             "lines": [line.to_dict() for line in self.lines],
             "timings": self.timings.to_dict(),
             "preprocessing": list(self.preprocessing),
+        }
+
+
+@dataclass(frozen=True)
+class Document:
+    """The result of reading a document (a PDF, a multi-page TIFF, or one image): its pages read.
+
+    ``pages`` are the pages read, in document order (all of them, or the chosen page range);
+    ``page_count`` is how many pages the source has. ``source`` names it (a file name) for output
+    metadata; "" when unnamed.
+    """
+
+    pages: tuple[Page, ...]
+    page_count: int
+    source: str = ""
+
+    @property
+    def text(self) -> str:
+        """Each page's lines joined by newlines; pages separated by a form feed (as pdftotext)."""
+        return "\f".join(page.text for page in self.pages)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "page_count": self.page_count,
+            "text": self.text,
+            "pages": [page.to_dict() for page in self.pages],
         }
 
 
@@ -131,6 +188,18 @@ class DecodeOptions:
     beam_width: int = 8
     allowlist: str | None = None  # only these characters may be produced
     denylist: str | None = None  # these characters are never produced
+
+
+@dataclass(frozen=True)
+class DocumentOptions:
+    """How to turn a document into page images (per call).
+
+    ``dpi``: resolution PDF pages are rendered at (images keep their own pixels).
+    ``pages``: which pages to read, 1-based, e.g. "1-3,5,9-" (None: all of them).
+    """
+
+    dpi: float = 200.0
+    pages: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,12 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         version=package_version(),
         summary="Offline Chinese + English OCR",
         description=(
+            "Both OCR endpoints read images, multi-page TIFFs and PDFs and answer per-page results; "
+            "`?format=text|hocr|alto|pdf` answers the result as that file instead of JSON. "
             "Every failure answers `{\"success\": false, \"error\": {\"code\", \"message\"}}` with "
-            "400 (bad image or base64), 413 (too large), 415 (wrong Content-Type), 422 (invalid "
-            "options), 503 (overloaded or model not loaded) or 504 (timeout)."
+            "400 (bad image, PDF or base64), 413 (too large: bytes, pixels or pages), 415 (wrong "
+            "Content-Type), 422 (invalid options, or a password-protected PDF), 503 (overloaded or "
+            "model not loaded) or 504 (timeout)."
         ),
         lifespan=lifespan,
         docs_url=None,  # served below from local Swagger UI files: the product runs offline

@@ -17,7 +17,7 @@ from crnn_ocr.server.settings import ServerSettings
 
 # flag dest -> settings field, for flags whose value (when given) overrides the environment
 _FLAGS = (
-    "host", "port", "workers", "model_path", "threads", "max_bytes", "max_pixels",
+    "host", "port", "workers", "model_path", "threads", "max_bytes", "max_pixels", "max_pages",
     "max_concurrency", "max_queue", "request_timeout_s", "log_level",
 )
 
@@ -40,7 +40,10 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads per inference (default: automatic)")
     p.add_argument("--max-bytes", type=int, metavar="BYTES", help=f"largest image file in bytes (default {d['max_bytes'].default})")
-    p.add_argument("--max-pixels", type=int, metavar="PIXELS", help=f"largest width*height (default {d['max_pixels'].default})")
+    p.add_argument("--max-pixels", type=int, metavar="PIXELS", help=f"largest width*height of a page (default {d['max_pixels'].default})")
+    p.add_argument(
+        "--max-pages", type=int, metavar="N", help=f"most pages read from one document (default {d['max_pages'].default})"
+    )
     p.add_argument(
         "--max-concurrency", type=int, metavar="N",
         help=f"OCR calls at once per worker (default {d['max_concurrency'].default})",

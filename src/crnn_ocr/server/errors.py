@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.errors import (
+    EncryptedDocumentError,
     ImageError,
     ImageTooLargeError,
     ModelError,
@@ -74,7 +75,8 @@ class InternalError(ServiceError):
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     OCRError: 500,
     ImageError: 400,
-    ImageTooLargeError: 413,
+    ImageTooLargeError: 413,  # and TooManyPagesError
+    EncryptedDocumentError: 422,  # a well-formed PDF that cannot be opened without its password
     OptionsError: 422,
     ModelError: 503,
     ServiceError: 500,

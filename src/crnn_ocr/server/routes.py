@@ -4,6 +4,10 @@
 ``POST /ocr``         multipart: file field ``image`` + the options as flat form fields
 ``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
 ``GET  /api/v1/info`` model, limits and default options (the web page reads it)
+
+Both OCR endpoints read images, multi-page TIFFs and PDFs (every page, or ``pages``, rendered at
+``dpi``) and answer per-page results. ``?format=text|hocr|alto|pdf`` answers the result as that
+file instead of JSON (``crnn_ocr.formats``, ``crnn_ocr.searchable_pdf``), as an attachment.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
 
+from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_document
 from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError
+from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
 from crnn_ocr.io import image_size
 from crnn_ocr.server.errors import (
     InternalError,
@@ -36,10 +43,11 @@ from crnn_ocr.server.schemas import (
     OCRRequest,
     OCRResponse,
     OptionsIn,
+    OutputFormat,
     ReadyResponse,
 )
 from crnn_ocr.server.service import Service
-from crnn_ocr.types import OCROptions, Page
+from crnn_ocr.types import Document, DocumentOptions, OCROptions
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
@@ -50,10 +58,10 @@ router = APIRouter()
 _ERRORS = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
-        400: "empty, corrupt or unsupported image, or bad base64",
-        413: "image too large (bytes or pixels)",
+        400: "empty, corrupt or unsupported image or PDF, or bad base64",
+        413: "image too large (bytes or pixels), or a document with too many pages",
         415: "wrong Content-Type",
-        422: "invalid options",
+        422: "invalid options, or a password-protected PDF",
         503: "overloaded, or the model is not loaded",
         504: "no result within the request timeout",
     }.items()
@@ -135,6 +143,7 @@ async def info(service: ServiceDep) -> InfoResponse:
         limits=LimitsOut(
             max_bytes=s.max_bytes,
             max_pixels=s.max_pixels,
+            max_pages=s.max_pages,
             max_concurrency=s.max_concurrency,
             max_queue=s.max_queue,
         ),
@@ -144,43 +153,61 @@ async def info(service: ServiceDep) -> InfoResponse:
 
 # ---- OCR ---------------------------------------------------------------------------------------
 
+_FORMAT_QUERY = Query(
+    "json",
+    description="json (default): the JSON result; text, hocr, alto, pdf: the result as that file "
+    "(plain text, hOCR XHTML, ALTO v4 XML, searchable PDF), as an attachment",
+)
+_FILE_RESPONSES = {
+    200: {
+        "content": {MEDIA_TYPES[f].split(";")[0]: {} for f in ("text", "hocr", "alto", "pdf")},
+        "description": "the JSON result, or with ?format= the result as that file",
+    }
+}
+
 
 @router.post(
     "/api/v1/ocr",
     response_model=OCRResponse,
     tags=["ocr"],
-    summary="Read an image sent as base64 JSON",
-    responses=_ERRORS,
+    summary="Read an image or PDF sent as base64 JSON",
+    responses={**_ERRORS, **_FILE_RESPONSES},
     dependencies=[Depends(require_json)],
 )
-async def ocr_json(body: OCRRequest, service: ServiceDep) -> OCRResponse:
-    """Recognise the text in a base64-encoded image."""
+async def ocr_json(body: OCRRequest, service: ServiceDep, format: OutputFormat = _FORMAT_QUERY) -> Response:
+    """Recognise the text in a base64-encoded image or PDF (every page, or ``options.pages``)."""
     start = time.perf_counter()
     data = decode_base64_image(body.image_base64, service.settings.max_bytes)
-    return await _recognise(service, data, body.options.to_options(), body.return_processed_image, start)
+    return await _recognise(
+        service, data, body.options.to_options(), body.options.to_document(), body.return_processed_image,
+        format, start,
+    )
 
 
 @router.post(
     "/ocr",
     response_model=OCRResponse,
     tags=["ocr"],
-    summary="Read an uploaded image (multipart/form-data)",
-    responses=_ERRORS,
+    summary="Read an uploaded image or PDF (multipart/form-data)",
+    responses={**_ERRORS, **_FILE_RESPONSES},
     dependencies=[Depends(require_multipart)],
 )
 async def ocr_upload(
-    image: Annotated[UploadFile, File(description="the image file (PNG, JPEG, BMP, TIFF, WebP)")],
+    image: Annotated[UploadFile, File(description="the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file")],
     form: Annotated[OCRForm, Form()],
     service: ServiceDep,
-) -> OCRResponse:
-    """Recognise the text in an uploaded image (multipart/form-data). The file name is ignored."""
+    format: OutputFormat = _FORMAT_QUERY,
+) -> Response:
+    """Recognise the text in an uploaded image or PDF (multipart/form-data). The file name is ignored."""
     start = time.perf_counter()
     limit = service.settings.max_bytes
     data = await image.read(limit + 1)
     await image.close()
     if len(data) > limit:
         raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
-    return await _recognise(service, data, form.to_options(), form.return_processed_image, start)
+    return await _recognise(
+        service, data, form.to_options(), form.to_document(), form.return_processed_image, format, start
+    )
 
 
 def decode_base64_image(text: str, max_bytes: int) -> bytes:
@@ -204,29 +231,72 @@ def decode_base64_image(text: str, max_bytes: int) -> bytes:
 
 
 async def _recognise(
-    service: Service, data: bytes, options: OCROptions, preview: bool, start: float
-) -> OCRResponse:
+    service: Service, data: bytes, options: OCROptions, document: DocumentOptions, preview: bool,
+    fmt: str, start: float,
+) -> Response:
     ocr = service.require_ocr()
     s = service.settings
-    # Header only: refuse empty, unknown, damaged-header and oversized images before taking a slot.
-    image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+    check_options(document)
+    if not is_pdf(data[:1024]):
+        # Header only: refuse empty, unknown, damaged-header and oversized images before taking a slot.
+        image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+    limits = DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
     try:
-        page, png = await service.gate.run(_run_ocr, ocr, data, options, preview, s.preview_max_side)
+        result = await service.gate.run(
+            _read_document, ocr, data, options, document, limits, preview, s.preview_max_side, fmt
+        )
     except (OCRError, ServiceError):
         raise
     except Exception as exc:
         raise InternalError("OCR failed unexpectedly") from exc
+    if result.body is not None:
+        filename = f"ocr-result{EXTENSIONS[fmt]}"
+        return Response(
+            result.body, media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
     cost_ms = (time.perf_counter() - start) * 1000
-    return OCRResponse.from_page(page, cost_time_ms=cost_ms, model=service.model, processed_png=png)
+    response = OCRResponse.from_document(
+        result.document, cost_time_ms=cost_ms, model=service.model, previews=result.previews
+    )
+    return JSONResponse(response.model_dump(mode="json"))
 
 
-def _run_ocr(
-    ocr: OCR, data: bytes, options: OCROptions, preview: bool, preview_max_side: int
-) -> tuple[Page, bytes | None]:
-    """On an inference thread: the page, and the preprocessed image as PNG when asked."""
-    page = ocr(data, options)
-    png = encode_preview(ocr.preprocess_preview(data, options.preprocess), preview_max_side) if preview else None
-    return page, png
+@dataclass(frozen=True)
+class _Read:
+    document: Document
+    previews: list[bytes | None]  # per page: the preprocessed image as PNG, when asked
+    body: bytes | None  # the result as a file, for ?format= other than json
+
+
+def _read_document(
+    ocr: OCR, data: bytes, options: OCROptions, document: DocumentOptions, limits: DocumentLimits,
+    preview: bool, preview_max_side: int, fmt: str,
+) -> _Read:
+    """On an inference thread: every chosen page read, one page image in memory at a time; the
+    previews and the output file (a searchable PDF gets each page's image as JPEG) as asked."""
+    pages, previews, jpegs = [], [], []
+    with open_document(data, document, limits) as doc:
+        for page_image in doc.pages():
+            page = replace(ocr(page_image.image, options), number=page_image.number, dpi=page_image.dpi)
+            pages.append(page)
+            previews.append(
+                encode_preview(ocr.preprocess_preview(page_image.image, options.preprocess), preview_max_side)
+                if preview else None
+            )
+            if fmt == "pdf":
+                from crnn_ocr.searchable_pdf import encode_page_image
+
+                jpegs.append(encode_page_image(page_image.image))
+        result = Document(tuple(pages), doc.page_count)
+    body = None
+    if fmt == "pdf":
+        from crnn_ocr.searchable_pdf import to_searchable_pdf
+
+        body = to_searchable_pdf(list(zip(jpegs, pages)))
+    elif fmt != "json":
+        body = render(result, fmt).encode("utf-8")  # type: ignore[arg-type]
+    return _Read(result, previews, body)
 
 
 def encode_preview(img: np.ndarray, max_side: int) -> bytes:

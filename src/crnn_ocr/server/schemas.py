@@ -11,10 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from crnn_ocr.types import DecodeOptions, OCROptions, Page, PreprocessOptions
+from crnn_ocr.documents import MAX_DPI, MIN_DPI
+from crnn_ocr.types import DecodeOptions, Document, DocumentOptions, OCROptions, Page, PreprocessOptions
 
 _PRE = PreprocessOptions()
 _DEC = DecodeOptions()
+_DOC = DocumentOptions()
+
+OutputFormat = Literal["json", "text", "hocr", "alto", "pdf"]
+MAX_PAGE_RANGE = 200  # characters in a page range
 
 MAX_BEAM_WIDTH = 64
 MAX_CHARLIST = 20_000  # characters in an allowlist / denylist
@@ -55,18 +60,25 @@ class OptionsIn(_Strict):
     detect: bool = Field(True, description="false: the whole image is one text line")
     preprocess: PreprocessIn = Field(default_factory=PreprocessIn)
     decode: DecodeIn = Field(default_factory=DecodeIn)
+    dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI, description="resolution PDF pages are rendered at")
+    pages: str | None = Field(
+        _DOC.pages, max_length=MAX_PAGE_RANGE, description="pages of a PDF or TIFF to read, e.g. '1-3,5' (all)"
+    )
 
     def to_options(self) -> OCROptions:
         return OCROptions(
             detect=self.detect, preprocess=self.preprocess.to_options(), decode=self.decode.to_options()
         )
 
+    def to_document(self) -> DocumentOptions:
+        return DocumentOptions(dpi=self.dpi, pages=self.pages or None)
+
 
 class OCRRequest(_Strict):
     """Body of ``POST /api/v1/ocr``."""
 
     image_base64: str = Field(
-        description="the encoded image (PNG, JPEG, BMP, TIFF, WebP) in base64; a data: URL is accepted"
+        description="the encoded image (PNG, JPEG, BMP, TIFF, WebP) or PDF in base64; a data: URL is accepted"
     )
     options: OptionsIn = Field(default_factory=OptionsIn)
     return_processed_image: bool = Field(
@@ -91,6 +103,8 @@ class OCRForm(BaseModel):
     beam_width: int = Field(_DEC.beam_width, ge=1, le=MAX_BEAM_WIDTH)
     allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST)
     denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST)
+    dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI)
+    pages: str | None = Field(_DOC.pages, max_length=MAX_PAGE_RANGE)
     return_processed_image: bool = False
 
     @model_validator(mode="after")
@@ -100,11 +114,14 @@ class OCRForm(BaseModel):
             raise ValueError(f"unknown form field(s): {', '.join(unknown)}")
         return self
 
-    @field_validator("allowlist", "denylist", mode="before")
+    @field_validator("allowlist", "denylist", "pages", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         """An HTML form sends an empty text box as ""; that means "no list"."""
         return None if v == "" else v
+
+    def to_document(self) -> DocumentOptions:
+        return DocumentOptions(dpi=self.dpi, pages=self.pages)
 
     def to_options(self) -> OCROptions:
         return OptionsIn(
@@ -132,6 +149,9 @@ class OCRForm(BaseModel):
 class CharOut(BaseModel):
     char: str
     confidence: float
+    box: list[list[float]] | None = Field(
+        None, description="four [x, y] corners in page pixels, estimated from the CTC frames"
+    )
 
 
 class LineOut(BaseModel):
@@ -139,6 +159,10 @@ class LineOut(BaseModel):
     confidence: float = Field(description="mean character confidence, 0..1")
     box: list[list[float]] = Field(description="four [x, y] corners, clockwise from top-left, in pixels")
     chars: list[CharOut]
+
+
+class DocumentLineOut(LineOut):
+    page: int = Field(description="the page (1-based) the line is on; its box is in that page's pixels")
 
 
 class ImageInfo(BaseModel):
@@ -159,34 +183,71 @@ class ModelInfo(BaseModel):
     version: str
 
 
+class PageOut(BaseModel):
+    page: int = Field(description="page number in the document, 1-based")
+    width: int
+    height: int
+    dpi: float | None = Field(description="pixels per inch of the page image (the PDF rendering resolution)")
+    text: str
+    lines: list[LineOut]
+    processed_image_base64: str | None = None
+
+
 class OCRResponse(BaseModel):
     success: Literal[True] = True
-    text: str = Field(description="all lines joined by newlines")
-    lines: list[LineOut]
+    text: str = Field(description="all lines joined by newlines; pages separated by a form feed (\\f)")
+    lines: list[DocumentLineOut] = Field(description="the lines of every page read, in order")
     cost_time_ms: float = Field(description="time the server spent on the request, queueing included")
-    image: ImageInfo
-    timings: TimingsOut = Field(description="time spent in each pipeline stage")
+    image: ImageInfo = Field(description="size of the (first) page image")
+    timings: TimingsOut = Field(description="time spent in each pipeline stage (summed over pages)")
     preprocessing: list[str] = Field(description="preprocessing steps applied, in order")
     model: ModelInfo | None = None
     processed_image_base64: str | None = Field(
-        None, description="the preprocessed image as base64 PNG, when return_processed_image was set"
+        None, description="the (first page's) preprocessed image as base64 PNG, when return_processed_image was set"
     )
+    page_count: int = Field(1, description="pages in the document (1 for an image)")
+    pages: list[PageOut] = Field(description="per-page results, in page order")
+
+    @classmethod
+    def from_document(
+        cls, document: Document, *, cost_time_ms: float, model: ModelInfo | None, previews: list[bytes | None]
+    ) -> OCRResponse:
+        pages = [_page_out(page, png) for page, png in zip(document.pages, previews)]
+        first = document.pages[0]
+        totals = {k: round(sum(p.timings.to_dict()[k] for p in document.pages), 2) for k in TimingsOut.model_fields}
+        return cls(
+            text=document.text,
+            lines=[DocumentLineOut(page=p.page, **line.model_dump()) for p in pages for line in p.lines],
+            cost_time_ms=round(cost_time_ms, 2),
+            image=ImageInfo(width=first.width, height=first.height),
+            timings=TimingsOut(**totals),
+            preprocessing=list(first.preprocessing),
+            model=model,
+            processed_image_base64=pages[0].processed_image_base64,
+            page_count=document.page_count,
+            pages=pages,
+        )
 
     @classmethod
     def from_page(
         cls, page: Page, *, cost_time_ms: float, model: ModelInfo | None, processed_png: bytes | None
     ) -> OCRResponse:
-        d = page.to_dict()
-        return cls(
-            text=d["text"],
-            lines=[LineOut(**line) for line in d["lines"]],
-            cost_time_ms=round(cost_time_ms, 2),
-            image=ImageInfo(width=page.width, height=page.height),
-            timings=TimingsOut(**d["timings"]),
-            preprocessing=d["preprocessing"],
-            model=model,
-            processed_image_base64=base64.b64encode(processed_png).decode("ascii") if processed_png else None,
+        return cls.from_document(
+            Document((page,), 1), cost_time_ms=cost_time_ms, model=model, previews=[processed_png]
         )
+
+
+def _page_out(page: Page, png: bytes | None) -> PageOut:
+    d = page.to_dict()
+    return PageOut(
+        page=page.number,
+        width=page.width,
+        height=page.height,
+        dpi=d["dpi"],
+        text=d["text"],
+        lines=[LineOut(**line) for line in d["lines"]],
+        processed_image_base64=base64.b64encode(png).decode("ascii") if png else None,
+    )
 
 
 class ErrorBody(BaseModel):
@@ -215,6 +276,7 @@ class ReadyResponse(BaseModel):
 class LimitsOut(BaseModel):
     max_bytes: int
     max_pixels: int
+    max_pages: int
     max_concurrency: int
     max_queue: int
 

@@ -28,7 +28,8 @@ class ServerSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads per session")
 
     max_bytes: int = Field(20 * MiB, ge=1, description="largest encoded image accepted, in bytes")
-    max_pixels: int = Field(40_000_000, ge=1, description="largest width * height accepted")
+    max_pixels: int = Field(40_000_000, ge=1, description="largest width * height accepted (per page)")
+    max_pages: int = Field(50, ge=1, description="most pages read from one PDF or multi-page TIFF")
     max_concurrency: int = Field(2, ge=1, description="OCR calls running at once (per worker)")
     max_queue: int = Field(8, ge=0, description="requests waiting for a slot before 503")
     request_timeout_s: float = Field(

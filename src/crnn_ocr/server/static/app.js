@@ -1,4 +1,5 @@
-// CRNN-OCR web page: choose / drop / paste an image, POST it to /ocr, draw the boxes, list the lines.
+// CRNN-OCR web page: choose / drop / paste an image or PDF, POST it to /ocr, draw the boxes, list the
+// lines page by page, and download the result as text, JSON, hOCR, ALTO or a searchable PDF.
 // Plain JavaScript, no dependencies; every asset is served by the app itself.
 "use strict";
 
@@ -13,8 +14,17 @@ const I18N = {
     model_failed: "Model failed to load",
     api_docs: "API docs",
     image: "Image",
-    drop_here: "Drop an image here, choose a file, or paste (Ctrl+V)",
-    formats: "PNG, JPEG, BMP, TIFF or WebP",
+    drop_here: "Drop an image or PDF here, choose a file, or paste (Ctrl+V)",
+    formats: "PNG, JPEG, BMP, TIFF, WebP or PDF",
+    document: "PDF and multi-page files",
+    dpi: "Render at (dpi)",
+    pages: "Pages",
+    pages_hint: "all, or e.g. 1-3,5",
+    page_of: "Page {i} of {n}",
+    download: "Download",
+    searchable_pdf: "Searchable PDF",
+    preparing: "Preparing {format}…",
+    downloaded: "Downloaded {name}.",
     detection: "Detection",
     detect_lines: "Find text lines (off: the whole image is one line)",
     preprocessing: "Preprocessing",
@@ -50,11 +60,14 @@ const I18N = {
     low_title: "Low confidence: check this line",
     confidence: "confidence",
     timing: "Server {total} ms (preprocess {pre} · detect {det} · recognise {rec}) · round trip {rtt} ms · {w}×{h} px · {n} lines",
+    timing_pages: "Server {total} ms (preprocess {pre} · detect {det} · recognise {rec}) · round trip {rtt} ms · {p} pages · {n} lines",
     file_label: "File: {name} ({size})",
     pasted: "pasted image",
     // error messages, by error code
     err_empty_image: "The file is empty.",
-    err_unsupported_image: "This file is not an image we can read. Use PNG, JPEG, BMP, TIFF or WebP.",
+    err_unsupported_image: "This file is not an image we can read. Use PNG, JPEG, BMP, TIFF, WebP or PDF.",
+    err_encrypted_document: "This PDF is password-protected. Remove the password and try again.",
+    err_too_many_pages: "The document has too many pages. Choose fewer pages.",
     err_corrupt_image: "The image file is damaged or incomplete.",
     err_invalid_image: "The image could not be read.",
     err_invalid_base64: "The image data is not valid base64.",
@@ -68,7 +81,7 @@ const I18N = {
     err_timeout: "The server took too long to answer.",
     err_internal_error: "Something went wrong on the server.",
     err_network: "Could not reach the server. Is it still running?",
-    err_not_image_file: "Please choose an image file.",
+    err_not_image_file: "Please choose an image or PDF file.",
     err_too_big_local: "The file is {size}; the limit is {limit}.",
     err_unknown: "The request failed.",
   },
@@ -79,8 +92,17 @@ const I18N = {
     model_failed: "模型加载失败",
     api_docs: "API 文档",
     image: "图片",
-    drop_here: "将图片拖到这里、选择文件，或粘贴（Ctrl+V）",
-    formats: "支持 PNG、JPEG、BMP、TIFF、WebP",
+    drop_here: "将图片或 PDF 拖到这里、选择文件，或粘贴（Ctrl+V）",
+    formats: "支持 PNG、JPEG、BMP、TIFF、WebP、PDF",
+    document: "PDF 与多页文件",
+    dpi: "渲染分辨率（dpi）",
+    pages: "页码",
+    pages_hint: "全部，或如 1-3,5",
+    page_of: "第 {i} 页，共 {n} 页",
+    download: "下载",
+    searchable_pdf: "可搜索 PDF",
+    preparing: "正在生成 {format}…",
+    downloaded: "已下载 {name}。",
     detection: "检测",
     detect_lines: "检测文本行（关闭：整张图作为一行）",
     preprocessing: "预处理",
@@ -116,10 +138,13 @@ const I18N = {
     low_title: "置信度低：请核对这一行",
     confidence: "置信度",
     timing: "服务器 {total} 毫秒（预处理 {pre} · 检测 {det} · 识别 {rec}）· 往返 {rtt} 毫秒 · {w}×{h} 像素 · {n} 行",
+    timing_pages: "服务器 {total} 毫秒（预处理 {pre} · 检测 {det} · 识别 {rec}）· 往返 {rtt} 毫秒 · {p} 页 · {n} 行",
     file_label: "文件：{name}（{size}）",
     pasted: "粘贴的图片",
     err_empty_image: "文件是空的。",
-    err_unsupported_image: "无法读取这个文件。请使用 PNG、JPEG、BMP、TIFF 或 WebP 图片。",
+    err_unsupported_image: "无法读取这个文件。请使用 PNG、JPEG、BMP、TIFF、WebP 图片或 PDF。",
+    err_encrypted_document: "这个 PDF 有密码保护。请先移除密码再试。",
+    err_too_many_pages: "文档页数太多，请选择较少的页。",
     err_corrupt_image: "图片文件已损坏或不完整。",
     err_invalid_image: "无法读取这张图片。",
     err_invalid_base64: "图片数据不是有效的 base64。",
@@ -133,7 +158,7 @@ const I18N = {
     err_timeout: "服务器响应超时。",
     err_internal_error: "服务器出错了。",
     err_network: "无法连接服务器，它还在运行吗？",
-    err_not_image_file: "请选择图片文件。",
+    err_not_image_file: "请选择图片或 PDF 文件。",
     err_too_big_local: "文件大小为 {size}，上限为 {limit}。",
     err_unknown: "请求失败。",
   },
@@ -147,7 +172,8 @@ const state = {
   fileName: "",
   objectUrl: null,     // object URL of the original image
   result: null,        // last successful response
-  selected: -1,        // index of the highlighted line
+  pageIndex: 0,        // the page of the result shown
+  selected: -1,        // index of the highlighted line (on the page shown)
   seq: 0,              // request counter: only the latest response is shown
   controller: null,    // AbortController of the request in flight
   limits: null,        // from /api/v1/info
@@ -235,9 +261,19 @@ function showFileName() {
     : "";
 }
 
+function isPdf(blob, name) {
+  return blob.type === "application/pdf" || /\.pdf$/i.test(name || "");
+}
+
+// Files the browser cannot show in an <img> (PDF, TIFF): the server sends each page's image.
+function needsServerPreview() {
+  return Boolean(state.file) && (isPdf(state.file, state.fileName) || /^image\/tiff$/.test(state.file.type)
+    || /\.tiff?$/i.test(state.fileName));
+}
+
 function setImage(blob, name) {
   if (!blob) return;
-  if (blob.type && !blob.type.startsWith("image/")) {
+  if (blob.type && !blob.type.startsWith("image/") && !isPdf(blob, name)) {
     showError("not_image_file", blob.type);
     return;
   }
@@ -253,7 +289,12 @@ function setImage(blob, name) {
   state.objectUrl = URL.createObjectURL(blob);
   showFileName();
   clearResult();
-  showImage(state.objectUrl, "original", null);
+  if (needsServerPreview()) {
+    $("viewer").hidden = true;
+    $("empty-hint").hidden = false;
+  } else {
+    showImage(state.objectUrl, "original", null);
+  }
   $("run").disabled = false;
   recognise();
 }
@@ -302,6 +343,11 @@ function setupInputs() {
   });
 
   $("copy").addEventListener("click", copyAll);
+  $("prev-page").addEventListener("click", () => showPage(state.pageIndex - 1));
+  $("next-page").addEventListener("click", () => showPage(state.pageIndex + 1));
+  document.querySelectorAll("#downloads button[data-format]").forEach((button) => {
+    button.addEventListener("click", () => download(button.dataset.format));
+  });
   $("lang-toggle").addEventListener("click", () => {
     state.lang = state.lang === "zh" ? "en" : "zh";
     localStorage.setItem("crnn-ocr-lang", state.lang);
@@ -311,14 +357,18 @@ function setupInputs() {
 
 // ---- the request ------------------------------------------------------------------------------
 
-function buildForm() {
+// The form to POST: the file and the options. ``forDownload``: no preview images are needed.
+function buildForm(forDownload = false) {
   const form = $("options").elements;
   const data = new FormData();
   data.append("image", state.file, "upload");  // the server never uses the name
-  for (const name of ["detect", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew",
-    "return_processed_image"]) {
+  for (const name of ["detect", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew"]) {
     data.append(name, form[name].checked ? "true" : "false");
   }
+  const preview = !forDownload && (form.return_processed_image.checked || needsServerPreview());
+  data.append("return_processed_image", preview ? "true" : "false");
+  if (form.dpi.value) data.append("dpi", form.dpi.value);
+  if (form.pages.value.trim()) data.append("pages", form.pages.value.trim());
   data.append("decode", form.decode.value);
   if (form.decode.value === "beam") data.append("beam_width", form.beam_width.value || "8");
   if (form.allowlist.value) data.append("allowlist", form.allowlist.value);
@@ -348,6 +398,7 @@ async function recognise() {
     }
     state.rtt = Math.round(performance.now() - started);
     state.result = body;
+    state.pageIndex = 0;
     state.selected = -1;
     renderResult(body, state.rtt);
   } catch (e) {
@@ -366,7 +417,11 @@ function setBusy(busy) {
 
 function clearResult() {
   state.result = null;
+  state.pageIndex = 0;
   state.selected = -1;
+  $("page-nav").hidden = true;
+  setDownloads(false);
+  $("download-status").textContent = "";
   $("overlay").replaceChildren();
   $("lines").replaceChildren();
   $("no-lines").hidden = true;
@@ -415,14 +470,24 @@ function hideError() {
 // ---- the result -------------------------------------------------------------------------------
 
 function renderResult(result, rtt) {
-  const { width, height } = result.image;
-  const processed = result.processed_image_base64;
-  showImage(processed ? `data:image/png;base64,${processed}` : state.objectUrl,
-    processed ? "processed" : "original", result.image);
+  const pages = result.pages && result.pages.length ? result.pages : [{ ...result.image, lines: result.lines }];
+  state.pageIndex = Math.min(Math.max(state.pageIndex, 0), pages.length - 1);
+  const page = pages[state.pageIndex];
+  const { width, height } = page;
+  const processed = state.pageIndex === 0 ? result.processed_image_base64 : page.processed_image_base64;
+  if (processed) {
+    showImage(`data:image/png;base64,${processed}`, "processed", page);
+  } else if (!needsServerPreview()) {
+    showImage(state.objectUrl, "original", page);
+  }
+  $("page-nav").hidden = pages.length < 2;
+  $("page-label").textContent = t("page_of", { i: page.page ?? state.pageIndex + 1, n: result.page_count ?? pages.length });
+  $("prev-page").disabled = state.pageIndex === 0;
+  $("next-page").disabled = state.pageIndex >= pages.length - 1;
 
   const svg = $("overlay");
   svg.replaceChildren();
-  result.lines.forEach((line, i) => {
+  page.lines.forEach((line, i) => {
     const poly = document.createElementNS(SVG_NS, "polygon");
     poly.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
     poly.dataset.index = String(i);
@@ -436,7 +501,7 @@ function renderResult(result, rtt) {
 
   const list = $("lines");
   list.replaceChildren();
-  result.lines.forEach((line, i) => {
+  page.lines.forEach((line, i) => {
     const li = document.createElement("li");
     li.dataset.index = String(i);
     const low = line.confidence < LOW_CONFIDENCE;
@@ -466,17 +531,83 @@ function renderResult(result, rtt) {
     li.appendChild(button);
     list.appendChild(li);
   });
-  $("no-lines").hidden = result.lines.length > 0;
-  $("all-text").value = result.text;
+  $("no-lines").hidden = page.lines.length > 0;
+  $("all-text").value = allText(result);
   $("copy").disabled = !result.text;
   $("copy-status").textContent = "";
+  setDownloads(true);
 
   const tm = result.timings;
-  $("timing").textContent = t("timing", {
+  $("timing").textContent = t(pages.length > 1 ? "timing_pages" : "timing", {
     total: Math.round(result.cost_time_ms), pre: Math.round(tm.preprocess_ms), det: Math.round(tm.detect_ms),
     rec: Math.round(tm.recognize_ms), rtt: rtt ?? "?", w: width, h: height, n: result.lines.length,
+    p: pages.length,
   });
   if (state.selected >= 0) select(state.selected);
+}
+
+// The document's text: pages (separated by form feeds in the API) shown a blank line apart.
+function allText(result) {
+  return result.text.split("\f").join("\n\n");
+}
+
+function showPage(index) {
+  if (!state.result) return;
+  state.pageIndex = index;
+  state.selected = -1;
+  renderResult(state.result, state.rtt);
+}
+
+// ---- downloads --------------------------------------------------------------------------------
+
+const EXTENSIONS = { text: ".txt", json: ".json", hocr: ".hocr", alto: ".alto.xml", pdf: ".pdf" };
+const FORMAT_NAMES = { text: "Text", json: "JSON", hocr: "hOCR", alto: "ALTO", pdf: "PDF" };
+
+function setDownloads(enabled) {
+  document.querySelectorAll("#downloads button[data-format]").forEach((b) => { b.disabled = !enabled; });
+}
+
+function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  $("download-status").textContent = t("downloaded", { name });
+}
+
+// JSON is the result already shown; the other formats are made by the server from the same file
+// and options (POST /ocr?format=...).
+async function download(format) {
+  if (!state.result || !state.file) return;
+  const stem = (state.fileName || "pasted").replace(/\.[^.]*$/, "") || "result";
+  const name = `${stem}.ocr${EXTENSIONS[format]}`;
+  if (format === "json") {
+    saveBlob(new Blob([JSON.stringify(state.result, null, 2)], { type: "application/json" }), name);
+    return;
+  }
+  $("download-status").textContent = t("preparing", { format: FORMAT_NAMES[format] });
+  setDownloads(false);
+  try {
+    const res = await fetch(`/ocr?format=${format}`, { method: "POST", body: buildForm(true) });
+    if (!res.ok) {
+      let body = null;
+      try { body = await res.json(); } catch (_) { /* not JSON */ }
+      const err = (body && body.error) || { code: "unknown", message: `HTTP ${res.status}` };
+      $("download-status").textContent = "";
+      showError(err.code, err.message);
+      return;
+    }
+    saveBlob(await res.blob(), name);
+  } catch (e) {
+    $("download-status").textContent = "";
+    showError("network", String(e.message || e));
+  } finally {
+    setDownloads(Boolean(state.result));
+  }
 }
 
 function select(index) {
@@ -494,7 +625,7 @@ function select(index) {
 }
 
 async function copyAll() {
-  const text = state.result ? state.result.text : "";
+  const text = state.result ? allText(state.result) : "";
   if (!text) return;
   let ok = false;
   if (navigator.clipboard && window.isSecureContext) {
