@@ -61,3 +61,36 @@ def test_ratio_table_divides_peer_time_by_ours() -> None:
     rows = compare.ratio_table([result("crnn", 4.0), result("rapidocr", 12.0), result("tesseract", 80.0)])
     assert rows[0] == "| set | rapidocr time / crnn time | tesseract time / crnn time |"
     assert rows[2] == "| s | 3.0× | 20.0× |"
+
+
+def test_error_analysis_counts_ops_classes_and_peer_wins(tmp_path: Path) -> None:
+    import errors  # benchmarks/errors.py
+
+    def sample(image: str, ref: str, hyp: str) -> dict:
+        return {"image": image, "ref": ref, "hyp": hyp, "ms": 1.0, "error": None}
+
+    results = [
+        {"set_name": "s", "kind": "line", "mode": "text", "engine": "crnn", "samples": [
+            sample("a.png", "发票 No.12", "发栗 No.l2"),  # 2 substitutions: hanzi, digit
+            sample("b.png", "total 5", "total5"),  # a missed space
+            sample("c.png", "ok", ""),  # empty output: 2 deletions
+        ]},
+        {"set_name": "s", "kind": "line", "mode": "text", "engine": "rapidocr", "samples": [
+            sample("a.png", "发票 No.12", "发票 No.12"),
+            sample("b.png", "total 5", "total 6"),
+            sample("c.png", "ok", "ok"),
+        ]},
+    ]
+    (e,) = errors.analyse(results, "crnn", "rapidocr")
+    assert e.n == 3 and e.empty == 1
+    assert e.ops[("sub", "hanzi")] == 1 and e.ops[("sub", "digit")] == 1
+    assert e.ops[("del", "space")] == 1 and e.ops[("del", "latin")] == 2
+    assert e.pairs[("票", "栗")] == 1 and e.pairs[("1", "l")] == 1
+    assert [img for img, _r, _h in e.peer_right_we_wrong] == ["a.png", "c.png"]
+    assert e.we_right_peer_wrong == 0
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"run": {}, "results": results}), encoding="utf-8")
+    out = tmp_path / "errors.md"
+    assert errors.main([str(bench), "--markdown", str(out)]) == 0
+    report = out.read_text(encoding="utf-8")
+    assert "## s (text), 3 lines" in report and "`票→栗` 1" in report and "rapidocr exact where crnn is wrong: 2 lines" in report

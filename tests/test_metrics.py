@@ -12,6 +12,7 @@ import pytest
 from crnn_ocr.metrics import (
     EvalScore,
     LabelFileError,
+    align,
     levenshtein,
     line_recall,
     normalize_for_scoring,
@@ -293,3 +294,29 @@ def test_line_recall_threshold_and_mode() -> None:
     # alnum mode drops the punctuation before matching; a looser threshold finds more.
     assert line_recall(["A-1, B.2"], ["a1b2"], "alnum") == (1, 1)
     assert line_recall(["total 12.00"], ["tota1 l2.0O"], "text", max_cer=0.5) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "expected"),
+    [
+        ("abc", "abc", [("=", "a", "a"), ("=", "b", "b"), ("=", "c", "c")]),
+        ("abc", "axc", [("=", "a", "a"), ("sub", "b", "x"), ("=", "c", "c")]),
+        ("abc", "ac", [("=", "a", "a"), ("del", "b", ""), ("=", "c", "c")]),
+        ("ac", "abc", [("=", "a", "a"), ("ins", "", "b"), ("=", "c", "c")]),
+        ("", "ab", [("ins", "", "a"), ("ins", "", "b")]),
+        ("ab", "", [("del", "a", ""), ("del", "b", "")]),
+        ("发票0", "发栗O", [("=", "发", "发"), ("sub", "票", "栗"), ("sub", "0", "O")]),
+    ],
+)
+def test_align_table(ref: str, hyp: str, expected: list) -> None:
+    assert align(ref, hyp) == expected
+
+
+def test_align_cost_equals_levenshtein_on_random_strings() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        a = "".join(rng.choice("abc ") for _ in range(rng.randint(0, 12)))
+        b = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 12)))
+        ops = align(a, b)
+        assert sum(op != "=" for op, _r, _h in ops) == levenshtein(a, b)
+        assert "".join(r for _op, r, _h in ops) == a and "".join(h for _op, _r, h in ops) == b

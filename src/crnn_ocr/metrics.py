@@ -91,6 +91,46 @@ def substring_distance(needle: str, haystack: str) -> int:
     return int(_last_dp_row(needle, haystack, free_start_in_b=True).min())
 
 
+EditOp = tuple[Literal["=", "sub", "del", "ins"], str, str]
+
+
+def align(ref: str, hyp: str) -> list[EditOp]:
+    """One minimal edit script turning ``ref`` into ``hyp``, as (op, ref_char, hyp_char) steps:
+    ``=`` match, ``sub`` substitution, ``del`` a reference character missing from the hypothesis,
+    ``ins`` a hypothesis character not in the reference ("" on the side that has none).
+
+    Full O(len(ref) * len(hyp)) table with a backtrace that prefers substitutions, then deletions;
+    meant for line-sized strings (error analysis), not pages.
+    """
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), dtype=np.int32)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    h_codes = _codes(hyp)
+    for i in range(1, n + 1):
+        sub = d[i - 1, :-1] + (h_codes != ord(ref[i - 1]))
+        dele = d[i - 1, 1:] + 1
+        row = np.empty(m + 1, dtype=np.int32)
+        row[0] = i
+        row[1:] = np.minimum(sub, dele)
+        cols = np.arange(m + 1, dtype=np.int32)
+        d[i] = np.minimum.accumulate(row - cols) + cols  # insertions along the row
+    ops: list[EditOp] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            ops.append(("=" if ref[i - 1] == hyp[j - 1] else "sub", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and d[i, j] == d[i - 1, j] + 1:
+            ops.append(("del", ref[i - 1], ""))
+            i -= 1
+        else:
+            ops.append(("ins", "", hyp[j - 1]))
+            j -= 1
+    ops.reverse()
+    return ops
+
+
 # ---- normalisation ---------------------------------------------------------------------------
 
 
