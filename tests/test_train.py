@@ -98,6 +98,17 @@ def test_scene_words_are_deterministic_and_well_formed(charset, synth_cfg):
     assert a.images.shape[2] == 32
 
 
+def test_plates_are_deterministic_and_labelled_like_lpr_sets(charset, synth_cfg):
+    from crnn_ocr_train.textgen import PLATE_LETTERS, PROVINCES
+
+    cfg = replace(synth_cfg, plate_share=1.0)
+    a, b = _first_batches(cfg, charset, 1)[0], _first_batches(cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    for t in a.texts:  # province, city letter, 5-6 of letters/digits; no separator dot, no I/O
+        assert t[0] in PROVINCES and t[1] in PLATE_LETTERS and len(t) in (7, 8)
+        assert all(c.isdigit() or c in PLATE_LETTERS for c in t[2:])
+
+
 def test_committed_heldout_eval_set_is_reproducible(tmp_path, charset):
     """eval/synth_heldout_fonts is regenerated exactly by the command in its README (first lines),
     so changes to the generator (e.g. scene words) must leave the default stream untouched."""

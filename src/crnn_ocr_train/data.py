@@ -22,8 +22,8 @@ from crnn_ocr.recognize import fit_to_height, pad_value
 
 from .corpus import load_or_build
 from .fonts import discover
-from .render import LineRenderer, RenderConfig, render_scene
-from .textgen import TextMix, TextSampler, scene_word
+from .render import LineRenderer, RenderConfig, render_plate, render_scene
+from .textgen import TextMix, TextSampler, plate_number, scene_word
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class SynthConfig:
     curriculum: Curriculum = Curriculum()
     heldout_fonts: bool = False
     scene_share: float = 0.0  # share of scene-text word crops (signs, shop fronts) among the lines
+    plate_share: float = 0.0  # share of licence-plate crops
     cache_dir: str = "data/cache"
 
 
@@ -77,6 +78,12 @@ class SynthSource:
             while True:
                 text = self.charset.filter_text(scene_word(rng, self.texts.corpus)).strip()[:max_chars]
                 img = render_scene(renderer, text, rng) if text else None
+                if img is not None:
+                    return img, text
+        if self.cfg.plate_share > 0 and rng.random() < self.cfg.plate_share:
+            while True:
+                text = plate_number(rng)
+                img = render_plate(renderer, text, rng)
                 if img is not None:
                     return img, text
         while True:

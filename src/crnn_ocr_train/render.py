@@ -434,3 +434,126 @@ def _scene_photometric(img: np.ndarray, rng: Rng, size: int) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 85))])
         img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return img
+
+
+# ---- licence plates --------------------------------------------------------------------------
+
+# Chinese plate geometry (GA 36-2018, in mm): 440 x 140 plate, 45 x 90 characters on a 57 mm pitch,
+# with a 34 mm gap holding a dot after the second character.
+_PLATE_COLOURS = (  # (share, background grey range, text grey range)
+    (0.70, (45, 120), (215, 255)),  # blue plate, white text
+    (0.15, (160, 215), (10, 50)),  # yellow plate, black text
+    (0.10, (140, 200), (10, 45)),  # green (new energy) plate, black text
+    (0.05, (200, 245), (10, 45)),  # white plate, black text
+)
+
+
+def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | None:
+    """A Chinese licence-plate crop as traffic cameras see it: tall narrow glyphs on a fixed pitch,
+    a dot after the province and city letter, light-on-blue or dark-on-yellow/green, a frame,
+    perspective, and very low resolution (LPR crops are about 94 x 24 pixels)."""
+    cfg = renderer.config
+    scale = float(rng.uniform(2.0, 3.2))  # pixels per mm / 10 while drawing
+    cw, ch, pitch = int(45 * scale), int(90 * scale), 57 * scale
+    gap = 34 * scale
+    n = len(text)
+    plate_w = int(2 * 15 * scale + (n - 1) * pitch + gap + cw)
+    plate_h = int(140 * scale)
+    r = rng.random()
+    acc = 0.0
+    for share, bg_range, fg_range in _PLATE_COLOURS:
+        acc += share
+        if r < acc:
+            break
+    bg = float(rng.uniform(*bg_range))
+    fg = float(rng.uniform(*fg_range))
+    ink = np.zeros((plate_h, plate_w), np.float32)
+    x = 15 * scale
+    y0 = int((plate_h - ch) / 2)
+    latin_pool = _plate_faces(renderer._latin, ("Sans", "Heros", "Gothic", "Helvetica"))
+    cjk_pool = _plate_faces(renderer._cjk, ("Hei", "Sans", "Bold", "Black", "Medium", "Heavy"), need_bold=False)
+    latin_face = latin_pool[int(rng.integers(len(latin_pool)))]
+    squeeze = float(rng.uniform(0.7, 0.95))  # plate glyphs are narrower than a font's
+    for i, c in enumerate(text):
+        pool = cjk_pool if not c.isascii() else [latin_face]
+        face = next((f for f in (pool[int(rng.integers(len(pool)))] for _ in range(6)) if f.covers(c)), None)
+        if face is None:
+            face = next((f for f in pool if f.covers(c)), None)
+            if face is None:
+                return None
+        glyph = _glyph(face, c, rng)
+        if glyph is None:
+            return None
+        gh, gw = glyph.shape
+        w_i = cw if not c.isascii() else max(2, min(cw, int(gw * ch / gh * squeeze * 1.25)))
+        cell = cv2.resize(glyph, (w_i, ch), interpolation=cv2.INTER_AREA)
+        xi = int(x) + (cw - w_i) // 2
+        ink[y0 : y0 + ch, xi : xi + w_i] = np.maximum(ink[y0 : y0 + ch, xi : xi + w_i], cell)
+        x += pitch
+        if i == 1:  # the separator dot
+            cx, cy, rad = int(x - pitch + cw + gap / 2 + (pitch - cw) / 2), plate_h // 2, max(1, int(5 * scale))
+            cv2.circle(ink, (cx, cy), rad, 1.0, -1)
+            x += gap
+    if bg < fg and rng.random() < 0.8:  # the white frame of blue plates
+        t = max(1, int(3 * scale))
+        cv2.rectangle(ink, (t * 2, t * 2), (plate_w - 2 * t - 1, plate_h - 2 * t - 1), 1.0, t)
+    # Surroundings (car body), then the plate, then geometry and a loose or cutting crop.
+    pad_x, pad_y = int(plate_w * 0.15), int(plate_h * 0.35)
+    H, W = plate_h + 2 * pad_y, plate_w + 2 * pad_x
+    body = float(rng.uniform(0, 255))
+    img = np.full((H, W), body, np.float32) + rng.normal(0, 6, (H, W)).astype(np.float32)
+    plate = np.full((plate_h, plate_w), bg, np.float32)
+    if rng.random() < 0.4:  # gradient / reflection on the plate
+        plate += np.linspace(-1, 1, plate_w, dtype=np.float32)[None, :] * float(rng.uniform(-25, 25))
+    plate = plate * (1 - ink) + fg * ink
+    img[pad_y : pad_y + plate_h, pad_x : pad_x + plate_w] = plate
+    src = np.float32([[pad_x, pad_y], [pad_x + plate_w, pad_y], [pad_x + plate_w, pad_y + plate_h], [pad_x, pad_y + plate_h]])
+    dst = src + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * np.float32([0.025 * plate_w, 0.1 * plate_h])
+    mat = cv2.getPerspectiveTransform(src, dst)
+    img = cv2.warpPerspective(img, mat, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    bx0, by0 = dst.min(axis=0)
+    bx1, by1 = dst.max(axis=0)
+    mx, my = (bx1 - bx0) * rng.uniform(-0.03, 0.06, 2), (by1 - by0) * rng.uniform(-0.08, 0.15, 2)
+    x0, x1 = max(0, int(bx0 - mx[0])), min(W, int(bx1 + mx[1]))
+    y0c, y1c = max(0, int(by0 - my[0])), min(H, int(by1 + my[1]))
+    img = img[y0c:y1c, x0:x1]
+    if img.shape[0] < 8 or img.shape[1] < 16:
+        return None
+    # Camera: blur, noise, down to LPR size and back, JPEG.
+    if rng.random() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=float(rng.uniform(0.5, 2.0)) * scale / 2.5)
+    img = np.clip(img + rng.normal(0, float(rng.uniform(0, 10)), img.shape), 0, 255).astype(np.uint8)
+    h, w = img.shape
+    th = int(rng.integers(18, 40))
+    small = cv2.resize(img, (max(16, int(w * th / h)), th), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.6:
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        small = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    out_w = max(8, int(round(small.shape[1] * cfg.height / small.shape[0])))
+    if out_w > cfg.max_width:
+        return None
+    return cv2.resize(small, (out_w, cfg.height), interpolation=cv2.INTER_LINEAR)
+
+
+def _plate_faces(families, words: tuple[str, ...], need_bold: bool = True) -> list[FontFace]:
+    """Upright faces whose name has one of ``words`` (and Bold, if asked); all upright ones if none."""
+    upright = [f for fam in families for f in fam if not any(x in f.name for x in ("Italic", "Oblique"))]
+    chosen = [
+        f for f in upright
+        if any(w in f.name for w in words) and (not need_bold or any(b in f.name for b in ("Bold", "Black", "Heavy")))
+    ]
+    return chosen or upright or [f for fam in families for f in fam]
+
+
+def _glyph(face: FontFace, c: str, rng: Rng) -> np.ndarray | None:
+    """The ink of one character cropped to its bounding box, float in [0, 1]."""
+    size = 64
+    font = _pil_font(face.path, face.index, size)
+    stroke = 1 if rng.random() < 0.5 else 0
+    canvas = Image.new("L", (size * 2, size * 2), 0)
+    ImageDraw.Draw(canvas).text((size // 2, size // 2), c, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+    mask = np.asarray(canvas, dtype=np.float32) / 255.0
+    rows, cols = np.flatnonzero((mask > 0.2).any(axis=1)), np.flatnonzero((mask > 0.2).any(axis=0))
+    if len(rows) == 0:
+        return None
+    return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

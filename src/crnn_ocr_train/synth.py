@@ -24,8 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--degrade", type=float, default=0.7, help="0 = clean renders, 1 = full degradation mix")
     p.add_argument("--heldout-fonts", action="store_true", help="render with the held-out CJK fonts only")
     p.add_argument("--scene-share", type=float, default=0.0, help="share of scene-text word crops (signs, shop fronts)")
+    p.add_argument("--plate-share", type=float, default=0.0, help="share of licence-plate crops")
     args = p.parse_args(argv)
-    cfg = replace(SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share)
+    cfg = replace(
+        SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share,
+        plate_share=args.plate_share,
+    )
     labels = write_dataset(args.out, Charset.default(), cfg, args.n, args.max_chars, args.degrade)
     print(f"wrote {args.n} lines to {labels}")
 

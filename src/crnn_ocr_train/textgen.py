@@ -305,3 +305,16 @@ def scene_word(rng: Rng, corpus: Corpus) -> str:
     if rng.random() < 0.05:
         text += _choice(rng, ("!", "'S", "'s", ".", "&"))
     return text
+
+
+PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O on Chinese plates
+
+
+def plate_number(rng: Rng) -> str:
+    """A Chinese licence-plate number as LPR datasets label it (no separator dot): province,
+    city letter, then 5 characters (6 on green new-energy plates), mostly digits."""
+    n = 6 if rng.random() < 0.1 else 5
+    tail = "".join(
+        str(int(rng.integers(10))) if rng.random() < 0.6 else _choice(rng, PLATE_LETTERS) for _ in range(n)
+    )
+    return _choice(rng, PROVINCES) + _choice(rng, PLATE_LETTERS) + tail

@@ -48,6 +48,7 @@ class ValSet:
     heldout_fonts: bool
     seed: int
     scene_share: float = 0.0
+    plate_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class TrainConfig:
     lstm_hidden: int = 128
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
+    plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
         ValSet("synth_heldout_fonts", 400, 20, 0.7, True, 202),
@@ -149,7 +151,7 @@ def ensure_val_sets(cfg: TrainConfig, charset: Charset, synth: SynthConfig) -> d
         folder = Path(synth.cache_dir).parent / "val" / vs.name
         labels = folder / "labels.tsv"
         if not labels.exists():
-            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share), vs.n, vs.max_chars, vs.degrade)
+            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share), vs.n, vs.max_chars, vs.degrade)
         out[vs.name] = LabelledLines(labels, charset)
     return out
 
@@ -251,7 +253,7 @@ def train(args: argparse.Namespace) -> None:
     if opt_state is not None:
         opt.load_state_dict(opt_state)
 
-    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share)
+    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share, plate_share=cfg.plate_share)
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
         for p in args.val_labels:
