@@ -1,6 +1,6 @@
 # The two set-up commands (README):   make demo   |   make test
 # Both install everything they need on a fresh Debian machine: system packages (fonts,
-# Tesseract, Chromium) via scripts/install-system-deps.sh, then a virtualenv in .venv.
+# Tesseract, Chromium, redis-server) via scripts/install-system-deps.sh, then a virtualenv in .venv.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[serve,train,test,bench]'
+	$(PY) -m pip install -q -e '.[serve,jobs,train,test,bench]'
 	touch $@
 
 install: $(STAMP)

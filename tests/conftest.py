@@ -19,6 +19,18 @@ from crnn_ocr.recognize import Recognizer
 TEST_ENGINE_CONFIG = EngineConfig(intra_op_threads=1, inter_op_threads=1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _server_store(tmp_path_factory: pytest.TempPathFactory):
+    """Every server the tests build keeps its job store and history in a temporary folder (never
+    in the user's data folder), with the result cache off, so that repeated requests in tests of
+    the OCR path really run OCR. Tests of the jobs, history and cache set their own store and turn
+    the cache on."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CRNN_OCR_STORE_PATH", str(tmp_path_factory.mktemp("store") / "store.sqlite3"))
+        mp.setenv("CRNN_OCR_CACHE", "false")
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model (tests/tiny_model.py) written once per session."""

@@ -328,3 +328,46 @@ def test_pdf_upload_pages_and_downloads(tiny_server: ServerThread, page, tmp_pat
         assert path.read_bytes().startswith(starts), fmt
     assert saved["pdf"].name == "two pages.ocr.pdf" and saved["alto"].name == "two pages.ocr.alto.xml"
     assert json.loads(saved["json"].read_text(encoding="utf-8"))["page_count"] == 2
+
+
+def test_batch_of_files_with_progress_downloads_and_history(tiny_server: ServerThread, page, tmp_path: Path) -> None:
+    """Several files (one of them broken) dropped at once → one job; a row per file reaches its
+    status; both "download all" files hold every result; the history lists them."""
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    page.uncheck("input[name=detect]")  # each file is one line: the tiny model reads it exactly
+    files = [
+        {"name": "one.png", "mimeType": "image/png", "buffer": png(render_code_line("0123"))},
+        {"name": "two.png", "mimeType": "image/png", "buffer": png(render_code_line("ab中文"))},
+        {"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\nbroken"},
+    ]
+    page.set_input_files("#batch-input", files=files)
+    page.wait_for_selector("#batch-json:not([disabled])")
+    rows = page.locator("#batch-table tbody tr")
+    assert rows.count() == 3
+    assert [rows.nth(i).get_attribute("data-status") for i in range(3)] == ["done", "done", "failed"]
+    assert page.locator("#batch-table td.text").all_inner_texts()[:2] == ["0123", "ab中文"]
+    assert "3 of 3" in page.inner_text("#batch-status")
+    shot(page, "batch_done")
+
+    with page.expect_download() as info:
+        page.click("#batch-text")
+    text_path = tmp_path / info.value.suggested_filename
+    info.value.save_as(text_path)
+    text = text_path.read_text(encoding="utf-8")
+    assert "==> one.png <==\n0123\n==> two.png <==\nab中文\n==> broken.png <==\nerror: corrupt_image" in text
+    with page.expect_download() as info:
+        page.click("#batch-json")
+    json_path = tmp_path / info.value.suggested_filename
+    info.value.save_as(json_path)
+    job = json.loads(json_path.read_text(encoding="utf-8"))
+    assert [i["status"] for i in job["items"]] == ["done", "done", "failed"]
+
+    page.fill("#history-search input[name=q]", "ab中文")
+    page.click("#history-search button")
+    page.wait_for_function(  # only entries containing the query, ours among them
+        """() => {
+            const texts = [...document.querySelectorAll('#history-list .htext')].map((e) => e.textContent);
+            return texts.includes('ab中文') && texts.every((t) => t.includes('ab中文'));
+        }"""
+    )

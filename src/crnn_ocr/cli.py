@@ -546,20 +546,24 @@ _SERVE_DEPENDENCIES = frozenset(
 )
 
 
-def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool) -> None:
-    """``crnn-ocr serve`` comes from ``crnn_ocr.server.cli.add_serve_parser(subparsers)``, which adds
-    the sub-command and sets ``func`` (Namespace -> exit status).
+def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool, name: str = "serve") -> None:
+    """``crnn-ocr serve`` and ``crnn-ocr worker`` come from ``crnn_ocr.server.cli``
+    (``add_serve_parser`` / ``add_worker_parser``), which add the sub-command and set ``func``
+    (Namespace -> exit status).
 
     The server code (FastAPI, pydantic) takes ~0.6 s to import, so it is imported only when the
-    command is ``serve`` (``load``); otherwise a placeholder keeps ``serve`` in ``--help``. Without
-    the server code or its ``serve`` extra, the command explains what is missing.
+    command is ``name`` (``load``); otherwise a placeholder keeps it in ``--help``. Without the
+    server code or its ``serve`` extra, the command explains what is missing.
     """
-    help_text = "run the HTTP API and web page"
+    help_text = {
+        "serve": "run the HTTP API and web page",
+        "worker": "run a Celery worker reading job items from Redis (scale-out)",
+    }[name]
     if not load:
-        subparsers.add_parser("serve", help=help_text, add_help=False)
+        subparsers.add_parser(name, help=help_text, add_help=False)
         return
     try:
-        from crnn_ocr.server.cli import add_serve_parser
+        from crnn_ocr.server.cli import add_serve_parser, add_worker_parser
     except ImportError as exc:
         root = (exc.name or "").split(".")[0]
         if exc.name in ("crnn_ocr.server", "crnn_ocr.server.cli"):
@@ -571,11 +575,35 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool) -> Non
             )
         else:
             raise
-        parser = subparsers.add_parser("serve", help=f"{help_text} (unavailable)")
+        parser = subparsers.add_parser(name, help=f"{help_text} (unavailable)")
         parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         parser.set_defaults(func=lambda _args: _unavailable(reason))
         return
-    add_serve_parser(subparsers)
+    (add_serve_parser if name == "serve" else add_worker_parser)(subparsers)
+
+
+# ---- submit (a client of a running server) -----------------------------------------------------
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from crnn_ocr.submit import run_submit
+
+    items = expand_inputs(args.paths)
+    missing = [item for item in items if item.error is not None or not Path(item.path).is_file()]
+    for item in missing:
+        print(f"error: {item.path}: {item.error or 'no such file'}", file=sys.stderr)
+    if missing:
+        return 2
+    options = _options(args, detect=not args.no_detect)
+    body = {
+        "detect": options.detect,
+        "preprocess": dict(options.preprocess.__dict__),
+        "decode": dict(options.decode.__dict__),
+        "dpi": args.dpi,
+        "pages": args.pages,
+    }
+    names = [item.relative or Path(item.path).name for item in items]
+    return run_submit(args, [Path(item.path) for item in items], names, body)
 
 
 def _unavailable(reason: str) -> int:
@@ -640,7 +668,30 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_model_arguments(ev)
     ev.set_defaults(func=_cmd_eval)
 
+    sm = sub.add_parser(
+        "submit", help="send files to a running server as one batch job",
+        description="Send images and PDFs (folders recursively) to a running `crnn-ocr serve` as one "
+        "job (POST /api/v1/jobs); print the job id. With --wait, show progress and print (or -o "
+        "write) the results when it finishes.",
+    )
+    sm.add_argument("paths", nargs="+", metavar="PATH", help="image or PDF files, folders (recursive) or globs")
+    sm.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
+                    help="the server (default http://127.0.0.1:8000)")
+    sm.add_argument("--wait", action="store_true", help="wait for the job and output its results")
+    sm.add_argument("--format", choices=("text", "json"), default="text",
+                    help="with --wait: text (each file's text under a header) or json (the whole job)")
+    sm.add_argument("-o", "--output", metavar="FILE", help="with --wait: write the results here")
+    sm.add_argument("--timeout", type=float, metavar="SECONDS", help="with --wait: give up after this long")
+    sm.add_argument("--no-detect", action="store_true", help="each image is a single text line")
+    sm.add_argument("--dpi", type=float, default=DocumentOptions().dpi, metavar="DPI",
+                    help=f"resolution PDF pages are rendered at (default {DocumentOptions().dpi:g})")
+    sm.add_argument("--pages", metavar="RANGE", help="pages to read, e.g. 1-3,5,9- (default: all)")
+    _add_decode_arguments(sm)
+    _add_preprocess_arguments(sm)
+    sm.set_defaults(func=_cmd_submit)
+
     _add_serve_parser(sub, load=command == "serve")
+    _add_serve_parser(sub, load=command == "worker", name="worker")
     return parser
 
 

@@ -90,25 +90,31 @@ def _fixed(dim: object) -> int | None:
     return dim if isinstance(dim, int) else None
 
 
+def open_session(path: Path, config: EngineConfig) -> ort.InferenceSession:
+    """An ONNX Runtime session for ``path`` with ``config``'s threads, providers and optimisation
+    level; ModelError when the file is missing or not a loadable model. Shared by every engine."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    options = ort.SessionOptions()
+    if config.intra_op_threads is not None:
+        options.intra_op_num_threads = config.intra_op_threads
+    if config.inter_op_threads is not None:
+        options.inter_op_num_threads = config.inter_op_threads
+    options.graph_optimization_level = _OPT_LEVELS[config.graph_optimization]
+    options.log_severity_level = 3  # errors only
+    try:
+        return ort.InferenceSession(str(path), options, providers=list(config.providers))
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own types for any bad file
+        raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
+
+
 class OnnxEngine:
     """Loads the model once; ``run`` maps a normalised batch [N, 1, H, W] to probabilities [N, T, C]."""
 
     def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()) -> None:
         self.path = Path(model_path)
         self.config = config
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
-        options = ort.SessionOptions()
-        if config.intra_op_threads is not None:
-            options.intra_op_num_threads = config.intra_op_threads
-        if config.inter_op_threads is not None:
-            options.inter_op_num_threads = config.inter_op_threads
-        options.graph_optimization_level = _OPT_LEVELS[config.graph_optimization]
-        options.log_severity_level = 3  # errors only
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=list(config.providers))
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own types for any bad file
-            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+        self.session = open_session(self.path, config)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.spec = ModelSpec.from_metadata(meta, str(self.path))
         self._check_signature()

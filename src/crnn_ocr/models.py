@@ -127,3 +127,40 @@ def _from_manifest(entry: ManifestEntry, verify: bool) -> ResolvedModel:
     if verify:
         verify_sha256(entry.path, entry.sha256)
     return ResolvedModel(entry.path, "manifest", entry.name, entry.sha256)
+
+
+DET_MODEL_ENV = "CRNN_OCR_DET_MODEL"
+
+
+def resolve_detector_model(model_path: str | os.PathLike | None = None, *, verify: bool = True) -> Path | None:
+    """The learned text-detector model to load, or None when there is none (no error: the
+    classical detector needs no model).
+
+    Order: an explicit path (must exist); ``$CRNN_OCR_DET_MODEL`` (must exist); the manifest's
+    optional ``"detector"`` entry (a model name under ``models``, SHA-256 checked); else None.
+    """
+    if model_path is not None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: detector model file not found")
+        return path
+    env = os.environ.get(DET_MODEL_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ModelError(f"{path}: detector model file not found (from ${DET_MODEL_ENV})")
+        return path
+    model_dir = default_model_dir()
+    if not (model_dir / MANIFEST_NAME).is_file():
+        return None
+    manifest = Manifest.read(model_dir)
+    try:
+        name = json.loads(manifest.path.read_text(encoding="utf-8")).get("detector")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{manifest.path}: unreadable manifest ({exc})") from exc
+    if name is None:
+        return None
+    entry = manifest.models.get(str(name))
+    if entry is None:
+        raise ModelError(f"{manifest.path}: detector model {name!r} is not listed under 'models'")
+    return _from_manifest(entry, verify).path

@@ -18,15 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn_ocr.detect import ClassicalLineDetector, LineDetector, crop_box, whole_image_box
+from crnn_ocr.detect import ClassicalLineDetector, LineDetector, whole_image_box
+from crnn_ocr.detect_learned import LearnedLineDetector
 from crnn_ocr.documents import DEFAULT_MAX_PAGES, DocumentLimits, DocumentReader, PageImage, open_document
 from crnn_ocr.engine import EngineConfig, ModelSpec, OnnxEngine
 from crnn_ocr.errors import OptionsError
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
-from crnn_ocr.models import resolve_model
-from crnn_ocr.preprocess import Preprocessed, Preprocessor
+from crnn_ocr.models import resolve_detector_model, resolve_model
+from crnn_ocr.orientation import OrientationFinder, OrientedLines, line_crop
+from crnn_ocr.preprocess import Preprocessed, Preprocessor, paper_share
 from crnn_ocr.recognize import Recognizer, pad_value, to_gray
 from crnn_ocr.types import (
+    DETECTOR_CHOICES,
     Box,
     CharConfidence,
     Document,
@@ -39,6 +42,12 @@ from crnn_ocr.types import (
     Timings,
 )
 
+NO_LEARNED_DETECTOR = (
+    "detector 'learned' needs a text-detector model, and none is loaded: pass det_model_path "
+    "(an .onnx from crnn-ocr-det-export) or set $CRNN_OCR_DET_MODEL; or use detector 'classical' "
+    "or 'auto'"
+)
+
 
 class OCR:
     """Detects and reads the text lines of an image. Build once, call many times (thread-safe).
@@ -47,6 +56,10 @@ class OCR:
     ``crnn_ocr.models``). ``threads``: ONNX Runtime intra-op threads (None: its default).
     ``detector``, ``preprocessor``, ``recognizer``: replace the default stages (a given
     ``recognizer`` brings its own model, so ``model_path``/``threads`` must then be None).
+    ``detector`` is the classical stage (``OCROptions.detector="classical"``).
+    ``det_model_path``: the learned detector's .onnx (None: ``$CRNN_OCR_DET_MODEL``, else the
+    manifest's optional ``detector`` entry, else no learned detector). ``learned_detector``:
+    a ready learned stage instead (then ``det_model_path`` must be None).
     ``max_pixels``: largest width * height accepted by ``load_image`` (for a document: per page).
     ``max_pages``: most pages ``read_document`` reads from one document.
     """
@@ -59,6 +72,8 @@ class OCR:
         detector: LineDetector | None = None,
         preprocessor: Preprocessor | None = None,
         recognizer: Recognizer | None = None,
+        det_model_path: str | os.PathLike | None = None,
+        learned_detector: LineDetector | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
@@ -69,6 +84,14 @@ class OCR:
             raise ValueError("pass either a recognizer or model_path/threads, not both")
         self.recognizer = recognizer
         self.detector = detector if detector is not None else ClassicalLineDetector()
+        if learned_detector is not None and det_model_path is not None:
+            raise ValueError("pass either a learned_detector or det_model_path, not both")
+        if learned_detector is None:
+            det_path = resolve_detector_model(det_model_path)
+            if det_path is not None:
+                learned_detector = LearnedLineDetector.from_path(det_path, EngineConfig(intra_op_threads=threads))
+        self.learned_detector = learned_detector
+        self.orientation = OrientationFinder(recognizer)
         self.preprocessor = preprocessor if preprocessor is not None else Preprocessor()
         self.max_pixels = max_pixels
         self.max_pages = max_pages
@@ -90,13 +113,17 @@ class OCR:
         with clock("preprocess"):
             prepared = self.preprocessor.run(original, options.preprocess)
         with clock("detect"):
-            boxes = self._find_lines(prepared.image, options.detect)
+            detector = self.choose_detector(prepared.image, options) if options.detect else None
+            found = self._find_lines(prepared.image, detector, options.auto_orient)
         with clock("recognize"):
-            crops = [crop_box(prepared.image, box) for box in boxes]
+            crops = [line_crop(prepared.image, b, v) for b, v in zip(found.boxes, found.vertical)]
             recognitions = self.recognizer.recognize(crops, options.decode)
-        lines = _lines(boxes, crops, recognitions, prepared, original.shape[:2])
+        lines = _lines(found.boxes, crops, recognitions, prepared, original.shape[:2])
         height, width = original.shape[:2]
-        return Page(width, height, lines, clock.timings(), tuple(prepared.steps))
+        used = "" if detector is None else "learned" if detector is self.learned_detector else "classical"
+        return Page(
+            width, height, lines, clock.timings(), tuple(prepared.steps), orientation=found.orientation, detector=used
+        )
 
     def read_document(
         self, src: ImageSource, options: OCROptions | None = None, document: DocumentOptions | None = None
@@ -126,9 +153,25 @@ class OCR:
         original = load_image(image, max_pixels=self.max_pixels)
         return self.preprocessor.run(original, options or PreprocessOptions()).image
 
-    def _find_lines(self, image: np.ndarray, detect: bool) -> list[Box]:
-        """Line boxes in reading order, or (no detection) the whole image as one line."""
-        return self.detector.detect(image) if detect else [whole_image_box(image)]
+    def choose_detector(self, image: np.ndarray, options: OCROptions) -> LineDetector:
+        """The detector ``options.detector`` names; for "auto" see ``choose_detector``."""
+        if options.detector == "classical":
+            return self.detector
+        if options.detector == "learned":
+            if self.learned_detector is None:
+                raise OptionsError(NO_LEARNED_DETECTOR)
+            return self.learned_detector
+        return choose_detector(image, self.detector, self.learned_detector)
+
+    def _find_lines(self, image: np.ndarray, detector: LineDetector | None, orient: bool) -> OrientedLines:
+        """Line boxes in reading order (turned upright when ``orient``), or (no detector) the whole
+        image as one line."""
+        if detector is None:
+            return OrientedLines((whole_image_box(image),), (False,), 0)
+        if orient:
+            return self.orientation.find(image, detector)
+        boxes = tuple(detector.detect(image))
+        return OrientedLines(boxes, (False,) * len(boxes), 0)
 
     def _checked(self, options: OCROptions | None) -> OCROptions:
         """Fail on bad options before any work is done."""
@@ -136,8 +179,30 @@ class OCR:
             options = OCROptions()
         if not isinstance(options, OCROptions):
             raise OptionsError(f"options must be an OCROptions; got {type(options).__name__}")
+        if options.detector not in DETECTOR_CHOICES:
+            raise OptionsError(
+                f"unknown detector {options.detector!r}; expected one of {', '.join(DETECTOR_CHOICES)}"
+            )
+        if options.detector == "learned" and self.learned_detector is None:
+            raise OptionsError(NO_LEARNED_DETECTOR)
         self.recognizer.check_options(options.decode)
         return options
+
+
+#: ``auto`` keeps the classical detector for pages at least this much paper (clean scans,
+#: screenshots, rendered documents): see ``choose_detector``.
+CLEAN_PAGE_PAPER = 0.8
+
+
+def choose_detector(image: np.ndarray, classical: LineDetector, learned: LineDetector | None) -> LineDetector:
+    """The ``auto`` rule: the classical detector when no learned detector is loaded or the page
+    looks like a clean document (``paper_share`` >= ``CLEAN_PAGE_PAPER``: at least that share of
+    the page within a few grey levels of its paper tone), else the learned one.
+
+    Photos, receipts on a table, signs and textured backgrounds fall below the threshold."""
+    if learned is None:
+        return classical
+    return classical if paper_share(image) >= CLEAN_PAGE_PAPER else learned
 
 
 def _lines(

@@ -118,6 +118,8 @@ class Page:
     preprocessing: tuple[str, ...] = ()  # names of the steps applied, in order
     number: int = 1
     dpi: float | None = None
+    orientation: int = 0  # degrees (0/90/180/270, counter-clockwise) the text stood turned; undone
+    detector: str = ""  # the line detector used: "classical", "learned" or "" (no detection)
 
     @property
     def text(self) -> str:
@@ -133,6 +135,8 @@ class Page:
             "lines": [line.to_dict() for line in self.lines],
             "timings": self.timings.to_dict(),
             "preprocessing": list(self.preprocessing),
+            "orientation": self.orientation,
+            "detector": self.detector,
         }
 
 
@@ -202,8 +206,25 @@ class DocumentOptions:
     pages: str | None = None
 
 
+DetectorChoice = Literal["auto", "classical", "learned"]
+DETECTOR_CHOICES: tuple[str, ...] = ("auto", "classical", "learned")
+
+
 @dataclass(frozen=True)
 class OCROptions:
+    """Per-call options.
+
+    ``detector``: which line detector finds the lines. "classical" (morphology, no model; clean
+    documents and screenshots), "learned" (the DB network; photos, receipts, rotated and curved
+    text; an OptionsError when no detector model is loaded), "auto" (learned when a detector model
+    is loaded and the page does not look like a clean document, else classical; see
+    ``crnn_ocr.pipeline.choose_detector``).
+    ``auto_orient``: find the page orientation (0/90/180/270) and vertical Chinese columns and
+    read them upright (``crnn_ocr.orientation``); False reads the page as it stands.
+    """
+
     detect: bool = True  # False: the whole image is one line
     preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
     decode: DecodeOptions = field(default_factory=DecodeOptions)
+    detector: DetectorChoice = "auto"
+    auto_orient: bool = True

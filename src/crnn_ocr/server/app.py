@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crnn_ocr.server.errors import error_response, install_error_handlers
+from crnn_ocr.server.job_routes import JOBS_PATH
+from crnn_ocr.server.job_routes import router as job_router
 from crnn_ocr.server.routes import package_version, router
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
@@ -76,8 +78,13 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
     )
     app.state.service = None
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        path_limits={JOBS_PATH: settings.max_job_body_bytes},  # a job carries many images
+    )
     app.include_router(router)
+    app.include_router(job_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
 
@@ -119,18 +126,20 @@ class BodyTooLargeError(StarletteHTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies above ``max_body_bytes``: by Content-Length before reading, and by
-    counting while reading (chunked uploads). Both answer the JSON 413 error."""
+    """Refuse request bodies above ``max_body_bytes`` (``path_limits[path]`` for those paths): by
+    Content-Length before reading, and by counting while reading (chunked uploads). Both answer
+    the JSON 413 error."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit = self.path_limits.get(scope.get("path", "").rstrip("/"), self.max_body_bytes)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             response = error_response(413, "payload_too_large", BodyTooLargeError(limit).detail)

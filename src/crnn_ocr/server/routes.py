@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import time
 from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Annotated
 
+import anyio.to_thread
 import cv2
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -34,6 +36,8 @@ from crnn_ocr.server.errors import (
     ServiceError,
     UnsupportedMediaTypeError,
 )
+from crnn_ocr.server.history import HistoryEntry
+from crnn_ocr.server.jobstore import canonical_json
 from crnn_ocr.server.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -47,6 +51,7 @@ from crnn_ocr.server.schemas import (
     ReadyResponse,
 )
 from crnn_ocr.server.service import Service
+from crnn_ocr.server.settings import ServerSettings
 from crnn_ocr.types import Document, DocumentOptions, OCROptions
 
 if TYPE_CHECKING:
@@ -76,6 +81,18 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+#: The owner of every record while there are no API keys.
+ANONYMOUS = "anonymous"
+
+
+def get_owner(request: Request) -> str:
+    """Who is asking: owns the jobs, results, history and cache entries it makes. Without API
+    keys every request is ``anonymous``."""
+    return ANONYMOUS
+
+
+OwnerDep = Annotated[str, Depends(get_owner)]
 
 
 def _media_type(request: Request) -> str:
@@ -174,14 +191,13 @@ _FILE_RESPONSES = {
     responses={**_ERRORS, **_FILE_RESPONSES},
     dependencies=[Depends(require_json)],
 )
-async def ocr_json(body: OCRRequest, service: ServiceDep, format: OutputFormat = _FORMAT_QUERY) -> Response:
+async def ocr_json(
+    body: OCRRequest, service: ServiceDep, owner: OwnerDep, format: OutputFormat = _FORMAT_QUERY
+) -> Response:
     """Recognise the text in a base64-encoded image or PDF (every page, or ``options.pages``)."""
     start = time.perf_counter()
     data = decode_base64_image(body.image_base64, service.settings.max_bytes)
-    return await _recognise(
-        service, data, body.options.to_options(), body.options.to_document(), body.return_processed_image,
-        format, start,
-    )
+    return await _recognise(service, owner, data, body.options, body.return_processed_image, format, start)
 
 
 @router.post(
@@ -196,6 +212,7 @@ async def ocr_upload(
     image: Annotated[UploadFile, File(description="the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file")],
     form: Annotated[OCRForm, Form()],
     service: ServiceDep,
+    owner: OwnerDep,
     format: OutputFormat = _FORMAT_QUERY,
 ) -> Response:
     """Recognise the text in an uploaded image or PDF (multipart/form-data). The file name is ignored."""
@@ -205,9 +222,7 @@ async def ocr_upload(
     await image.close()
     if len(data) > limit:
         raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
-    return await _recognise(
-        service, data, form.to_options(), form.to_document(), form.return_processed_image, format, start
-    )
+    return await _recognise(service, owner, data, form.to_options_in(), form.return_processed_image, format, start)
 
 
 def decode_base64_image(text: str, max_bytes: int) -> bytes:
@@ -231,35 +246,73 @@ def decode_base64_image(text: str, max_bytes: int) -> bytes:
 
 
 async def _recognise(
-    service: Service, data: bytes, options: OCROptions, document: DocumentOptions, preview: bool,
-    fmt: str, start: float,
+    service: Service, owner: str, data: bytes, options_in: OptionsIn, preview: bool, fmt: str, start: float
 ) -> Response:
+    """Read ``data`` (or answer a JSON result from the cache) and record it in the history."""
     ocr = service.require_ocr()
     s = service.settings
-    check_options(document)
-    if not is_pdf(data[:1024]):
-        # Header only: refuse empty, unknown, damaged-header and oversized images before taking a slot.
-        image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
-    limits = DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+    options, document = options_in.to_options(), options_in.to_document()
+    limits = check_input(data, document, s)
+    jobs = service.jobs
+    sha = hashlib.sha256(data).hexdigest()
+    options_json = canonical_json(options_in.model_dump(mode="json"))
+    if jobs is not None and fmt == "json" and not preview:
+        cached = await anyio.to_thread.run_sync(jobs.cached, owner, sha, options_json)
+        if cached is not None:
+            cost_ms = (time.perf_counter() - start) * 1000
+            response = OCRResponse.model_validate_json(cached).model_copy(
+                update={"cached": True, "cost_time_ms": round(cost_ms, 2)}
+            )
+            await _record(service, owner, sha, options_json, response, cached=True)
+            return JSONResponse(response.model_dump(mode="json"))
     try:
         result = await service.gate.run(
-            _read_document, ocr, data, options, document, limits, preview, s.preview_max_side, fmt
+            read_document_bytes, ocr, data, options, document, limits, preview, s.preview_max_side, fmt
         )
     except (OCRError, ServiceError):
         raise
     except Exception as exc:
         raise InternalError("OCR failed unexpectedly") from exc
+    cost_ms = (time.perf_counter() - start) * 1000
+    response = OCRResponse.from_document(
+        result.document, cost_time_ms=cost_ms, model=service.model, previews=result.previews
+    )
+    await _record(service, owner, sha, options_json, response, cached=False)
     if result.body is not None:
         filename = f"ocr-result{EXTENSIONS[fmt]}"
         return Response(
             result.body, media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    cost_ms = (time.perf_counter() - start) * 1000
-    response = OCRResponse.from_document(
-        result.document, cost_time_ms=cost_ms, model=service.model, previews=result.previews
-    )
     return JSONResponse(response.model_dump(mode="json"))
+
+
+async def _record(
+    service: Service, owner: str, sha: str, options_json: str, response: OCRResponse, cached: bool
+) -> None:
+    """A history entry for a synchronous recognition (its result without previews: the cache's)."""
+    jobs = service.jobs
+    if jobs is None or jobs.history is None or not service.settings.history or service.model_sha256 is None:
+        return
+    stored = response.model_copy(update={"cached": False, "processed_image_base64": None})
+    if any(p.processed_image_base64 for p in stored.pages):
+        stored = stored.model_copy(
+            update={"pages": [p.model_copy(update={"processed_image_base64": None}) for p in stored.pages]}
+        )
+    entry = HistoryEntry(
+        owner=owner, source="sync", sha256=sha, options=options_json, model_sha256=service.model_sha256,
+        text=response.text, result=stored.model_dump_json(), total_ms=response.cost_time_ms, cached=cached,
+    )
+    await anyio.to_thread.run_sync(jobs.history.record, entry)
+
+
+def check_input(data: bytes, document: DocumentOptions, s: ServerSettings) -> DocumentLimits:
+    """Refuse bad document options, and empty, unknown, damaged-header and oversized images from
+    their header alone (before taking an inference slot); the limits to read the document with."""
+    check_options(document)
+    if not is_pdf(data[:1024]):
+        image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+    return DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -269,7 +322,7 @@ class _Read:
     body: bytes | None  # the result as a file, for ?format= other than json
 
 
-def _read_document(
+def read_document_bytes(
     ocr: OCR, data: bytes, options: OCROptions, document: DocumentOptions, limits: DocumentLimits,
     preview: bool, preview_max_side: int, fmt: str,
 ) -> _Read:

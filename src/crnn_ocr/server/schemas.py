@@ -124,6 +124,10 @@ class OCRForm(BaseModel):
         return DocumentOptions(dpi=self.dpi, pages=self.pages)
 
     def to_options(self) -> OCROptions:
+        return self.to_options_in().to_options()
+
+    def to_options_in(self) -> OptionsIn:
+        """The same options as the JSON endpoint's ``options`` object."""
         return OptionsIn(
             detect=self.detect,
             preprocess=PreprocessIn(
@@ -140,7 +144,9 @@ class OCRForm(BaseModel):
                 allowlist=self.allowlist,
                 denylist=self.denylist,
             ),
-        ).to_options()
+            dpi=self.dpi,
+            pages=self.pages,
+        )
 
 
 # ---- responses ---------------------------------------------------------------------------------
@@ -207,6 +213,9 @@ class OCRResponse(BaseModel):
     )
     page_count: int = Field(1, description="pages in the document (1 for an image)")
     pages: list[PageOut] = Field(description="per-page results, in page order")
+    cached: bool = Field(
+        False, description="answered from the cache: the same image, options and model were read before"
+    )
 
     @classmethod
     def from_document(
@@ -287,3 +296,106 @@ class InfoResponse(BaseModel):
     model: ModelInfo | None
     limits: LimitsOut
     default_options: OptionsIn
+
+
+# ---- jobs and history --------------------------------------------------------------------------
+
+
+class JobImageIn(_Strict):
+    image_base64: str = Field(description="the image or PDF in base64 (a data: URL is accepted)")
+    name: str = Field("", max_length=500, description="a name to find it by in the result (e.g. the file name)")
+
+
+class JobRequest(_Strict):
+    """Body of ``POST /api/v1/jobs`` as JSON."""
+
+    images: list[JobImageIn] = Field(min_length=1, description="the images (or PDFs) to read")
+    options: OptionsIn = Field(default_factory=OptionsIn, description="the same options as /api/v1/ocr")
+    webhook_url: str | None = Field(
+        None, max_length=2000, description="POSTed a JSON summary when the job finishes (allowed hosts only)"
+    )
+
+
+class JobForm(OCRForm):
+    """Form fields of ``POST /api/v1/jobs`` as multipart: the files in ``images``, options flattened."""
+
+    webhook_url: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _no_unknown_fields(self) -> JobForm:
+        unknown = sorted(set(self.model_extra or ()) - {"images"})
+        if unknown:
+            raise ValueError(f"unknown form field(s): {', '.join(unknown)}")
+        return self
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _blank_url_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+
+JobStatusName = Literal["pending", "running", "completed", "cancelled"]
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: JobStatusName
+    total: int
+    url: str = Field(description="where to follow the job: GET this")
+
+
+class ItemOut(BaseModel):
+    index: int = Field(description="position in the submitted list, 0-based")
+    name: str
+    sha256: str = Field(description="SHA-256 of the submitted bytes")
+    status: Literal["pending", "running", "done", "failed", "cancelled"]
+    cached: bool = False
+    attempts: int = Field(0, description="times a worker started it (more than 1 after a worker died)")
+    result: OCRResponse | None = Field(None, description="the same result as POST /api/v1/ocr, when done")
+    error: ErrorBody | None = Field(None, description="why it failed (the same codes as POST /api/v1/ocr)")
+    enqueued_at: float = Field(description="Unix time it was queued")
+    started_at: float | None = Field(None, description="Unix time a worker first started it")
+    finished_at: float | None = None
+    worker: str | None = Field(None, description="host:pid of the worker that last started it")
+
+
+class JobOut(BaseModel):
+    id: str
+    status: JobStatusName
+    total: int
+    done: int = Field(description="items read")
+    failed: int = Field(description="items that failed (each with its error)")
+    cancelled: int
+    progress: float = Field(description="(done + failed + cancelled) / total")
+    created_at: float
+    finished_at: float | None
+    items: list[ItemOut] | None = Field(None, description="per-item status and results (not in listings)")
+
+
+class JobListResponse(BaseModel):
+    jobs: list[JobOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class HistoryEntryOut(BaseModel):
+    id: int
+    created_at: float
+    source: Literal["sync", "job"]
+    job_id: str | None
+    name: str
+    sha256: str
+    options: OptionsIn
+    text: str
+    total_ms: float
+    cached: bool
+    result: OCRResponse | None = Field(None, description="the full result (GET /api/v1/history/{id} only)")
+
+
+class HistoryListResponse(BaseModel):
+    entries: list[HistoryEntryOut]
+    page: int
+    page_size: int
+    total: int
+    query: str | None = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from crnn_ocr.errors import ModelError
 from crnn_ocr.server.errors import NotReadyError
 from crnn_ocr.server.inference import InferenceGate
+from crnn_ocr.server.jobs import JobService
 from crnn_ocr.server.schemas import ModelInfo
 from crnn_ocr.server.settings import ServerSettings
 
@@ -33,11 +34,13 @@ class Service:
     ocr: OCR | None = None
     model: ModelInfo | None = None
     error: str | None = None
+    jobs: JobService | None = None
+    model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
 
     @classmethod
     def create(cls, settings: ServerSettings) -> Service:
         gate = InferenceGate(settings.max_concurrency, settings.max_queue, settings.request_timeout_s)
-        return cls(settings=settings, gate=gate)
+        return cls(settings=settings, gate=gate, jobs=JobService.create(settings))
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
@@ -60,8 +63,11 @@ class Service:
 
     def set_ready(self, ocr: OCR) -> None:
         self.model = model_info(ocr)
+        self.model_sha256 = model_sha256(ocr, self.model)
         self.ocr = ocr
         self.status = "ready"
+        if self.jobs is not None:
+            self.jobs.start(ocr, self.model, self.model_sha256)
 
     def fail(self, message: str) -> None:
         log.error("model not available: %s", message)
@@ -77,8 +83,22 @@ class Service:
 
     def close(self) -> None:
         self.gate.close()
+        if self.jobs is not None:
+            self.jobs.close()
 
 
 def model_info(ocr: OCR) -> ModelInfo:
     spec = ocr.model
     return ModelInfo(name=spec.name, version=spec.version)
+
+
+def model_sha256(ocr: OCR, model: ModelInfo) -> str:
+    """SHA-256 of the model file (of its name and version for an OCR without a file, in tests)."""
+    from crnn_ocr.models import sha256_file
+
+    path = getattr(ocr, "model_path", None)
+    if path is not None:
+        return sha256_file(path)
+    import hashlib
+
+    return hashlib.sha256(f"{model.name}\n{model.version}".encode()).hexdigest()

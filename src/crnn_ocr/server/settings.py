@@ -6,13 +6,23 @@ Every field can be set as an environment variable with the ``CRNN_OCR_`` prefix,
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+DAY = 24 * 3600.0
+
+
+def default_store_path() -> Path:
+    """``$XDG_DATA_HOME/crnn-ocr/store.sqlite3`` (``~/.local/share/...`` without XDG_DATA_HOME)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "crnn-ocr" / "store.sqlite3"
 
 
 class ServerSettings(BaseSettings):
@@ -40,21 +50,62 @@ class ServerSettings(BaseSettings):
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
+    # ---- jobs, history, cache (crnn_ocr.server.jobs, jobstore, history, celery_worker) ----------
+    store_path: Path = Field(
+        default_factory=default_store_path,
+        description="SQLite file of the embedded job store and of the history / cache",
+    )
+    broker_url: str | None = Field(
+        None, description="redis://host:port/db: jobs go to Celery workers on Redis; None = embedded workers"
+    )
+    job_workers: int = Field(1, ge=0, description="embedded mode: threads running job items (0: none)")
+    job_lease_s: float = Field(
+        30.0, gt=0, description="embedded mode: an item claimed by a worker that died is retried after this"
+    )
+    job_max_attempts: int = Field(3, ge=1, description="an item whose worker dies this often fails (worker_lost)")
+    max_job_items: int = Field(1000, ge=1, description="most images in one job")
+    max_job_bytes: int = Field(
+        256 * MiB, ge=1, description="largest jobs request: all its images together, in bytes (each also max_bytes)"
+    )
+    broker_visibility_timeout_s: float = Field(
+        300.0, gt=0, description="Redis mode: an item taken by a worker that died is redelivered after this"
+    )
+    result_ttl_s: float = Field(7 * DAY, gt=0, description="finished jobs and their results are kept this long")
+    history: bool = Field(True, description="record every recognition (hash, options, result, timings)")
+    history_ttl_s: float = Field(30 * DAY, gt=0, description="history entries (and cached results) are kept this long")
+    cache: bool = Field(True, description="answer an identical image with identical options from the history")
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts a job's completion webhook may call (empty: webhooks are off)",
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook POST")
+
     @model_validator(mode="after")
     def _check_model_path(self) -> ServerSettings:
         if self.model_path is not None and Path(self.model_path).is_dir():
             raise ValueError(f"model_path {self.model_path} is a folder; give the .onnx file")
+        if self.broker_url is not None and urlsplit(self.broker_url).scheme not in ("redis", "rediss"):
+            raise ValueError(f"broker_url must be a redis:// or rediss:// URL, not {self.broker_url!r}")
         return self
+
+    @property
+    def redis_mode(self) -> bool:
+        return self.broker_url is not None
 
     @property
     def max_body_bytes(self) -> int:
         """Largest request body: the image as base64 (4/3 of its bytes) plus room for options."""
         return (self.max_bytes + 2) // 3 * 4 + 64 * 1024
 
+    @property
+    def max_job_body_bytes(self) -> int:
+        """Largest body of ``POST /api/v1/jobs``: all its images as base64, plus room for options."""
+        return (max(self.max_job_bytes, self.max_bytes) + 2) // 3 * 4 + 64 * 1024 + 256 * self.max_job_items
+
     def to_env(self) -> dict[str, str]:
         """These settings as ``CRNN_OCR_*`` variables, for uvicorn worker processes."""
         env = {}
         for name, value in self.model_dump().items():
             if value is not None:
-                env[f"CRNN_OCR_{name.upper()}"] = str(value)
+                env[f"CRNN_OCR_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
         return env

@@ -1,0 +1,133 @@
+"""Redis mode's work queue: a Celery app on the Redis broker, one task per job item.
+
+``make_celery(settings)`` builds the app for both sides: the server only sends ``crnn_ocr.item``
+tasks by name (it runs no OCR for jobs); ``crnn-ocr worker`` (``run_worker``) registers the task
+and runs a Celery worker. Delivery is at least once and safe against dying workers:
+
+- ``task_acks_late``: a task is acknowledged after it ran, so a worker killed mid-item leaves its
+  message unacknowledged; Redis hands it to another worker after ``broker_visibility_timeout_s``
+  (the workers look for such messages every ``visibility / 4`` seconds).
+- ``task_reject_on_worker_lost``: a pool process that dies puts its task back at once.
+- ``worker_prefetch_multiplier=1``: a worker holds only the items it is reading.
+- Recording an outcome is idempotent (``RedisJobStore.finish_item``), so a redelivered item
+  that was already finished is skipped.
+
+Each worker process loads the OCR model once, at its first task.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from celery import Celery
+
+from crnn_ocr.server.job_worker import history_entry, read_item, send_webhook, worker_name
+from crnn_ocr.server.redis_jobs import RedisJobStore
+from crnn_ocr.server.schemas import ModelInfo, OptionsIn
+from crnn_ocr.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from crnn_ocr.pipeline import OCR
+
+log = logging.getLogger("crnn_ocr.server.jobs")
+
+TASK = "crnn_ocr.item"
+QUEUE = "crnn-ocr"
+
+
+def make_celery(settings: ServerSettings) -> Celery:
+    if settings.broker_url is None:
+        raise ValueError("Redis mode needs broker_url (redis://host:port/db)")
+    visibility = settings.broker_visibility_timeout_s
+    app = Celery("crnn_ocr", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1, int(visibility / 4)),
+            "unacked_restore_throttle": 1,
+        },
+    )
+    return app
+
+
+class WorkerContext:
+    """What a worker process keeps between tasks: settings, the store, and the model (loaded once)."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.store = RedisJobStore(settings.broker_url or "", result_ttl_s=settings.result_ttl_s)
+        self._ocr: OCR | None = None
+        self._model: ModelInfo | None = None
+        self._model_sha256 = ""
+        self._lock = threading.Lock()
+
+    def ocr(self) -> tuple[OCR, ModelInfo, str]:
+        with self._lock:
+            if self._ocr is None:
+                from crnn_ocr.models import sha256_file
+                from crnn_ocr.pipeline import OCR
+                from crnn_ocr.server.service import model_info
+
+                s = self.settings
+                self._ocr = OCR(s.model_path, threads=s.threads, max_pixels=s.max_pixels, max_pages=s.max_pages)
+                self._model = model_info(self._ocr)
+                self._model_sha256 = sha256_file(self._ocr.model_path)
+                log.info("worker %s loaded model %s", worker_name(), self._model.name)
+            assert self._model is not None
+            return self._ocr, self._model, self._model_sha256
+
+    def run_item(self, job_id: str, index: int) -> str:
+        """Read one item (the task body). Returns what happened, for the worker log."""
+        started = self.store.start_item(job_id, index, worker_name())
+        if started is None:
+            return "skipped (finished, cancelled or gone)"
+        data, options, owner, name, sha, _attempts = started
+        ocr, model, model_sha = self.ocr()
+        outcome = read_item(ocr, data, OptionsIn.model_validate_json(options), self.settings, model)
+        finished = self.store.finish_item(job_id, index, outcome)
+        entry = history_entry(owner, job_id, index, name, sha, options, model_sha, outcome)
+        if entry is not None and self.settings.history:
+            self.store.push_history(entry)
+        if finished is not None and finished.webhook_url:
+            send_webhook(finished, self.settings)
+        return "done" if outcome.ok else f"failed: {outcome.error_code}"
+
+
+def worker_app(settings: ServerSettings) -> Celery:
+    """The Celery app of ``crnn-ocr worker``, with the item task registered."""
+    app = make_celery(settings)
+    context = WorkerContext(settings)
+
+    @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)
+    def item(job_id: str, index: int) -> str:
+        start = time.perf_counter()
+        result = context.run_item(job_id, index)
+        log.info("item %s/%d %s in %.0f ms", job_id, index, result, (time.perf_counter() - start) * 1000)
+        return result
+
+    return app
+
+
+def run_worker(settings: ServerSettings, concurrency: int, loglevel: str = "info") -> int:
+    """Run a Celery worker: one process (``solo`` pool) for ``concurrency`` 1, else a prefork pool."""
+    logging.basicConfig(level=loglevel.upper(), format="%(levelname)s: %(name)s: %(message)s")
+    app = worker_app(settings)
+    argv = [
+        "worker", f"--loglevel={loglevel.upper()}", f"--queues={QUEUE}", "--without-gossip", "--without-mingle",
+        f"--hostname=crnn-ocr-{worker_name().replace(':', '-')}@%h",
+    ]
+    argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
+    app.worker_main(argv)
+    return 0

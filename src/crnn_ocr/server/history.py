@@ -1,0 +1,164 @@
+"""History of every recognition, and the result cache built on it (SQLite).
+
+Each entry: who asked (``owner``), when, from where (``sync`` request or ``job``), the image's
+SHA-256, the options (canonical JSON), the model's SHA-256, the result (OCRResponse JSON), its
+text and time. The cache key is sha256(image) + options + model: an identical image with
+identical options and model is answered from the newest unexpired entry of the same owner.
+
+Text search is a substring match (``instr``), which works for Chinese without a word segmenter.
+Entries expire after ``ttl_s`` (``purge_expired``). In Redis mode the workers push their entries
+onto a Redis list and the server drains it into this store (``crnn_ocr.server.redis_jobs``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from crnn_ocr.server.jobstore import SqliteDatabase
+
+Source = Literal["sync", "job"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  source TEXT NOT NULL,
+  job_id TEXT,
+  item_index INTEGER,
+  name TEXT NOT NULL DEFAULT '',
+  sha256 TEXT NOT NULL,
+  cache_key TEXT NOT NULL,
+  options TEXT NOT NULL,
+  model_sha256 TEXT NOT NULL,
+  text TEXT NOT NULL,
+  result TEXT NOT NULL,
+  total_ms REAL NOT NULL,
+  cached INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS history_by_key ON history (owner, cache_key, created_at);
+CREATE INDEX IF NOT EXISTS history_by_owner ON history (owner, created_at);
+"""
+
+
+def cache_key(sha256: str, options: str, model_sha256: str) -> str:
+    """One hash of (image hash, canonical options JSON, model hash)."""
+    return hashlib.sha256(f"{sha256}\n{options}\n{model_sha256}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recognition to record (``id`` and times are set by the store)."""
+
+    owner: str
+    source: Source
+    sha256: str
+    options: str
+    model_sha256: str
+    text: str
+    result: str
+    total_ms: float
+    cached: bool = False
+    name: str = ""
+    job_id: str | None = None
+    item_index: int | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return cache_key(self.sha256, self.options, self.model_sha256)
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    id: int
+    created_at: float
+    entry: HistoryEntry
+
+
+class HistoryStore:
+    def __init__(self, path: Path, *, ttl_s: float) -> None:
+        self.db = SqliteDatabase(path, _SCHEMA)
+        self.ttl_s = ttl_s
+
+    def record(self, entry: HistoryEntry, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.db.write() as db:
+            cur = db.execute(
+                "INSERT INTO history (owner, created_at, expires_at, source, job_id, item_index, name, sha256,"
+                " cache_key, options, model_sha256, text, result, total_ms, cached)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.owner, now, now + self.ttl_s, entry.source, entry.job_id, entry.item_index, entry.name,
+                    entry.sha256, entry.cache_key, entry.options, entry.model_sha256, entry.text, entry.result,
+                    entry.total_ms, int(entry.cached),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def cached_result(self, owner: str, key: str, now: float | None = None) -> str | None:
+        """The newest unexpired result (OCRResponse JSON) for ``key`` of this owner, or None."""
+        now = time.time() if now is None else now
+        row = self.db.connection().execute(
+            "SELECT result FROM history WHERE owner = ? AND cache_key = ? AND expires_at > ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            (owner, key, now),
+        ).fetchone()
+        return None if row is None else row["result"]
+
+    def search(
+        self, owner: str | None, query: str | None, page: int, page_size: int
+    ) -> tuple[list[HistoryRecord], int]:
+        """Entries newest first; ``query``: only those whose text contains it."""
+        where, args = ["expires_at > ?"], [time.time()]
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        if query:
+            where.append("instr(text, ?) > 0")
+            args.append(query)
+        sql_where = " AND ".join(where)
+        db = self.db.connection()
+        total = db.execute(f"SELECT count(*) FROM history WHERE {sql_where}", args).fetchone()[0]
+        rows = db.execute(
+            f"SELECT * FROM history WHERE {sql_where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*args, page_size, (page - 1) * page_size),
+        ).fetchall()
+        return [_record(r) for r in rows], total
+
+    def get(self, entry_id: int, owner: str | None) -> HistoryRecord | None:
+        sql, args = "SELECT * FROM history WHERE id = ?", [entry_id]
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        row = self.db.connection().execute(sql, args).fetchone()
+        return None if row is None else _record(row)
+
+    def delete(self, entry_id: int, owner: str | None) -> bool:
+        sql, args = "DELETE FROM history WHERE id = ?", [entry_id]
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        with self.db.write() as db:
+            return db.execute(sql, args).rowcount > 0
+
+    def purge_expired(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.db.write() as db:
+            return db.execute("DELETE FROM history WHERE expires_at <= ?", (now,)).rowcount
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _record(row) -> HistoryRecord:
+    entry = HistoryEntry(
+        owner=row["owner"], source=row["source"], sha256=row["sha256"], options=row["options"],
+        model_sha256=row["model_sha256"], text=row["text"], result=row["result"], total_ms=row["total_ms"],
+        cached=bool(row["cached"]), name=row["name"], job_id=row["job_id"], item_index=row["item_index"],
+    )
+    return HistoryRecord(id=row["id"], created_at=row["created_at"], entry=entry)

@@ -1,0 +1,261 @@
+"""HTTP endpoints of batch jobs and of the history.
+
+``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64", "name"}], "options", "webhook_url"}``
+                               or multipart (files ``images``, options as form fields) → 202 + id
+``GET    /api/v1/jobs``        recent jobs, newest first (``page``, ``page_size``)
+``GET    /api/v1/jobs/{id}``   status, progress, per-item results or errors
+``DELETE /api/v1/jobs/{id}``   cancel an unfinished job; remove a finished one
+``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains
+``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it
+
+Every record belongs to an owner (``get_owner``: the constant ``anonymous`` until API keys exist);
+another owner's job or entry answers 404 as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from crnn_ocr.errors import ImageTooLargeError, OCRError
+from crnn_ocr.server.errors import InternalError
+from crnn_ocr.server.history import HistoryRecord, HistoryStore
+from crnn_ocr.server.jobs import JobInput, JobService
+from crnn_ocr.server.jobstore import ItemRecord, JobRecord
+from crnn_ocr.server.routes import OwnerDep, ServiceDep, decode_base64_image, require_json
+from crnn_ocr.server.schemas import (
+    ErrorBody,
+    ErrorResponse,
+    HistoryEntryOut,
+    HistoryListResponse,
+    ItemOut,
+    JobAccepted,
+    JobForm,
+    JobListResponse,
+    JobOut,
+    JobRequest,
+    OCRResponse,
+    OptionsIn,
+)
+from crnn_ocr.server.service import Service
+
+router = APIRouter()
+
+_ERRORS = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        404: "no such job or entry (or it belongs to someone else)",
+        413: "request body too large",
+        415: "wrong Content-Type",
+        422: "invalid options, too many images, or a webhook host not allowed",
+    }.items()
+}
+
+
+def _jobs(service: Service) -> JobService:
+    if service.jobs is None:
+        raise InternalError("jobs are not set up on this server")
+    return service.jobs
+
+
+def _history(service: Service) -> HistoryStore:
+    jobs = _jobs(service)
+    if jobs.history is None:
+        raise StarletteHTTPException(404, "history is off on this server (history = false)")
+    return jobs.history
+
+
+def _not_found(what: str, key: object) -> StarletteHTTPException:
+    return StarletteHTTPException(404, f"no {what} {key}")
+
+
+# ---- jobs --------------------------------------------------------------------------------------
+
+JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not max_bytes
+
+
+@router.post(
+    JOBS_PATH,
+    status_code=202,
+    response_model=JobAccepted,
+    tags=["jobs"],
+    summary="Submit images or PDFs to read in the background",
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+            }
+        }
+    },
+)
+async def submit_job(request: Request, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
+    """Store the job and answer 202 with its id at once; workers read the items. A file that
+    cannot be read fails only its item. Takes the same options as ``POST /api/v1/ocr`` (as a JSON
+    ``options`` object, or as form fields next to the ``images`` files)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    limit = service.settings.max_bytes
+    if media == "multipart/form-data":
+        inputs, options, webhook = await _read_multipart(request, limit)
+    else:
+        require_json(request)
+        try:
+            body = JobRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        inputs = [_decode(i.name or f"image-{n + 1}", i.image_base64, limit) for n, i in enumerate(body.images)]
+        options, webhook = body.options, body.webhook_url
+    jobs = _jobs(service)
+    ocr = service.ocr
+    job = await anyio.to_thread.run_sync(jobs.submit, owner, inputs, options, webhook, ocr)
+    accepted = JobAccepted(id=job.id, status=job.status, total=job.total, url=f"/api/v1/jobs/{job.id}")
+    return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+def _decode(name: str, text: str, limit: int) -> JobInput:
+    try:
+        return JobInput(name, decode_base64_image(text, limit))
+    except OCRError as exc:
+        return JobInput(name, None, exc)
+
+
+async def _read_multipart(request: Request, limit: int) -> tuple[list[JobInput], OptionsIn, str | None]:
+    form = await request.form(max_files=100_000, max_fields=1000)
+    try:
+        files = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
+        fields = {k: v for k, v in form.multi_items() if k != "images" and isinstance(v, str)}
+        try:
+            parsed = JobForm.model_validate(fields)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        inputs = []
+        for n, upload in enumerate(files):
+            data = await upload.read(limit + 1)
+            name = upload.filename or f"image-{n + 1}"
+            if len(data) > limit:
+                inputs.append(JobInput(name, None, ImageTooLargeError(f"the file is more than the limit of {limit} bytes")))
+            else:
+                inputs.append(JobInput(name, data))
+        return inputs, parsed.to_options_in(), parsed.webhook_url
+    finally:
+        await form.close()
+
+
+def _options_out(options: str) -> OptionsIn:
+    return OptionsIn.model_validate_json(options)
+
+
+def item_out(item: ItemRecord, with_result: bool = True) -> ItemOut:
+    result = None
+    if with_result and item.result is not None:
+        result = OCRResponse.model_validate_json(item.result)
+        if item.cached:
+            result = result.model_copy(update={"cached": True})
+    error = ErrorBody(code=item.error_code, message=item.error_message or "") if item.error_code else None
+    return ItemOut(
+        index=item.index, name=item.name, sha256=item.sha256, status=item.status, cached=item.cached,
+        attempts=item.attempts, result=result, error=error, enqueued_at=item.enqueued_at,
+        started_at=item.started_at, finished_at=item.finished_at, worker=item.worker,
+    )
+
+
+def job_out(job: JobRecord, items: bool, with_results: bool = True) -> JobOut:
+    finished = job.done + job.failed + job.cancelled
+    return JobOut(
+        id=job.id, status=job.status, total=job.total, done=job.done, failed=job.failed, cancelled=job.cancelled,
+        progress=round(finished / job.total, 4) if job.total else 1.0, created_at=job.created_at,
+        finished_at=job.finished_at, items=[item_out(i, with_results) for i in job.items] if items else None,
+    )
+
+
+@router.get("/api/v1/jobs", response_model=JobListResponse, tags=["jobs"], summary="Recent jobs")
+async def list_jobs(
+    service: ServiceDep, owner: OwnerDep,
+    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> JobListResponse:
+    jobs, total = await anyio.to_thread.run_sync(_jobs(service).store.list_jobs, owner, page, page_size)
+    return JobListResponse(jobs=[job_out(j, items=False) for j in jobs], page=page, page_size=page_size, total=total)
+
+
+@router.get("/api/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's progress and results",
+            responses=_ERRORS)
+async def get_job(
+    job_id: str, service: ServiceDep, owner: OwnerDep,
+    results: Annotated[bool, Query(description="false: statuses and errors only, without the results")] = True,
+) -> JobOut:
+    job = await anyio.to_thread.run_sync(_jobs(service).store.get_job, job_id, owner)
+    if job is None:
+        raise _not_found("job", job_id)
+    return job_out(job, items=True, with_results=results)
+
+
+@router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
+               responses=_ERRORS)
+async def delete_job(job_id: str, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
+    """An unfinished job is cancelled (its pending items are dropped) and answered as it stands;
+    a finished (completed or cancelled) job is removed with its results: ``{"deleted": true}``."""
+    store = _jobs(service).store
+    job = await anyio.to_thread.run_sync(store.get_job, job_id, owner)
+    if job is None:
+        raise _not_found("job", job_id)
+    if not job.finished:
+        cancelled = await anyio.to_thread.run_sync(store.cancel_job, job_id, owner)
+        if cancelled is None:
+            raise _not_found("job", job_id)
+        return JSONResponse(job_out(cancelled, items=False).model_dump())
+    deleted = await anyio.to_thread.run_sync(store.delete_job, job_id, owner)
+    if not deleted:
+        raise _not_found("job", job_id)
+    return JSONResponse({"id": job_id, "deleted": True})
+
+
+# ---- history -----------------------------------------------------------------------------------
+
+
+def history_out(record: HistoryRecord, with_result: bool) -> HistoryEntryOut:
+    e = record.entry
+    return HistoryEntryOut(
+        id=record.id, created_at=record.created_at, source=e.source, job_id=e.job_id, name=e.name,
+        sha256=e.sha256, options=_options_out(e.options), text=e.text, total_ms=round(e.total_ms, 2),
+        cached=e.cached, result=OCRResponse.model_validate_json(e.result) if with_result else None,
+    )
+
+
+@router.get("/api/v1/history", response_model=HistoryListResponse, tags=["history"],
+            summary="Past recognitions, newest first; q searches their text")
+async def list_history(
+    service: ServiceDep, owner: OwnerDep,
+    q: Annotated[str | None, Query(max_length=500, description="only entries whose text contains this")] = None,
+    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> HistoryListResponse:
+    records, total = await anyio.to_thread.run_sync(_history(service).search, owner, q, page, page_size)
+    return HistoryListResponse(
+        entries=[history_out(r, False) for r in records], page=page, page_size=page_size, total=total, query=q
+    )
+
+
+@router.get("/api/v1/history/{entry_id}", response_model=HistoryEntryOut, tags=["history"],
+            summary="One past recognition with its full result", responses=_ERRORS)
+async def get_history(entry_id: int, service: ServiceDep, owner: OwnerDep) -> HistoryEntryOut:
+    record = await anyio.to_thread.run_sync(_history(service).get, entry_id, owner)
+    if record is None:
+        raise _not_found("history entry", entry_id)
+    return history_out(record, True)
+
+
+@router.delete("/api/v1/history/{entry_id}", tags=["history"], summary="Remove a history entry (and its cached result)",
+               responses=_ERRORS)
+async def delete_history(entry_id: int, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
+    if not await anyio.to_thread.run_sync(_history(service).delete, entry_id, owner):
+        raise _not_found("history entry", entry_id)
+    return JSONResponse({"id": entry_id, "deleted": True})
+

@@ -1,0 +1,211 @@
+"""Reading one job item, and the embedded worker pool that reads items from the SQLite store.
+
+``read_item`` is what every worker does with an item, embedded or Celery: the same input checks,
+pipeline and error codes as ``POST /api/v1/ocr``; an error fails that item only, with its code
+and message kept in the job result.
+
+``EmbeddedWorkers``: ``job_workers`` threads in the server process claim items from the
+``SqliteJobStore`` (atomically, with a lease renewed while the item is read), record each outcome
+and its history entry, and call the job's webhook when the job completes. After a ``kill -9`` and
+a restart, items whose lease ran out are claimed again, so every accepted job finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import urllib.request
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from crnn_ocr.errors import OCRError, OptionsError
+from crnn_ocr.server.errors import GENERIC_500
+from crnn_ocr.server.history import HistoryEntry, HistoryStore
+from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqliteJobStore
+from crnn_ocr.server.schemas import ModelInfo, OCRResponse, OptionsIn
+from crnn_ocr.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from crnn_ocr.pipeline import OCR
+
+log = logging.getLogger("crnn_ocr.server.jobs")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def read_item(
+    ocr: OCR, data: bytes, options: OptionsIn, settings: ServerSettings, model: ModelInfo | None
+) -> ItemOutcome:
+    """One item read as ``POST /api/v1/ocr`` would read it: an OCRResponse JSON, or its error."""
+    from crnn_ocr.server.routes import check_input, read_document_bytes
+
+    start = time.perf_counter()
+    try:
+        document = options.to_document()
+        limits = check_input(data, document, settings)
+        read = read_document_bytes(
+            ocr, data, options.to_options(), document, limits, False, settings.preview_max_side, "json"
+        )
+    except OCRError as exc:
+        ms = (time.perf_counter() - start) * 1000
+        return ItemOutcome(error_code=exc.code, error_message=str(exc) or exc.code, total_ms=ms)
+    except Exception:
+        log.exception("reading a job item failed unexpectedly")
+        ms = (time.perf_counter() - start) * 1000
+        return ItemOutcome(error_code="internal_error", error_message=GENERIC_500, total_ms=ms)
+    ms = (time.perf_counter() - start) * 1000
+    response = OCRResponse.from_document(read.document, cost_time_ms=ms, model=model, previews=read.previews)
+    return ItemOutcome(result=response.model_dump_json(), text=response.text, total_ms=ms)
+
+
+def history_entry(
+    owner: str, job_id: str, index: int, name: str, sha256: str, options: str, model_sha256: str,
+    outcome: ItemOutcome,
+) -> HistoryEntry | None:
+    """The history entry of a job item's outcome (successful results only: they feed the cache)."""
+    if not outcome.ok:
+        return None
+    return HistoryEntry(
+        owner=owner, source="job", sha256=sha256, options=options, model_sha256=model_sha256,
+        text=outcome.text, result=outcome.result or "", total_ms=outcome.total_ms, name=name,
+        job_id=job_id, item_index=index,
+    )
+
+
+# ---- webhook -----------------------------------------------------------------------------------
+
+
+def check_webhook_url(url: str, allowed_hosts: list[str]) -> None:
+    """Raise OptionsError unless ``url`` is http(s) to one of ``allowed_hosts`` (none: webhooks off)."""
+    if not allowed_hosts:
+        raise OptionsError("webhooks are off on this server (no webhook_allowed_hosts configured)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionsError(f"webhook_url must be an http:// or https:// URL, not {url!r}")
+    if parts.hostname.lower() not in {h.lower() for h in allowed_hosts}:
+        raise OptionsError(f"webhook host {parts.hostname!r} is not in the server's webhook_allowed_hosts")
+
+
+def webhook_payload(job: JobRecord) -> dict:
+    return {
+        "event": "job.finished", "id": job.id, "status": job.status, "total": job.total, "done": job.done,
+        "failed": job.failed, "cancelled": job.cancelled, "url": f"/api/v1/jobs/{job.id}",
+    }
+
+
+def send_webhook(job: JobRecord, settings: ServerSettings) -> bool:
+    """POST the job's summary to its webhook (host re-checked against the allowlist). Never raises:
+    a failure is logged and False returned."""
+    url = job.webhook_url
+    if not url:
+        return False
+    try:
+        check_webhook_url(url, settings.webhook_allowed_hosts)
+        request = urllib.request.Request(
+            url, data=json.dumps(webhook_payload(job)).encode(), method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "crnn-ocr"},
+        )
+        with urllib.request.urlopen(request, timeout=settings.webhook_timeout_s) as response:
+            response.read(1024)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the job is done either way
+        log.warning("webhook for job %s to %s failed: %s", job.id, url, exc)
+        return False
+
+
+# ---- embedded pool -----------------------------------------------------------------------------
+
+
+class EmbeddedWorkers:
+    """``count`` threads reading items from the SQLite store (see the module docstring)."""
+
+    def __init__(
+        self, store: SqliteJobStore, history: HistoryStore | None, settings: ServerSettings, count: int
+    ) -> None:
+        self.store, self.history, self.settings, self.count = store, history, settings, count
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._reading: dict[tuple[str, int], None] = {}
+        self._lock = threading.Lock()
+
+    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str) -> None:
+        self._ocr, self._model, self._model_sha256 = ocr, model, model_sha256
+        for n in range(self.count):
+            t = threading.Thread(target=self._run, name=f"crnn-ocr-job-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._keep_leases, name="crnn-ocr-job-leases", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def notify(self) -> None:
+        """New items were stored: wake the idle workers."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads.clear()
+
+    def _run(self) -> None:
+        name = f"{worker_name()}:{threading.current_thread().name}"
+        last_purge = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_purge > 60:
+                    last_purge = time.monotonic()
+                    self.store.purge_expired()
+                    if self.history is not None:
+                        self.history.purge_expired()
+                item = self.store.claim(name)
+            except Exception:
+                log.exception("claiming a job item failed")
+                self._stop.wait(1.0)
+                continue
+            if item is None:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            self._process(item)
+
+    def _process(self, item: ClaimedItem) -> None:
+        key = (item.job_id, item.index)
+        with self._lock:
+            self._reading[key] = None
+        try:
+            options = OptionsIn.model_validate_json(item.options)
+            outcome = read_item(self._ocr, item.data, options, self.settings, self._model)
+            finished = self.store.finish_item(item.job_id, item.index, outcome)
+        finally:
+            with self._lock:
+                self._reading.pop(key, None)
+        if self.history is not None and self.settings.history:
+            entry = history_entry(
+                item.owner, item.job_id, item.index, item.name, item.sha256, item.options, self._model_sha256,
+                outcome,
+            )
+            if entry is not None:
+                self.history.record(entry)
+        if finished is not None and finished.webhook_url:
+            send_webhook(finished, self.settings)
+
+    def _keep_leases(self) -> None:
+        """Renew the lease of every item being read, three times per lease."""
+        interval = self.store.lease_s / 3
+        while not self._stop.wait(interval):
+            with self._lock:
+                keys = list(self._reading)
+            for job_id, index in keys:
+                try:
+                    self.store.renew(job_id, index)
+                except Exception:
+                    log.exception("renewing the lease of %s/%d failed", job_id, index)

@@ -1,0 +1,174 @@
+"""The server's side of batch jobs: accept (store first, then dispatch), look up, cancel, delete.
+
+Two modes behind one ``JobService``:
+
+- embedded (default): a ``SqliteJobStore`` and ``EmbeddedWorkers`` threads in this process;
+- Redis (``broker_url``): a ``RedisJobStore`` shared with ``crnn-ocr worker`` processes, items
+  sent as Celery tasks; this process runs no OCR for jobs and drains the workers' history
+  entries into its SQLite history.
+
+Either way a job is stored durably before the 202 answer, items already known to be bad fail at
+once with their error, and items whose result is in the cache are done at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crnn_ocr.errors import OCRError, OptionsError
+from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
+from crnn_ocr.server.job_worker import EmbeddedWorkers, check_webhook_url
+from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqliteJobStore, canonical_json
+from crnn_ocr.server.schemas import ModelInfo, OptionsIn
+from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.types import DocumentOptions
+
+if TYPE_CHECKING:
+    from crnn_ocr.pipeline import OCR
+    from crnn_ocr.server.redis_jobs import RedisJobStore
+
+log = logging.getLogger("crnn_ocr.server.jobs")
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """One submitted file: its bytes, or the error that already refused it (bad base64, too big)."""
+
+    name: str
+    data: bytes | None
+    error: OCRError | None = None
+
+
+class JobService:
+    def __init__(self, settings: ServerSettings, store: JobStore, history: HistoryStore | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.history = history
+        self.model_sha256: str | None = None
+        self._workers: EmbeddedWorkers | None = None
+        self._celery = None
+        self._stop = threading.Event()
+        self._drain: threading.Thread | None = None
+
+    @classmethod
+    def create(cls, settings: ServerSettings) -> JobService:
+        history = HistoryStore(settings.store_path, ttl_s=settings.history_ttl_s) if settings.history else None
+        if settings.redis_mode:
+            from crnn_ocr.server.celery_worker import make_celery
+            from crnn_ocr.server.redis_jobs import RedisJobStore
+
+            service = cls(settings, RedisJobStore(settings.broker_url or "", result_ttl_s=settings.result_ttl_s), history)
+            service._celery = make_celery(settings)
+            return service
+        store = SqliteJobStore(
+            settings.store_path, result_ttl_s=settings.result_ttl_s, lease_s=settings.job_lease_s,
+            max_attempts=settings.job_max_attempts,
+        )
+        service = cls(settings, store, history)
+        if settings.job_workers > 0:
+            service._workers = EmbeddedWorkers(store, history, settings, settings.job_workers)
+        return service
+
+    @property
+    def mode(self) -> str:
+        return "redis" if self.settings.redis_mode else "embedded"
+
+    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str) -> None:
+        """The model is loaded: embedded workers start reading; Redis mode starts draining history."""
+        self.model_sha256 = model_sha256
+        if self._workers is not None:
+            self._workers.start(ocr, model, model_sha256)
+        if self.settings.redis_mode and self.history is not None:
+            self._drain = threading.Thread(target=self._drain_history, name="crnn-ocr-history", daemon=True)
+            self._drain.start()
+
+    def submit(
+        self, owner: str, inputs: list[JobInput], options: OptionsIn, webhook_url: str | None, ocr: OCR | None
+    ) -> JobRecord:
+        """Store the job (durably) and dispatch its items. Raises OptionsError for bad options, a
+        webhook not allowed, or too many items; a bad file fails only its item."""
+        from crnn_ocr.documents import check_options
+
+        if not inputs:
+            raise OptionsError("a job needs at least one image")
+        if len(inputs) > self.settings.max_job_items:
+            raise OptionsError(f"a job takes at most {self.settings.max_job_items} images; got {len(inputs)}")
+        if webhook_url:
+            check_webhook_url(webhook_url, self.settings.webhook_allowed_hosts)
+        check_options(options.to_document())
+        if ocr is not None:
+            ocr.recognizer.check_options(options.to_options().decode)
+        options_json = canonical_json(options.model_dump(mode="json"))
+        items = [self._new_item(owner, i, options_json, options.to_document()) for i in inputs]
+        job = self.store.create_job(owner, options_json, items, webhook_url or None)
+        self._dispatch(job)
+        return job
+
+    def _new_item(self, owner: str, given: JobInput, options_json: str, document: DocumentOptions) -> NewItem:
+        from crnn_ocr.server.routes import check_input
+
+        data = given.data or b""
+        sha = hashlib.sha256(data).hexdigest()
+        error = given.error
+        if error is None:
+            try:
+                check_input(data, document, self.settings)
+            except OCRError as exc:
+                error = exc
+        if error is not None:
+            return NewItem(given.name, sha, None, error=(error.code, str(error) or error.code))
+        cached = self.cached(owner, sha, options_json)
+        if cached is not None and self.history is not None and self.model_sha256 is not None:
+            self.history.record(_cached_entry(owner, given.name, sha, options_json, self.model_sha256, cached))
+        return NewItem(given.name, sha, data, cached_result=cached)
+
+    def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
+        if not (self.settings.cache and self.history is not None and self.model_sha256 is not None):
+            return None
+        return self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+
+    def _dispatch(self, job: JobRecord) -> None:
+        if self._workers is not None:
+            self._workers.notify()
+        elif self._celery is not None:
+            from crnn_ocr.server.celery_worker import QUEUE, TASK
+
+            store: RedisJobStore = self.store  # type: ignore[assignment]
+            pending = store.pending_items(job)
+            store.mark_enqueued(job.id, pending)
+            for index in pending:
+                self._celery.send_task(TASK, args=[job.id, index], queue=QUEUE)
+
+    def _drain_history(self) -> None:
+        store: RedisJobStore = self.store  # type: ignore[assignment]
+        while not self._stop.wait(0.5):
+            try:
+                assert self.history is not None
+                store.drain_history(self.history)
+            except Exception:
+                log.exception("draining the workers' history entries failed")
+                self._stop.wait(2.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._workers is not None:
+            self._workers.stop()
+        if self._drain is not None:
+            self._drain.join(5)
+        self.store.close()
+        if self.history is not None:
+            self.history.close()
+
+
+def _cached_entry(owner: str, name: str, sha: str, options: str, model_sha: str, result: str) -> HistoryEntry:
+    import json
+
+    body = json.loads(result)
+    return HistoryEntry(
+        owner=owner, source="job", sha256=sha, options=options, model_sha256=model_sha, text=body.get("text", ""),
+        result=result, total_ms=0.0, cached=True, name=name,
+    )

@@ -1,0 +1,431 @@
+"""Batch jobs: their typed records, the ``JobStore`` protocol, and its SQLite implementation.
+
+A job is a list of items (one image or PDF each) read with one set of options. Every record has an
+``owner`` (today the constant ``ANONYMOUS``; an API key later): each query is scoped by it, and
+``owner=None`` means an administrator who sees everything.
+
+Statuses: a job is ``pending`` → ``running`` → ``completed`` (every item done or failed), or
+``cancelled``. An item is ``pending`` → ``running`` → ``done`` | ``failed`` | ``cancelled``.
+
+``SqliteJobStore`` is the embedded store: WAL mode, ``synchronous=FULL`` (a job answered with 202
+is on disk), one connection per thread. The image bytes live in the item row until the item
+finishes. Workers ``claim`` an item with a lease; a worker that dies (``kill -9``) stops renewing
+it, and once the lease has run out the item is claimed again, by this process after a restart or
+by another one; after ``max_attempts`` claims it fails with ``worker_lost``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+JobStatus = Literal["pending", "running", "completed", "cancelled"]
+ItemStatus = Literal["pending", "running", "done", "failed", "cancelled"]
+FINISHED_ITEM = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One image (or PDF) of a submitted job. ``error``: (code, message) when the input was
+    already refused at submission (bad base64, too many bytes): the item is stored as failed.
+    ``cached_result``: an OCRResponse JSON answered from the cache: the item is stored as done."""
+
+    name: str
+    sha256: str
+    data: bytes | None
+    error: tuple[str, str] | None = None
+    cached_result: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    index: int
+    name: str
+    sha256: str
+    status: ItemStatus
+    attempts: int
+    cached: bool
+    result: str | None  # OCRResponse JSON
+    error_code: str | None
+    error_message: str | None
+    enqueued_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    owner: str
+    status: JobStatus
+    options: str  # canonical JSON of the options (OptionsIn)
+    webhook_url: str | None
+    total: int
+    done: int
+    failed: int
+    cancelled: int
+    created_at: float
+    finished_at: float | None
+    items: tuple[ItemRecord, ...] = ()  # empty in listings
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """An item a worker has taken: what it needs to read it."""
+
+    job_id: str
+    index: int
+    owner: str
+    name: str
+    sha256: str
+    data: bytes
+    options: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What reading one item gave: an OCRResponse JSON and its text, or an error."""
+
+    result: str | None = None
+    text: str = ""
+    error_code: str | None = None
+    error_message: str | None = None
+    total_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+class JobStore(Protocol):
+    """Where jobs live: SQLite (embedded) or Redis (``crnn_ocr.server.redis_jobs``)."""
+
+    def create_job(
+        self, owner: str, options: str, items: Sequence[NewItem], webhook_url: str | None
+    ) -> JobRecord: ...
+
+    def get_job(self, job_id: str, owner: str | None) -> JobRecord | None: ...
+
+    def list_jobs(self, owner: str | None, page: int, page_size: int) -> tuple[list[JobRecord], int]: ...
+
+    def cancel_job(self, job_id: str, owner: str | None) -> JobRecord | None: ...
+
+    def delete_job(self, job_id: str, owner: str | None) -> bool: ...
+
+    def finish_item(self, job_id: str, index: int, outcome: ItemOutcome) -> JobRecord | None:
+        """Record an item's outcome once (a second call for the same item is ignored). Returns the
+        job when this call completed it (for the webhook), else None."""
+        ...
+
+    def purge_expired(self, now: float | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  status TEXT NOT NULL,
+  options TEXT NOT NULL,
+  webhook_url TEXT,
+  total INTEGER NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  cancelled INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  finished_at REAL,
+  expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at);
+CREATE TABLE IF NOT EXISTS items (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  owner TEXT NOT NULL,
+  name TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  data BLOB,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  lease_until REAL,
+  worker TEXT,
+  cached INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  error_code TEXT,
+  error_message TEXT,
+  enqueued_at REAL NOT NULL,
+  started_at REAL,
+  finished_at REAL,
+  PRIMARY KEY (job_id, idx)
+);
+CREATE INDEX IF NOT EXISTS items_claimable ON items (status, lease_until);
+"""
+
+
+class SqliteDatabase:
+    """One SQLite file shared by threads: a connection per thread, WAL, durable commits."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.connection().executescript(schema)  # CREATE ... IF NOT EXISTS: its own transaction
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK on error)."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:  # closed from another thread already
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _owner_clause(owner: str | None, column: str = "owner") -> tuple[str, tuple]:
+    return ("", ()) if owner is None else (f" AND {column} = ?", (owner,))
+
+
+class SqliteJobStore:
+    """The embedded ``JobStore`` (see the module docstring)."""
+
+    def __init__(self, path: Path, *, result_ttl_s: float, lease_s: float = 30.0, max_attempts: int = 3) -> None:
+        self.db = SqliteDatabase(path, _SCHEMA)
+        self.result_ttl_s = result_ttl_s
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+
+    # ---- the API side --------------------------------------------------------------------------
+
+    def create_job(
+        self, owner: str, options: str, items: Sequence[NewItem], webhook_url: str | None
+    ) -> JobRecord:
+        job_id, now = new_job_id(), time.time()
+        done = sum(1 for i in items if i.cached_result is not None)
+        failed = sum(1 for i in items if i.error is not None)
+        status = "completed" if done + failed == len(items) else "pending"
+        finished = now if status == "completed" else None
+        expires = now + self.result_ttl_s if finished else None
+        with self.db.write() as db:
+            db.execute(
+                "INSERT INTO jobs (id, owner, status, options, webhook_url, total, done, failed, created_at,"
+                " finished_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, owner, status, options, webhook_url, len(items), done, failed, now, finished, expires),
+            )
+            db.executemany(
+                "INSERT INTO items (job_id, idx, owner, name, sha256, data, status, cached, result, error_code,"
+                " error_message, enqueued_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        job_id, index, owner, item.name, item.sha256,
+                        item.data if item.error is None and item.cached_result is None else None,
+                        "failed" if item.error else "done" if item.cached_result is not None else "pending",
+                        int(item.cached_result is not None), item.cached_result,
+                        item.error[0] if item.error else None, item.error[1] if item.error else None,
+                        now, now if item.error or item.cached_result is not None else None,
+                    )
+                    for index, item in enumerate(items)
+                ],
+            )
+        job = self.get_job(job_id, owner)
+        assert job is not None
+        return job
+
+    def get_job(self, job_id: str, owner: str | None) -> JobRecord | None:
+        clause, args = _owner_clause(owner)
+        db = self.db.connection()
+        row = db.execute(f"SELECT * FROM jobs WHERE id = ?{clause}", (job_id, *args)).fetchone()
+        if row is None:
+            return None
+        items = db.execute(
+            "SELECT idx, name, sha256, status, attempts, cached, result, error_code, error_message,"
+            " enqueued_at, started_at, finished_at, worker FROM items WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        ).fetchall()
+        return _job(row, tuple(_item(r) for r in items))
+
+    def list_jobs(self, owner: str | None, page: int, page_size: int) -> tuple[list[JobRecord], int]:
+        clause, args = _owner_clause(owner)
+        db = self.db.connection()
+        total = db.execute(f"SELECT count(*) FROM jobs WHERE 1 = 1{clause}", args).fetchone()[0]
+        rows = db.execute(
+            f"SELECT * FROM jobs WHERE 1 = 1{clause} ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (*args, page_size, (page - 1) * page_size),
+        ).fetchall()
+        return [_job(r) for r in rows], total
+
+    def cancel_job(self, job_id: str, owner: str | None) -> JobRecord | None:
+        clause, args = _owner_clause(owner)
+        now = time.time()
+        with self.db.write() as db:
+            row = db.execute(f"SELECT status FROM jobs WHERE id = ?{clause}", (job_id, *args)).fetchone()
+            if row is None:
+                return None
+            if row["status"] in ("pending", "running"):
+                n = db.execute(
+                    "UPDATE items SET status = 'cancelled', data = NULL, finished_at = ?"
+                    " WHERE job_id = ? AND status IN ('pending', 'running')",
+                    (now, job_id),
+                ).rowcount
+                db.execute(
+                    "UPDATE jobs SET status = 'cancelled', cancelled = cancelled + ?, finished_at = ?,"
+                    " expires_at = ? WHERE id = ?",
+                    (n, now, now + self.result_ttl_s, job_id),
+                )
+        return self.get_job(job_id, owner)
+
+    def delete_job(self, job_id: str, owner: str | None) -> bool:
+        clause, args = _owner_clause(owner)
+        with self.db.write() as db:
+            return db.execute(f"DELETE FROM jobs WHERE id = ?{clause}", (job_id, *args)).rowcount > 0
+
+    def purge_expired(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.db.write() as db:
+            return db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
+
+    # ---- the worker side -----------------------------------------------------------------------
+
+    def claim(self, worker: str, now: float | None = None) -> ClaimedItem | None:
+        """Take the oldest pending item, or one whose lease ran out (its worker died), atomically.
+        An item claimed ``max_attempts`` times already is failed with ``worker_lost`` instead."""
+        while True:
+            now = time.time() if now is None else now
+            with self.db.write() as db:
+                row = db.execute(
+                    "SELECT items.job_id, items.idx, items.attempts FROM items JOIN jobs ON jobs.id = items.job_id"
+                    " WHERE (items.status = 'pending' OR (items.status = 'running' AND items.lease_until < ?))"
+                    " AND jobs.status IN ('pending', 'running') ORDER BY jobs.created_at, items.idx LIMIT 1",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    return None
+                job_id, index, attempts = row["job_id"], row["idx"], row["attempts"]
+                if attempts < self.max_attempts:
+                    db.execute(
+                        "UPDATE items SET status = 'running', attempts = attempts + 1, lease_until = ?, worker = ?,"
+                        " started_at = coalesce(started_at, ?) WHERE job_id = ? AND idx = ?",
+                        (now + self.lease_s, worker, now, job_id, index),
+                    )
+                    db.execute("UPDATE jobs SET status = 'running' WHERE id = ? AND status = 'pending'", (job_id,))
+                    item = db.execute(
+                        "SELECT items.owner, items.name, items.sha256, items.data, items.attempts, jobs.options FROM items"
+                        " JOIN jobs ON jobs.id = items.job_id WHERE items.job_id = ? AND items.idx = ?",
+                        (job_id, index),
+                    ).fetchone()
+                    return ClaimedItem(
+                        job_id, index, item["owner"], item["name"], item["sha256"], item["data"], item["options"],
+                        item["attempts"],
+                    )
+            lost = ItemOutcome(
+                error_code="worker_lost",
+                error_message=f"the worker reading this item stopped {attempts} times (crashed or killed); "
+                "the item was given up",
+            )
+            self._finish(job_id, index, lost, statuses=("pending", "running"))
+            now = None
+
+    def renew(self, job_id: str, index: int, now: float | None = None) -> None:
+        """Extend the lease of an item this worker is still reading."""
+        now = time.time() if now is None else now
+        with self.db.write() as db:
+            db.execute(
+                "UPDATE items SET lease_until = ? WHERE job_id = ? AND idx = ? AND status = 'running'",
+                (now + self.lease_s, job_id, index),
+            )
+
+    def finish_item(self, job_id: str, index: int, outcome: ItemOutcome) -> JobRecord | None:
+        return self._finish(job_id, index, outcome, statuses=("running",))
+
+    def _finish(
+        self, job_id: str, index: int, outcome: ItemOutcome, statuses: tuple[str, ...]
+    ) -> JobRecord | None:
+        now = time.time()
+        status = "done" if outcome.ok else "failed"
+        marks = ", ".join("?" for _ in statuses)
+        with self.db.write() as db:
+            changed = db.execute(
+                "UPDATE items SET status = ?, result = ?, error_code = ?, error_message = ?, data = NULL,"
+                f" lease_until = NULL, finished_at = ? WHERE job_id = ? AND idx = ? AND status IN ({marks})",
+                (status, outcome.result, outcome.error_code, outcome.error_message, now, job_id, index, *statuses),
+            ).rowcount
+            if not changed:
+                return None
+            column = "done" if outcome.ok else "failed"
+            db.execute(f"UPDATE jobs SET {column} = {column} + 1 WHERE id = ?", (job_id,))
+            completed = db.execute(
+                "UPDATE jobs SET status = 'completed', finished_at = ?, expires_at = ?"
+                " WHERE id = ? AND status IN ('pending', 'running') AND done + failed + cancelled >= total",
+                (now, now + self.result_ttl_s, job_id),
+            ).rowcount
+        return self.get_job(job_id, None) if completed else None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _job(row: sqlite3.Row, items: tuple[ItemRecord, ...] = ()) -> JobRecord:
+    return JobRecord(
+        id=row["id"], owner=row["owner"], status=row["status"], options=row["options"],
+        webhook_url=row["webhook_url"], total=row["total"], done=row["done"], failed=row["failed"],
+        cancelled=row["cancelled"], created_at=row["created_at"], finished_at=row["finished_at"], items=items,
+    )
+
+
+def _item(row: sqlite3.Row) -> ItemRecord:
+    return ItemRecord(
+        index=row["idx"], name=row["name"], sha256=row["sha256"], status=row["status"], attempts=row["attempts"],
+        cached=bool(row["cached"]), result=row["result"], error_code=row["error_code"],
+        error_message=row["error_message"], enqueued_at=row["enqueued_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], worker=row["worker"],
+    )
+
+
+def canonical_json(value: object) -> str:
+    """JSON with sorted keys and no spaces: equal options give equal strings (the cache key)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
