@@ -155,8 +155,20 @@ def test_options_that_leave_nothing_are_a_usage_error(run, tmp_path: Path) -> No
     assert (status, out) == (2, "") and "leave no character" in err
 
 
+def test_detector_choice_on_the_command_line(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRNN_OCR_DET_MODEL", raising=False)
+    path = write_line(tmp_path / "x.png", "1")
+    status, out, err = run("read", "--detector", "learned", str(path))
+    assert status == 2 and "needs a text-detector model" in err
+    status, out, err = run("read", "--detector", "classical", "--no-orient", "--format", "json", str(path))
+    assert status == 0, err
+    (row,) = json.loads(out)
+    assert (row["pages"][0]["detector"], row["pages"][0]["orientation"]) == ("classical", 0)
+
+
 @pytest.mark.parametrize(
-    "argv", [["read"], ["read", "--threads", "0", "x.png"], ["read", "--format", "xml", "x"], []]
+    "argv",
+    [["read"], ["read", "--threads", "0", "x.png"], ["read", "--format", "xml", "x"], ["read", "--detector", "x", "a"], []],
 )
 def test_bad_arguments_exit_2(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as info:

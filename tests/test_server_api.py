@@ -779,3 +779,19 @@ def test_crnn_ocr_serve_starts_a_real_server(tiny_model_path: Path, line_png: by
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@pytest.mark.parametrize("endpoint", ["json", "multipart"])
+def test_detector_option_classical_and_learned_without_a_model(client: TestClient, page_png: bytes, endpoint: str) -> None:
+    post = (lambda opts: post_json(client, page_png, options=opts)) if endpoint == "json" else (
+        lambda opts: post_file(client, page_png, {k: str(v).lower() for k, v in opts.items()})
+    )
+    ok = post({"detector": "classical", "auto_orient": False})
+    assert ok.status_code == 200, ok.text
+    (page,) = ok.json()["pages"]
+    assert (page["detector"], page["orientation"]) == ("classical", 0) and len(page["lines"]) == 2
+    # No detector model is loaded by this server: "learned" is refused with the reason.
+    r = post({"detector": "learned"})
+    assert r.status_code == 422 and "detector model" in r.json()["error"]["message"]
+    bad = post({"detector": "neural"})
+    assert bad.status_code == 422

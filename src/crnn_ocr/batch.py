@@ -40,6 +40,7 @@ class ReadJob:
     options: OCROptions
     document: DocumentOptions
     want_images: bool  # also return each page image as JPEG (for the searchable PDF)
+    det_model: str | None = None  # learned detector model (None: $CRNN_OCR_DET_MODEL or none)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,9 @@ class PageReader:
 def build_ocr(job: ReadJob) -> OCR:
     from crnn_ocr.pipeline import OCR
 
-    return OCR(job.model, threads=job.threads, max_pixels=job.max_pixels, max_pages=job.max_pages)
+    return OCR(
+        job.model, threads=job.threads, det_model_path=job.det_model, max_pixels=job.max_pixels, max_pages=job.max_pages
+    )
 
 
 # ---- worker processes --------------------------------------------------------------------------

@@ -158,6 +158,21 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", metavar="PATH", help="ONNX model file or manifest name (default: the shipped model)"
     )
     parser.add_argument("--threads", type=_positive_int, metavar="N", help="ONNX Runtime threads")
+    parser.add_argument(
+        "--det-model", metavar="PATH",
+        help="learned text-detector ONNX model (default: $CRNN_OCR_DET_MODEL, else none: classical detection)",
+    )
+
+
+def _add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--detector", choices=("auto", "classical", "learned"), default="auto",
+        help="line detector: auto (default), classical (no model) or learned (needs a detector model)",
+    )
+    parser.add_argument(
+        "--no-orient", action="store_true",
+        help="read the page as it stands (no 90/180/270 or vertical-column detection)",
+    )
 
 
 def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +199,8 @@ def _add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
     return OCROptions(
         detect=detect,
+        detector=getattr(args, "detector", "auto"),
+        auto_orient=not getattr(args, "no_orient", False),
         preprocess=PreprocessOptions(
             clahe=getattr(args, "clahe", False),
             denoise=getattr(args, "denoise", False),
@@ -206,12 +223,12 @@ def _load_ocr(args: argparse.Namespace, options: OCROptions) -> OCR | int:
 
     limits = {"max_pages": args.max_pages, "max_pixels": args.max_pixels} if hasattr(args, "max_pages") else {}
     try:
-        ocr = OCR(args.model, threads=args.threads, **limits)
+        ocr = OCR(args.model, threads=args.threads, det_model_path=getattr(args, "det_model", None), **limits)
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        ocr.recognizer.check_options(options.decode)
+        ocr.check_options(options)
     except OptionsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -432,7 +449,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
             if plan.failure is not None:
                 output.finish(plan.index, plan.failure)
         job = ReadJob(
-            model=str(ocr.model_path), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
+            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
             options=options, document=document, want_images=args.format == "pdf",
         )
         done: dict[int, dict[int, PageOutcome]] = {i: {} for i in pages_left}
@@ -597,6 +614,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     options = _options(args, detect=not args.no_detect)
     body = {
         "detect": options.detect,
+        "detector": options.detector,
+        "auto_orient": options.auto_orient,
         "preprocess": dict(options.preprocess.__dict__),
         "decode": dict(options.decode.__dict__),
         "dpi": args.dpi,
@@ -647,6 +666,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     read.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                       help=f"refuse pages of more pixels (default {DEFAULT_MAX_PIXELS})")
     _add_decode_arguments(read)
+    _add_detector_arguments(read)
     _add_preprocess_arguments(read)
     _add_model_arguments(read)
     read.set_defaults(func=_cmd_read)
@@ -665,6 +685,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _add_decode_arguments(ev)
+    _add_detector_arguments(ev)
     _add_model_arguments(ev)
     ev.set_defaults(func=_cmd_eval)
 
@@ -687,6 +708,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help=f"resolution PDF pages are rendered at (default {DocumentOptions().dpi:g})")
     sm.add_argument("--pages", metavar="RANGE", help="pages to read, e.g. 1-3,5,9- (default: all)")
     _add_decode_arguments(sm)
+    _add_detector_arguments(sm)
     _add_preprocess_arguments(sm)
     sm.set_defaults(func=_cmd_submit)
 

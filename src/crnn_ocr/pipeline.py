@@ -173,6 +173,10 @@ class OCR:
         boxes = tuple(detector.detect(image))
         return OrientedLines(boxes, (False,) * len(boxes), 0)
 
+    def check_options(self, options: OCROptions | None) -> OCROptions:
+        """``options`` (the defaults for None) if this OCR can honour them; OptionsError otherwise."""
+        return self._checked(options)
+
     def _checked(self, options: OCROptions | None) -> OCROptions:
         """Fail on bad options before any work is done."""
         if options is None:

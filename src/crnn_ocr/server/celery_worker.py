@@ -81,7 +81,10 @@ class WorkerContext:
                 from crnn_ocr.server.service import model_info
 
                 s = self.settings
-                self._ocr = OCR(s.model_path, threads=s.threads, max_pixels=s.max_pixels, max_pages=s.max_pages)
+                self._ocr = OCR(
+                    s.model_path, threads=s.threads, det_model_path=s.det_model_path,
+                    max_pixels=s.max_pixels, max_pages=s.max_pages,
+                )
                 self._model = model_info(self._ocr)
                 self._model_sha256 = sha256_file(self._ocr.model_path)
                 log.info("worker %s loaded model %s", worker_name(), self._model.name)

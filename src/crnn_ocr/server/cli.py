@@ -17,7 +17,7 @@ from crnn_ocr.server.settings import ServerSettings
 
 # flag dest -> settings field, for flags whose value (when given) overrides the environment
 _FLAGS = (
-    "host", "port", "workers", "model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
+    "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
     "max_concurrency", "max_queue", "request_timeout_s", "log_level",
     "broker_url", "store_path", "job_workers", "job_lease_s", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts",
@@ -81,6 +81,7 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "--model", dest="model_path", metavar="PATH", help="ONNX model file or manifest name (default: the shipped model)"
     )
     p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime threads per inference (default: automatic)")
+    p.add_argument("--det-model", dest="det_model_path", metavar="PATH", help="learned text-detector ONNX model (default: none)")
     p.add_argument("--max-bytes", type=int, metavar="BYTES", help=f"largest image file in bytes (default {d['max_bytes'].default})")
     p.add_argument(
         "--max-job-bytes", type=int, metavar="BYTES",

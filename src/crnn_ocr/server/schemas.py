@@ -58,6 +58,10 @@ class DecodeIn(_Strict):
 
 class OptionsIn(_Strict):
     detect: bool = Field(True, description="false: the whole image is one text line")
+    detector: Literal["auto", "classical", "learned"] = Field(
+        "auto", description="line detector: learned needs a detector model loaded by the server"
+    )
+    auto_orient: bool = Field(True, description="undo 90/180/270 turns and read vertical Chinese columns")
     preprocess: PreprocessIn = Field(default_factory=PreprocessIn)
     decode: DecodeIn = Field(default_factory=DecodeIn)
     dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI, description="resolution PDF pages are rendered at")
@@ -67,7 +71,11 @@ class OptionsIn(_Strict):
 
     def to_options(self) -> OCROptions:
         return OCROptions(
-            detect=self.detect, preprocess=self.preprocess.to_options(), decode=self.decode.to_options()
+            detect=self.detect,
+            detector=self.detector,
+            auto_orient=self.auto_orient,
+            preprocess=self.preprocess.to_options(),
+            decode=self.decode.to_options(),
         )
 
     def to_document(self) -> DocumentOptions:
@@ -93,6 +101,8 @@ class OCRForm(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
 
     detect: bool = True
+    detector: Literal["auto", "classical", "learned"] = "auto"
+    auto_orient: bool = True
     grayscale: bool = _PRE.grayscale
     clahe: bool = _PRE.clahe
     denoise: bool = _PRE.denoise
@@ -130,6 +140,8 @@ class OCRForm(BaseModel):
         """The same options as the JSON endpoint's ``options`` object."""
         return OptionsIn(
             detect=self.detect,
+            detector=self.detector,
+            auto_orient=self.auto_orient,
             preprocess=PreprocessIn(
                 grayscale=self.grayscale,
                 clahe=self.clahe,
@@ -196,6 +208,8 @@ class PageOut(BaseModel):
     dpi: float | None = Field(description="pixels per inch of the page image (the PDF rendering resolution)")
     text: str
     lines: list[LineOut]
+    orientation: int = Field(0, description="degrees (0/90/180/270) the page stood turned; undone before reading")
+    detector: str = Field("", description="the line detector used: classical, learned, or '' (no detection)")
     processed_image_base64: str | None = None
 
 
@@ -255,6 +269,8 @@ def _page_out(page: Page, png: bytes | None) -> PageOut:
         dpi=d["dpi"],
         text=d["text"],
         lines=[LineOut(**line) for line in d["lines"]],
+        orientation=d.get("orientation", 0),
+        detector=d.get("detector", ""),
         processed_image_base64=base64.b64encode(png).decode("ascii") if png else None,
     )
 

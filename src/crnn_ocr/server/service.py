@@ -49,7 +49,7 @@ class Service:
         from crnn_ocr.pipeline import OCR  # the engine stack, imported when first needed
 
         try:
-            ocr = OCR(s.model_path, threads=s.threads, max_pixels=s.max_pixels)
+            ocr = OCR(s.model_path, threads=s.threads, det_model_path=s.det_model_path, max_pixels=s.max_pixels)
         except ModelError as exc:
             self.fail(str(exc))
             return

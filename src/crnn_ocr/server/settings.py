@@ -36,6 +36,9 @@ class ServerSettings(BaseSettings):
         None, description="an .onnx file or a manifest model name; None = the shipped model"
     )
     threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads per session")
+    det_model_path: str | None = Field(
+        None, description="learned text-detector .onnx (None: $CRNN_OCR_DET_MODEL or the manifest's; else classical only)"
+    )
 
     max_bytes: int = Field(20 * MiB, ge=1, description="largest encoded image accepted, in bytes")
     max_pixels: int = Field(40_000_000, ge=1, description="largest width * height accepted (per page)")
