@@ -371,3 +371,49 @@ def test_batch_of_files_with_progress_downloads_and_history(tiny_server: ServerT
             return texts.includes('ab中文') && texts.every((t) => t.includes('ab中文'));
         }"""
     )
+
+
+def test_api_key_is_asked_once_kept_and_forgotten(browser, tiny_model_path: Path, tmp_path: Path) -> None:
+    """A server with API keys: the page asks for the key when the API answers 401 (a wrong key is
+    asked again), keeps it in localStorage, sends it on every call, and forgets it on request."""
+    from crnn_ocr.server.auth import KeyStore
+
+    store = tmp_path / "store.sqlite3"
+    keys = KeyStore(store)
+    _, token = keys.create("browser")
+    keys.close()
+    settings = ServerSettings(port=free_port(), model_path=str(tiny_model_path), threads=1, store_path=store)
+    with ServerThread(settings) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        pg = context.new_page()
+        script_errors: list[str] = []
+        pg.on("pageerror", lambda exc: script_errors.append(str(exc)))
+        pg.set_default_timeout(30_000)
+        try:
+            pg.goto(server.url + "/")
+            pg.wait_for_selector("#key-dialog[open]")
+            assert "needs an API key" in pg.inner_text("#key-reason")
+            pg.fill("#key-dialog input[name=key]", "crnn_0_wrong")
+            pg.click("#key-dialog button[value=save]")
+            pg.wait_for_function("() => document.querySelector('#key-reason').textContent.includes('not accepted')")
+            pg.fill("#key-dialog input[name=key]", token)
+            pg.click("#key-dialog button[value=save]")
+            pg.wait_for_selector("#key-dialog", state="hidden")
+            pg.wait_for_selector("#model-status[data-state=ready]")
+            assert pg.evaluate("localStorage.getItem('crnn-ocr-api-key')") == token
+            pg.uncheck("input[name=detect]")
+            with pg.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST") as info:
+                upload(pg, png(render_code_line(CODE_TEXT)))
+            assert info.value.status == 200 and info.value.request.headers["authorization"] == f"Bearer {token}"
+            wait_for_result(pg)
+            assert pg.locator("#lines li .text").all_inner_texts() == [CODE_TEXT]
+            pg.reload()  # kept: not asked again
+            pg.wait_for_function("() => document.querySelector('#history-total').textContent.includes('1 results')")
+            assert pg.is_hidden("#key-dialog")
+            shot(pg, "api_key_kept")
+            pg.click("#forget-key")
+            assert pg.evaluate("localStorage.getItem('crnn-ocr-api-key')") is None
+            assert pg.is_hidden("#forget-key")
+        finally:
+            context.close()
+    assert script_errors == []

@@ -575,12 +575,13 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool, name: 
     help_text = {
         "serve": "run the HTTP API and web page",
         "worker": "run a Celery worker reading job items from Redis (scale-out)",
+        "keys": "create, list and revoke the server's API keys",
     }[name]
     if not load:
         subparsers.add_parser(name, help=help_text, add_help=False)
         return
     try:
-        from crnn_ocr.server.cli import add_serve_parser, add_worker_parser
+        from crnn_ocr.server.cli import add_keys_parser, add_serve_parser, add_worker_parser
     except ImportError as exc:
         root = (exc.name or "").split(".")[0]
         if exc.name in ("crnn_ocr.server", "crnn_ocr.server.cli"):
@@ -596,7 +597,7 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool, name: 
         parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         parser.set_defaults(func=lambda _args: _unavailable(reason))
         return
-    (add_serve_parser if name == "serve" else add_worker_parser)(subparsers)
+    {"serve": add_serve_parser, "worker": add_worker_parser, "keys": add_keys_parser}[name](subparsers)
 
 
 # ---- submit (a client of a running server) -----------------------------------------------------
@@ -698,6 +699,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sm.add_argument("paths", nargs="+", metavar="PATH", help="image or PDF files, folders (recursive) or globs")
     sm.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
                     help="the server (default http://127.0.0.1:8000)")
+    sm.add_argument("--api-key", default=os.environ.get("CRNN_OCR_API_KEY"), metavar="KEY",
+                    help="the server's API key (default: $CRNN_OCR_API_KEY), sent as Authorization: Bearer")
     sm.add_argument("--wait", action="store_true", help="wait for the job and output its results")
     sm.add_argument("--format", choices=("text", "json"), default="text",
                     help="with --wait: text (each file's text under a header) or json (the whole job)")
@@ -714,6 +717,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     _add_serve_parser(sub, load=command == "serve")
     _add_serve_parser(sub, load=command == "worker", name="worker")
+    _add_serve_parser(sub, load=command == "keys", name="keys")
     return parser
 
 

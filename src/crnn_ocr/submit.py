@@ -3,7 +3,8 @@
 Standard library only (urllib): the client needs neither the server extras nor the model. Files
 go as base64 JSON to ``POST /api/v1/jobs`` with the same options as ``crnn-ocr read``; with
 ``--wait`` the job is polled until it finishes, progress is shown on stderr, and the results are
-printed (text, or the job JSON with ``--format json``) or written to ``-o``. Exit status: 0 every
+printed (text, or the job JSON with ``--format json``) or written to ``-o``. ``--api-key`` (or
+``$CRNN_OCR_API_KEY``) is sent as ``Authorization: Bearer`` to a server that has API keys. Exit status: 0 every
 item read, 1 some item failed or the server could not be reached, 2 usage error.
 """
 
@@ -26,9 +27,14 @@ class ServerError(Exception):
     """The server could not be reached, or answered an error (its message is kept)."""
 
 
-def _call(method: str, url: str, body: dict | None = None, timeout: float = 120.0) -> dict:
+def _call(
+    method: str, url: str, body: dict | None = None, timeout: float = 120.0, api_key: str | None = None
+) -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
@@ -42,20 +48,25 @@ def _call(method: str, url: str, body: dict | None = None, timeout: float = 120.
         raise ServerError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
 
 
-def submit_files(server: str, paths: list[Path], options: dict, names: list[str]) -> dict:
+def submit_files(
+    server: str, paths: list[Path], options: dict, names: list[str], api_key: str | None = None
+) -> dict:
     images = [
         {"image_base64": base64.b64encode(p.read_bytes()).decode("ascii"), "name": name}
         for p, name in zip(paths, names)
     ]
-    return _call("POST", f"{server.rstrip('/')}/api/v1/jobs", {"images": images, "options": options})
+    return _call("POST", f"{server.rstrip('/')}/api/v1/jobs", {"images": images, "options": options}, api_key=api_key)
 
 
-def wait_for(server: str, job_id: str, stream: IO[str], poll_s: float = 0.5, timeout_s: float | None = None) -> dict:
+def wait_for(
+    server: str, job_id: str, stream: IO[str], poll_s: float = 0.5, timeout_s: float | None = None,
+    api_key: str | None = None,
+) -> dict:
     """Poll the job until it finishes; a progress line on ``stream``. Returns the job with results."""
     url = f"{server.rstrip('/')}/api/v1/jobs/{job_id}"
     start = time.monotonic()
     while True:
-        job = _call("GET", f"{url}?results=false")
+        job = _call("GET", f"{url}?results=false", api_key=api_key)
         finished = job["done"] + job["failed"] + job["cancelled"]
         if stream.isatty():
             stream.write(f"\r{job['status']}: {finished}/{job['total']} ({job['failed']} failed)")
@@ -63,7 +74,7 @@ def wait_for(server: str, job_id: str, stream: IO[str], poll_s: float = 0.5, tim
         if job["status"] in ("completed", "cancelled"):
             if stream.isatty():
                 stream.write("\n")
-            return _call("GET", url)
+            return _call("GET", url, api_key=api_key)
         if timeout_s is not None and time.monotonic() - start > timeout_s:
             raise ServerError(f"job {job_id} did not finish within {timeout_s:g} s")
         time.sleep(poll_s)
@@ -85,7 +96,7 @@ def job_text(job: dict) -> str:
 
 def run_submit(args: argparse.Namespace, paths: list[Path], names: list[str], options: dict) -> int:
     try:
-        accepted = submit_files(args.server, paths, options, names)
+        accepted = submit_files(args.server, paths, options, names, api_key=args.api_key)
     except (ServerError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -93,7 +104,7 @@ def run_submit(args: argparse.Namespace, paths: list[Path], names: list[str], op
     if not args.wait:
         return 0
     try:
-        job = wait_for(args.server, accepted["id"], sys.stderr, timeout_s=args.timeout)
+        job = wait_for(args.server, accepted["id"], sys.stderr, timeout_s=args.timeout, api_key=args.api_key)
     except ServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

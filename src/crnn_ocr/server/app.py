@@ -3,6 +3,9 @@
 The lifespan builds the one ``Service`` of the app: with ``ocr`` given it is ready at once;
 otherwise the model named by the settings is loaded once, on a worker thread, while ``/healthz``
 already answers and ``/readyz`` says 503 until it is loaded.
+
+Middleware, outermost first: CORS (only with ``cors_origins``), API keys and rate limits
+(``crnn_ocr.server.auth``), the body-size limit.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crnn_ocr.server.auth import AuthMiddleware, exposure_problem
 from crnn_ocr.server.errors import error_response, install_error_handlers
 from crnn_ocr.server.job_routes import JOBS_PATH
 from crnn_ocr.server.job_routes import router as job_router
@@ -47,6 +52,11 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service.create(settings)
         app.state.service = service
+        assert service.auth is not None
+        problem = exposure_problem(settings.host, service.auth.keys.configured(), settings.insecure_open)
+        if problem is not None:
+            service.close()
+            raise RuntimeError(problem)
         try:
             if ocr is not None:
                 service.set_ready(ocr)
@@ -83,6 +93,12 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         max_body_bytes=settings.max_body_bytes,
         path_limits={JOBS_PATH: settings.max_job_body_bytes},  # a job carries many images
     )
+    app.add_middleware(AuthMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"], max_age=600,
+        )
     app.include_router(router)
     app.include_router(job_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -99,10 +99,10 @@ class WorkerContext:
         data, options, owner, name, sha, _attempts = started
         ocr, model, model_sha = self.ocr()
         outcome = read_item(ocr, data, OptionsIn.model_validate_json(options), self.settings, model)
-        finished = self.store.finish_item(job_id, index, outcome)
         entry = history_entry(owner, job_id, index, name, sha, options, model_sha, outcome)
         if entry is not None and self.settings.history:
-            self.store.push_history(entry)
+            self.store.push_history(entry)  # before finishing: a finished job's entries are all pushed
+        finished = self.store.finish_item(job_id, index, outcome)
         if finished is not None and finished.webhook_url:
             send_webhook(finished, self.settings)
         return "done" if outcome.ok else f"failed: {outcome.error_code}"

@@ -20,7 +20,8 @@ _FLAGS = (
     "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
     "max_concurrency", "max_queue", "request_timeout_s", "log_level",
     "broker_url", "store_path", "job_workers", "job_lease_s", "broker_visibility_timeout_s", "result_ttl_s",
-    "history_ttl_s", "history", "cache", "webhook_allowed_hosts",
+    "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
+    "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
 )
 
 
@@ -62,6 +63,9 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
                        f"(default {d['job_lease_s'].default:g})")
         g.add_argument("--no-cache", dest="cache", action="store_const", const=False,
                        help="never answer from earlier results")
+        g.add_argument("--purge-interval", dest="purge_interval_s", type=float, metavar="SECONDS",
+                       help="delete expired jobs and history this often "
+                       f"(default {d['purge_interval_s'].default:g})")
 
 
 def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -105,6 +109,17 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     _add_job_arguments(p, server=True)
+    a = p.add_argument_group("access (API keys: crnn-ocr keys create)")
+    a.add_argument("--insecure-open", action="store_const", const=True,
+                   help="serve without API keys on a non-loopback address (anyone who reaches it reads everything)")
+    a.add_argument("--rate-limit", dest="rate_limit_per_minute", type=int, metavar="N",
+                   help=f"requests a minute per key (default {d['rate_limit_per_minute'].default}; 0: none)")
+    a.add_argument("--rate-burst", dest="rate_limit_burst", type=int, metavar="N",
+                   help=f"requests per key at once above that (default {d['rate_limit_burst'].default})")
+    a.add_argument("--max-jobs-per-key", type=int, metavar="N",
+                   help=f"unfinished jobs per key (default {d['max_jobs_per_key'].default}; 0: none)")
+    a.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
+                   help="allow browser calls from this origin, e.g. https://intranet.example (repeatable; default: none)")
     p.set_defaults(func=run_serve)
     return p
 
@@ -177,6 +192,10 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = _settings_or_report(args, "serve")
     if settings is None:
         return 2
+    problem = _exposure_problem(settings)
+    if problem is not None:
+        print(f"crnn-ocr serve: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level)
     if settings.workers == 1:
@@ -188,6 +207,94 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ.update(settings.to_env())
         uvicorn.run("crnn_ocr.server.app:app_from_env", factory=True, workers=settings.workers, **common)
     return 0
+
+
+def _exposure_problem(settings: ServerSettings) -> str | None:
+    from crnn_ocr.server.auth import KeyStore, exposure_problem
+
+    keys = KeyStore(settings.store_path)
+    try:
+        return exposure_problem(settings.host, keys.configured(), settings.insecure_open)
+    finally:
+        keys.close()
+
+
+# ---- keys --------------------------------------------------------------------------------------
+
+
+def add_keys_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "keys",
+        help="create, list and revoke the server's API keys",
+        description=(
+            "API keys of `crnn-ocr serve`, kept hashed in its store file (--store, default "
+            "$CRNN_OCR_STORE_PATH or $XDG_DATA_HOME/crnn-ocr/store.sqlite3). Once a key exists every "
+            "API request needs `Authorization: Bearer <key>`; the server need not be restarted."
+        ),
+    )
+    sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="create a key and print it (shown this once only)")
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument("--admin", action="store_true", help="an admin key: sees every key's records and may purge")
+    create.add_argument("--rate-limit", dest="rate_per_minute", type=int, metavar="N",
+                        help="requests a minute for this key (default: the server's --rate-limit)")
+    create.add_argument("--max-jobs", type=int, metavar="N",
+                        help="unfinished jobs at once for this key (default: the server's --max-jobs-per-key)")
+    listing = sub.add_parser("list", help="list the keys (never their secrets)")
+    listing.add_argument("--json", action="store_true", help="one JSON array")
+    revoke = sub.add_parser("revoke", help="revoke a key: its next request answers 401")
+    revoke.add_argument("key_id", metavar="ID", help="the key's id (the part after crnn_, as `keys list` shows)")
+    for q in (create, listing, revoke):
+        q.add_argument("--store", dest="store_path", metavar="PATH", help="the server's store file")
+    p.set_defaults(func=run_keys)
+    return p
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from crnn_ocr.server.auth import KeyStore
+
+    path = args.store_path or ServerSettings().store_path
+    keys = KeyStore(path)
+    try:
+        if args.keys_command == "create":
+            for name in ("rate_per_minute", "max_jobs"):
+                if getattr(args, name) is not None and getattr(args, name) < 0:
+                    print(f"crnn-ocr keys: --{name.replace('_', '-')} must be 0 or more", file=sys.stderr)
+                    return 2
+            key, token = keys.create(
+                args.name, "admin" if args.admin else "user",
+                rate_per_minute=args.rate_per_minute, max_jobs=args.max_jobs,
+            )
+            print(token)
+            print(f"created {key.role} key {key.id} ({key.name}) in {path}; it is shown only now", file=sys.stderr)
+            return 0
+        if args.keys_command == "list":
+            listed = keys.list()
+            if args.json:
+                print(json.dumps([asdict(k) for k in listed], indent=2))
+                return 0
+            print(f"{'ID':<14}{'ROLE':<7}{'STATE':<9}{'CREATED':<21}{'LAST USED':<21}NAME")
+            for k in listed:
+                print(f"{k.id:<14}{k.role:<7}{'revoked' if k.revoked else 'active':<9}{_when(k.created_at):<21}"
+                      f"{_when(k.last_used_at):<21}{k.name}")
+            return 0
+        key_id = args.key_id.split("_")[1] if args.key_id.startswith("crnn_") else args.key_id
+        if not keys.revoke(key_id):
+            print(f"crnn-ocr keys: no active key {key_id} in {path}", file=sys.stderr)
+            return 1
+        print(f"revoked key {key_id}", file=sys.stderr)
+        return 0
+    finally:
+        keys.close()
+
+
+def _when(t: float | None) -> str:
+    import time
+
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ raised on purpose becomes a generic 500 whose traceback is logged, never sent.
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -66,6 +67,22 @@ class UnsupportedMediaTypeError(ServiceError):
     code = "unsupported_media_type"
 
 
+class ForbiddenError(ServiceError):
+    """A valid key asking for what only an admin key may do."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(ServiceError):
+    """The caller's key is over one of its limits (requests a minute, unfinished jobs)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InternalError(ServiceError):
     """A bug: logged server-side with its traceback; the client sees only a generic message."""
 
@@ -84,17 +101,22 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     OverloadedError: 503,
     RequestTimeoutError: 504,
     UnsupportedMediaTypeError: 415,
+    ForbiddenError: 403,
+    RateLimitedError: 429,
     InternalError: 500,
 }
 
 #: Codes for statuses that Starlette / FastAPI raise themselves (routing, body parsing).
 CODE_BY_STATUS: dict[int, str] = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     500: "internal_error",
     503: "not_ready",
 }
@@ -125,7 +147,11 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal_error", GENERIC_500)
-    headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
+    headers = None
+    if isinstance(exc, OverloadedError):
+        headers = {"Retry-After": "1"}
+    elif isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return error_response(status, code, str(exc) or HTTPStatus(status).phrase, headers=headers)
 
 

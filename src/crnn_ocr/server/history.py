@@ -138,13 +138,38 @@ class HistoryStore:
         row = self.db.connection().execute(sql, args).fetchone()
         return None if row is None else _record(row)
 
-    def delete(self, entry_id: int, owner: str | None) -> bool:
-        sql, args = "DELETE FROM history WHERE id = ?", [entry_id]
+    def delete(self, entry_id: int, owner: str | None) -> int:
+        """Remove the entry and its cached result: every entry of its owner with the same cache key
+        (the same image, options and model, so the same result). Returns how many were removed
+        (0: no such entry for this owner)."""
+        sql, args = "SELECT owner, cache_key FROM history WHERE id = ?", [entry_id]
         if owner is not None:
             sql += " AND owner = ?"
             args.append(owner)
         with self.db.write() as db:
-            return db.execute(sql, args).rowcount > 0
+            row = db.execute(sql, args).fetchone()
+            if row is None:
+                return 0
+            return db.execute(
+                "DELETE FROM history WHERE id = ? OR (owner = ? AND cache_key = ?)",
+                (entry_id, row["owner"], row["cache_key"]),
+            ).rowcount
+
+    def delete_job(self, job_id: str, owner: str | None) -> int:
+        """Remove the entries (and so the cached results) a job made."""
+        sql, args = "DELETE FROM history WHERE job_id = ?", [job_id]
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        with self.db.write() as db:
+            return db.execute(sql, args).rowcount
+
+    def delete_all(self, owner: str | None) -> int:
+        """Remove every entry of ``owner`` (None: of everyone)."""
+        with self.db.write() as db:
+            if owner is None:
+                return db.execute("DELETE FROM history").rowcount
+            return db.execute("DELETE FROM history WHERE owner = ?", (owner,)).rowcount
 
     def purge_expired(self, now: float | None = None) -> int:
         now = time.time() if now is None else now

@@ -6,10 +6,12 @@
 ``GET    /api/v1/jobs/{id}``   status, progress, per-item results or errors
 ``DELETE /api/v1/jobs/{id}``   cancel an unfinished job; remove a finished one
 ``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains
-``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it
+``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it (and its
+                               cached result)
+``POST   /api/v1/admin/purge`` admin: remove every job and history entry (``owner``: of one key)
 
-Every record belongs to an owner (``get_owner``: the constant ``anonymous`` until API keys exist);
-another owner's job or entry answers 404 as if it did not exist.
+Every record belongs to an owner (the caller's key id; ``anonymous`` without API keys); another
+owner's job or entry answers 404 as if it did not exist. An admin key sees every owner's records.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.errors import ImageTooLargeError, OCRError
-from crnn_ocr.server.errors import InternalError
+from crnn_ocr.server.auth import Caller
+from crnn_ocr.server.errors import ForbiddenError, InternalError
 from crnn_ocr.server.history import HistoryRecord, HistoryStore
 from crnn_ocr.server.jobs import JobInput, JobService
 from crnn_ocr.server.jobstore import ItemRecord, JobRecord
-from crnn_ocr.server.routes import OwnerDep, ServiceDep, decode_base64_image, require_json
+from crnn_ocr.server.routes import CallerDep, ServiceDep, decode_base64_image, require_json
 from crnn_ocr.server.schemas import (
     ErrorBody,
     ErrorResponse,
@@ -51,6 +54,7 @@ router = APIRouter()
 _ERRORS = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
+        401: "no API key, or not a valid one (once the server has keys)",
         404: "no such job or entry (or it belongs to someone else)",
         413: "request body too large",
         415: "wrong Content-Type",
@@ -98,7 +102,7 @@ JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not
         }
     },
 )
-async def submit_job(request: Request, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
+async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """Store the job and answer 202 with its id at once; workers read the items. A file that
     cannot be read fails only its item. Takes the same options as ``POST /api/v1/ocr`` (as a JSON
     ``options`` object, or as form fields next to the ``images`` files)."""
@@ -116,9 +120,17 @@ async def submit_job(request: Request, service: ServiceDep, owner: OwnerDep) -> 
         options, webhook = body.options, body.webhook_url
     jobs = _jobs(service)
     ocr = service.ocr
-    job = await anyio.to_thread.run_sync(jobs.submit, owner, inputs, options, webhook, ocr)
+    limit = _max_jobs(caller, service.settings.max_jobs_per_key)
+    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit)
     accepted = JobAccepted(id=job.id, status=job.status, total=job.total, url=f"/api/v1/jobs/{job.id}")
     return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+def _max_jobs(caller: Caller, default: int) -> int:
+    """The caller's limit of unfinished jobs (0: none; callers without a key are not limited)."""
+    if caller.key is None:
+        return 0
+    return default if caller.key.max_jobs is None else caller.key.max_jobs
 
 
 def _decode(name: str, text: str, limit: int) -> JobInput:
@@ -179,20 +191,20 @@ def job_out(job: JobRecord, items: bool, with_results: bool = True) -> JobOut:
 
 @router.get("/api/v1/jobs", response_model=JobListResponse, tags=["jobs"], summary="Recent jobs")
 async def list_jobs(
-    service: ServiceDep, owner: OwnerDep,
+    service: ServiceDep, caller: CallerDep,
     page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> JobListResponse:
-    jobs, total = await anyio.to_thread.run_sync(_jobs(service).store.list_jobs, owner, page, page_size)
+    jobs, total = await anyio.to_thread.run_sync(_jobs(service).store.list_jobs, caller.scope, page, page_size)
     return JobListResponse(jobs=[job_out(j, items=False) for j in jobs], page=page, page_size=page_size, total=total)
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's progress and results",
             responses=_ERRORS)
 async def get_job(
-    job_id: str, service: ServiceDep, owner: OwnerDep,
+    job_id: str, service: ServiceDep, caller: CallerDep,
     results: Annotated[bool, Query(description="false: statuses and errors only, without the results")] = True,
 ) -> JobOut:
-    job = await anyio.to_thread.run_sync(_jobs(service).store.get_job, job_id, owner)
+    job = await anyio.to_thread.run_sync(_jobs(service).store.get_job, job_id, caller.scope)
     if job is None:
         raise _not_found("job", job_id)
     return job_out(job, items=True, with_results=results)
@@ -200,20 +212,21 @@ async def get_job(
 
 @router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
                responses=_ERRORS)
-async def delete_job(job_id: str, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
-    """An unfinished job is cancelled (its pending items are dropped) and answered as it stands;
-    a finished (completed or cancelled) job is removed with its results: ``{"deleted": true}``."""
-    store = _jobs(service).store
-    job = await anyio.to_thread.run_sync(store.get_job, job_id, owner)
+async def delete_job(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+    """An unfinished job is cancelled (its pending items and their images are dropped) and answered
+    as it stands; a finished (completed or cancelled) job is removed with its results and the
+    history entries and cached results it made: ``{"deleted": true}``."""
+    jobs = _jobs(service)
+    scope = caller.scope
+    job = await anyio.to_thread.run_sync(jobs.store.get_job, job_id, scope)
     if job is None:
         raise _not_found("job", job_id)
     if not job.finished:
-        cancelled = await anyio.to_thread.run_sync(store.cancel_job, job_id, owner)
+        cancelled = await anyio.to_thread.run_sync(jobs.store.cancel_job, job_id, scope)
         if cancelled is None:
             raise _not_found("job", job_id)
         return JSONResponse(job_out(cancelled, items=False).model_dump())
-    deleted = await anyio.to_thread.run_sync(store.delete_job, job_id, owner)
-    if not deleted:
+    if not await anyio.to_thread.run_sync(jobs.delete_job, job_id, scope):
         raise _not_found("job", job_id)
     return JSONResponse({"id": job_id, "deleted": True})
 
@@ -233,11 +246,11 @@ def history_out(record: HistoryRecord, with_result: bool) -> HistoryEntryOut:
 @router.get("/api/v1/history", response_model=HistoryListResponse, tags=["history"],
             summary="Past recognitions, newest first; q searches their text")
 async def list_history(
-    service: ServiceDep, owner: OwnerDep,
+    service: ServiceDep, caller: CallerDep,
     q: Annotated[str | None, Query(max_length=500, description="only entries whose text contains this")] = None,
     page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> HistoryListResponse:
-    records, total = await anyio.to_thread.run_sync(_history(service).search, owner, q, page, page_size)
+    records, total = await anyio.to_thread.run_sync(_history(service).search, caller.scope, q, page, page_size)
     return HistoryListResponse(
         entries=[history_out(r, False) for r in records], page=page, page_size=page_size, total=total, query=q
     )
@@ -245,8 +258,8 @@ async def list_history(
 
 @router.get("/api/v1/history/{entry_id}", response_model=HistoryEntryOut, tags=["history"],
             summary="One past recognition with its full result", responses=_ERRORS)
-async def get_history(entry_id: int, service: ServiceDep, owner: OwnerDep) -> HistoryEntryOut:
-    record = await anyio.to_thread.run_sync(_history(service).get, entry_id, owner)
+async def get_history(entry_id: int, service: ServiceDep, caller: CallerDep) -> HistoryEntryOut:
+    record = await anyio.to_thread.run_sync(_history(service).get, entry_id, caller.scope)
     if record is None:
         raise _not_found("history entry", entry_id)
     return history_out(record, True)
@@ -254,8 +267,27 @@ async def get_history(entry_id: int, service: ServiceDep, owner: OwnerDep) -> Hi
 
 @router.delete("/api/v1/history/{entry_id}", tags=["history"], summary="Remove a history entry (and its cached result)",
                responses=_ERRORS)
-async def delete_history(entry_id: int, service: ServiceDep, owner: OwnerDep) -> JSONResponse:
-    if not await anyio.to_thread.run_sync(_history(service).delete, entry_id, owner):
+async def delete_history(entry_id: int, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+    """Removes the entry and its cached result: with it, every entry of the same owner for the same
+    image, options and model (``removed`` counts them); that image is read afresh next time."""
+    removed = await anyio.to_thread.run_sync(_history(service).delete, entry_id, caller.scope)
+    if not removed:
         raise _not_found("history entry", entry_id)
-    return JSONResponse({"id": entry_id, "deleted": True})
+    return JSONResponse({"id": entry_id, "deleted": True, "removed": removed})
 
+
+# ---- admin -------------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/admin/purge", tags=["admin"], summary="Admin: remove every job and history entry",
+             responses={403: {"model": ErrorResponse, "description": "not an admin key"}})
+async def purge(
+    service: ServiceDep, caller: CallerDep,
+    owner: Annotated[str | None, Query(description="only this key id's records (default: everyone's)")] = None,
+) -> JSONResponse:
+    """Jobs (with their images and results) and history entries (with the cached results) of every
+    owner, or of ``owner``: ``{"jobs": n, "history": m}``. Needs an admin key (or open mode)."""
+    if not caller.may_administer:
+        raise ForbiddenError("purging needs an admin key (crnn-ocr keys create --admin)")
+    jobs, entries = await anyio.to_thread.run_sync(_jobs(service).purge, owner)
+    return JSONResponse({"jobs": jobs, "history": entries})

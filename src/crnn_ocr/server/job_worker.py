@@ -158,14 +158,8 @@ class EmbeddedWorkers:
 
     def _run(self) -> None:
         name = f"{worker_name()}:{threading.current_thread().name}"
-        last_purge = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_purge > 60:
-                    last_purge = time.monotonic()
-                    self.store.purge_expired()
-                    if self.history is not None:
-                        self.history.purge_expired()
                 item = self.store.claim(name)
             except Exception:
                 log.exception("claiming a job item failed")
@@ -184,17 +178,18 @@ class EmbeddedWorkers:
         try:
             options = OptionsIn.model_validate_json(item.options)
             outcome = read_item(self._ocr, item.data, options, self.settings, self._model)
+            # The history entry first: once the job shows finished, deleting it finds every entry.
+            if self.history is not None and self.settings.history:
+                entry = history_entry(
+                    item.owner, item.job_id, item.index, item.name, item.sha256, item.options, self._model_sha256,
+                    outcome,
+                )
+                if entry is not None:
+                    self.history.record(entry)
             finished = self.store.finish_item(item.job_id, item.index, outcome)
         finally:
             with self._lock:
                 self._reading.pop(key, None)
-        if self.history is not None and self.settings.history:
-            entry = history_entry(
-                item.owner, item.job_id, item.index, item.name, item.sha256, item.options, self._model_sha256,
-                outcome,
-            )
-            if entry is not None:
-                self.history.record(entry)
         if finished is not None and finished.webhook_url:
             send_webhook(finished, self.settings)
 

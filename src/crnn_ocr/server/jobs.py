@@ -8,7 +8,9 @@ Two modes behind one ``JobService``:
   entries into its SQLite history.
 
 Either way a job is stored durably before the 202 answer, items already known to be bad fail at
-once with their error, and items whose result is in the cache are done at once.
+once with their error, and items whose result is in the cache are done at once. A thread deletes
+expired jobs and history entries every ``purge_interval_s``; deleting a job also deletes the
+history entries (so the cached results) it made.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crnn_ocr.errors import OCRError, OptionsError
+from crnn_ocr.server.errors import RateLimitedError
 from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
 from crnn_ocr.server.job_worker import EmbeddedWorkers, check_webhook_url
 from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqliteJobStore, canonical_json
@@ -53,6 +56,7 @@ class JobService:
         self._celery = None
         self._stop = threading.Event()
         self._drain: threading.Thread | None = None
+        self._purge: threading.Thread | None = None
 
     @classmethod
     def create(cls, settings: ServerSettings) -> JobService:
@@ -85,14 +89,23 @@ class JobService:
         if self.settings.redis_mode and self.history is not None:
             self._drain = threading.Thread(target=self._drain_history, name="crnn-ocr-history", daemon=True)
             self._drain.start()
+        self._purge = threading.Thread(target=self._purge_expired, name="crnn-ocr-purge", daemon=True)
+        self._purge.start()
 
     def submit(
-        self, owner: str, inputs: list[JobInput], options: OptionsIn, webhook_url: str | None, ocr: OCR | None
+        self, owner: str, inputs: list[JobInput], options: OptionsIn, webhook_url: str | None, ocr: OCR | None,
+        max_unfinished: int = 0,
     ) -> JobRecord:
         """Store the job (durably) and dispatch its items. Raises OptionsError for bad options, a
-        webhook not allowed, or too many items; a bad file fails only its item."""
+        webhook not allowed, or too many items; RateLimitedError when ``owner`` has
+        ``max_unfinished`` (0: no limit) jobs pending or running already; a bad file fails only its item."""
         from crnn_ocr.documents import check_options
 
+        if max_unfinished and self.store.count_unfinished(owner) >= max_unfinished:
+            raise RateLimitedError(
+                f"this key has {max_unfinished} unfinished jobs already, its limit; retry when one finishes",
+                retry_after_s=5.0,
+            )
         if not inputs:
             raise OptionsError("a job needs at least one image")
         if len(inputs) > self.settings.max_job_items:
@@ -105,8 +118,40 @@ class JobService:
         options_json = canonical_json(options.model_dump(mode="json"))
         items = [self._new_item(owner, i, options_json, options.to_document()) for i in inputs]
         job = self.store.create_job(owner, options_json, items, webhook_url or None)
+        if self.history is not None and self.settings.history and self.model_sha256 is not None:
+            for index, item in enumerate(items):
+                if item.cached_result is not None:
+                    self.history.record(_cached_entry(
+                        owner, item.name, item.sha256, options_json, self.model_sha256, item.cached_result,
+                        job.id, index,
+                    ))
         self._dispatch(job)
         return job
+
+    def delete_job(self, job_id: str, scope: str | None) -> bool:
+        """Remove a job with its images, results and the history entries (cached results) it made."""
+        if self.settings.redis_mode and self.history is not None:
+            self.store.drain_history(self.history)  # type: ignore[attr-defined] - entries still in Redis
+        job = self.store.get_job(job_id, scope)
+        if job is None or not self.store.delete_job(job_id, scope):
+            return False
+        if self.history is not None:
+            self.history.delete_job(job_id, job.owner)
+        return True
+
+    def purge(self, owner: str | None) -> tuple[int, int]:
+        """Remove every job and history entry of ``owner`` (None: everyone's): (jobs, entries)."""
+        if self.settings.redis_mode and self.history is not None:
+            self.store.drain_history(self.history)  # type: ignore[attr-defined]
+        jobs = self.store.delete_all(owner)
+        entries = self.history.delete_all(owner) if self.history is not None else 0
+        return jobs, entries
+
+    def purge_expired(self) -> tuple[int, int]:
+        """Delete expired jobs (with their results) and history entries: (jobs, entries)."""
+        jobs = self.store.purge_expired()
+        entries = self.history.purge_expired() if self.history is not None else 0
+        return jobs, entries
 
     def _new_item(self, owner: str, given: JobInput, options_json: str, document: DocumentOptions) -> NewItem:
         from crnn_ocr.server.routes import check_input
@@ -122,8 +167,6 @@ class JobService:
         if error is not None:
             return NewItem(given.name, sha, None, error=(error.code, str(error) or error.code))
         cached = self.cached(owner, sha, options_json)
-        if cached is not None and self.history is not None and self.model_sha256 is not None:
-            self.history.record(_cached_entry(owner, given.name, sha, options_json, self.model_sha256, cached))
         return NewItem(given.name, sha, data, cached_result=cached)
 
     def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
@@ -153,22 +196,33 @@ class JobService:
                 log.exception("draining the workers' history entries failed")
                 self._stop.wait(2.0)
 
+    def _purge_expired(self) -> None:
+        while not self._stop.wait(self.settings.purge_interval_s):
+            try:
+                self.purge_expired()
+            except Exception:
+                log.exception("deleting expired jobs and history entries failed")
+
     def close(self) -> None:
         self._stop.set()
         if self._workers is not None:
             self._workers.stop()
         if self._drain is not None:
             self._drain.join(5)
+        if self._purge is not None:
+            self._purge.join(5)
         self.store.close()
         if self.history is not None:
             self.history.close()
 
 
-def _cached_entry(owner: str, name: str, sha: str, options: str, model_sha: str, result: str) -> HistoryEntry:
+def _cached_entry(
+    owner: str, name: str, sha: str, options: str, model_sha: str, result: str, job_id: str, index: int
+) -> HistoryEntry:
     import json
 
     body = json.loads(result)
     return HistoryEntry(
         owner=owner, source="job", sha256=sha, options=options, model_sha256=model_sha, text=body.get("text", ""),
-        result=result, total_ms=0.0, cached=True, name=name,
+        result=result, total_ms=0.0, cached=True, name=name, job_id=job_id, item_index=index,
     )

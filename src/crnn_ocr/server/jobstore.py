@@ -1,7 +1,7 @@
 """Batch jobs: their typed records, the ``JobStore`` protocol, and its SQLite implementation.
 
 A job is a list of items (one image or PDF each) read with one set of options. Every record has an
-``owner`` (today the constant ``ANONYMOUS``; an API key later): each query is scoped by it, and
+``owner`` (today the constant ``anonymous`` without API keys, else the id of the key that made it): each query is scoped by it, and
 ``owner=None`` means an administrator who sees everything.
 
 Statuses: a job is ``pending`` → ``running`` → ``completed`` (every item done or failed), or
@@ -125,6 +125,14 @@ class JobStore(Protocol):
     def cancel_job(self, job_id: str, owner: str | None) -> JobRecord | None: ...
 
     def delete_job(self, job_id: str, owner: str | None) -> bool: ...
+
+    def delete_all(self, owner: str | None) -> int:
+        """Remove every job of ``owner`` (None: of everyone) with its images and results."""
+        ...
+
+    def count_unfinished(self, owner: str) -> int:
+        """How many of ``owner``'s jobs are pending or running."""
+        ...
 
     def finish_item(self, job_id: str, index: int, outcome: ItemOutcome) -> JobRecord | None:
         """Record an item's outcome once (a second call for the same item is ignored). Returns the
@@ -323,6 +331,16 @@ class SqliteJobStore:
         clause, args = _owner_clause(owner)
         with self.db.write() as db:
             return db.execute(f"DELETE FROM jobs WHERE id = ?{clause}", (job_id, *args)).rowcount > 0
+
+    def delete_all(self, owner: str | None) -> int:
+        clause, args = _owner_clause(owner)
+        with self.db.write() as db:
+            return db.execute(f"DELETE FROM jobs WHERE 1 = 1{clause}", args).rowcount
+
+    def count_unfinished(self, owner: str) -> int:
+        return self.db.connection().execute(
+            "SELECT count(*) FROM jobs WHERE owner = ? AND status IN ('pending', 'running')", (owner,)
+        ).fetchone()[0]
 
     def purge_expired(self, now: float | None = None) -> int:
         now = time.time() if now is None else now

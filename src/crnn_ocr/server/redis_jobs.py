@@ -204,6 +204,23 @@ class RedisJobStore:
         pipe.execute()
         return True
 
+    def delete_all(self, owner: str | None) -> int:
+        index = ALL_JOBS if owner is None else _owner_key(owner)
+        deleted = 0
+        for raw in self.redis.zrange(index, 0, -1):
+            deleted += self.delete_job(raw.decode(), owner)
+        if owner is None:
+            for key in self.redis.scan_iter(match=f"{PREFIX}jobs:*"):
+                self.redis.delete(key)
+        return deleted
+
+    def count_unfinished(self, owner: str) -> int:
+        ids = self.redis.zrange(_owner_key(owner), 0, -1)
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in ids:
+            pipe.hget(_job_key(raw.decode()), "status")
+        return sum(1 for status in pipe.execute() if status in (b"pending", b"running"))
+
     def purge_expired(self, now: float | None = None) -> int:
         return 0  # finished jobs carry a Redis TTL
 

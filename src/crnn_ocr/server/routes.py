@@ -5,6 +5,9 @@
 ``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
 ``GET  /api/v1/info`` model, limits and default options (the web page reads it)
 
+Every endpoint but the health checks, the web page and the docs needs an API key once keys exist
+(``crnn_ocr.server.auth``); ``get_caller`` gives the route who is asking.
+
 Both OCR endpoints read images, multi-page TIFFs and PDFs (every page, or ``pages``, rendered at
 ``dpi``) and answer per-page results. ``?format=text|hocr|alto|pdf`` answers the result as that
 file instead of JSON (``crnn_ocr.formats``, ``crnn_ocr.searchable_pdf``), as an attachment.
@@ -25,11 +28,13 @@ import cv2
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_document
 from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError
 from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
 from crnn_ocr.io import image_size
+from crnn_ocr.server.auth import Caller
 from crnn_ocr.server.errors import (
     InternalError,
     InvalidBase64Error,
@@ -82,17 +87,21 @@ def get_service(request: Request) -> Service:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
-#: The owner of every record while there are no API keys.
-ANONYMOUS = "anonymous"
+_bearer = HTTPBearer(auto_error=False, description="an API key from `crnn-ocr keys create`")
 
 
-def get_owner(request: Request) -> str:
-    """Who is asking: owns the jobs, results, history and cache entries it makes. Without API
-    keys every request is ``anonymous``."""
-    return ANONYMOUS
+def get_caller(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    """Who is asking (checked by ``AuthMiddleware`` before the body was read): owns the jobs,
+    results, history and cache entries it makes. Without API keys every caller is ``anonymous``."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        raise InternalError("the request was not authenticated (the app runs without AuthMiddleware)")
+    return caller
 
 
-OwnerDep = Annotated[str, Depends(get_owner)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def _media_type(request: Request) -> str:
@@ -150,7 +159,8 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/api/v1/info", response_model=InfoResponse, tags=["ocr"], summary="Model, limits, default options")
+@router.get("/api/v1/info", response_model=InfoResponse, tags=["ocr"], summary="Model, limits, default options",
+            dependencies=[Depends(get_caller)])
 async def info(service: ServiceDep) -> InfoResponse:
     """The package version, the loaded model, the request limits and the default options."""
     s = service.settings
@@ -192,12 +202,12 @@ _FILE_RESPONSES = {
     dependencies=[Depends(require_json)],
 )
 async def ocr_json(
-    body: OCRRequest, service: ServiceDep, owner: OwnerDep, format: OutputFormat = _FORMAT_QUERY
+    body: OCRRequest, service: ServiceDep, caller: CallerDep, format: OutputFormat = _FORMAT_QUERY
 ) -> Response:
     """Recognise the text in a base64-encoded image or PDF (every page, or ``options.pages``)."""
     start = time.perf_counter()
     data = decode_base64_image(body.image_base64, service.settings.max_bytes)
-    return await _recognise(service, owner, data, body.options, body.return_processed_image, format, start)
+    return await _recognise(service, caller.owner, data, body.options, body.return_processed_image, format, start)
 
 
 @router.post(
@@ -212,7 +222,7 @@ async def ocr_upload(
     image: Annotated[UploadFile, File(description="the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file")],
     form: Annotated[OCRForm, Form()],
     service: ServiceDep,
-    owner: OwnerDep,
+    caller: CallerDep,
     format: OutputFormat = _FORMAT_QUERY,
 ) -> Response:
     """Recognise the text in an uploaded image or PDF (multipart/form-data). The file name is ignored."""
@@ -222,7 +232,9 @@ async def ocr_upload(
     await image.close()
     if len(data) > limit:
         raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
-    return await _recognise(service, owner, data, form.to_options_in(), form.return_processed_image, format, start)
+    return await _recognise(
+        service, caller.owner, data, form.to_options_in(), form.return_processed_image, format, start
+    )
 
 
 def decode_base64_image(text: str, max_bytes: int) -> bytes:

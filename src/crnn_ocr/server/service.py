@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from crnn_ocr.errors import ModelError
+from crnn_ocr.server.auth import Authenticator, KeyStore
 from crnn_ocr.server.errors import NotReadyError
 from crnn_ocr.server.inference import InferenceGate
 from crnn_ocr.server.jobs import JobService
@@ -36,11 +37,14 @@ class Service:
     error: str | None = None
     jobs: JobService | None = None
     model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
+    auth: Authenticator | None = None
 
     @classmethod
     def create(cls, settings: ServerSettings) -> Service:
         gate = InferenceGate(settings.max_concurrency, settings.max_queue, settings.request_timeout_s)
-        return cls(settings=settings, gate=gate, jobs=JobService.create(settings))
+        keys = KeyStore(settings.store_path)
+        auth = Authenticator(keys, settings.rate_limit_per_minute, settings.rate_limit_burst)
+        return cls(settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth)
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
@@ -85,6 +89,8 @@ class Service:
         self.gate.close()
         if self.jobs is not None:
             self.jobs.close()
+        if self.auth is not None:
+            self.auth.keys.close()
 
 
 def model_info(ocr: OCR) -> ModelInfo:

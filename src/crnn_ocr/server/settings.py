@@ -82,6 +82,24 @@ class ServerSettings(BaseSettings):
         description="hosts a job's completion webhook may call (empty: webhooks are off)",
     )
     webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook POST")
+    purge_interval_s: float = Field(
+        60.0, gt=0, description="expired jobs, results and history entries are deleted this often"
+    )
+
+    # ---- access (crnn_ocr.server.auth) ---------------------------------------------------------
+    insecure_open: bool = Field(
+        False, description="serve without API keys on a non-loopback address (anyone reaching it reads everything)"
+    )
+    rate_limit_per_minute: int = Field(
+        300, ge=0, description="requests a minute per API key, on average (0: no limit; a key may override it)"
+    )
+    rate_limit_burst: int = Field(60, ge=1, description="requests per API key allowed at once above the average")
+    max_jobs_per_key: int = Field(
+        4, ge=0, description="unfinished jobs per API key at once (0: no limit; a key may override it)"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins (https://host[:port]) allowed to call the API from a browser; empty: none"
+    )
 
     @model_validator(mode="after")
     def _check_model_path(self) -> ServerSettings:

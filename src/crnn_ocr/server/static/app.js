@@ -1,6 +1,7 @@
 // CRNN-OCR web page: choose / drop / paste an image or PDF, POST it to /ocr, draw the boxes, list the
 // lines page by page, and download the result as text, JSON, hOCR, ALTO or a searchable PDF.
-// Plain JavaScript, no dependencies; every asset is served by the app itself.
+// Plain JavaScript, no dependencies; every asset is served by the app itself. API calls go through
+// apiFetch, which adds the API key (asked once, kept in localStorage) when the server has keys.
 "use strict";
 
 const LOW_CONFIDENCE = 0.6;
@@ -84,6 +85,12 @@ const I18N = {
     err_not_image_file: "Please choose an image or PDF file.",
     err_too_big_local: "The file is {size}; the limit is {limit}.",
     err_unknown: "The request failed.",
+    key_title: "API key",
+    key_needed: "This server needs an API key. Ask its administrator for one (crnn-ocr keys create). It is kept in this browser only.",
+    key_invalid: "That API key was not accepted (unknown or revoked). Enter another one.",
+    key_save: "Use this key",
+    key_cancel: "Cancel",
+    forget_key: "Forget API key",
   },
   zh: {
     title: "CRNN-OCR 文字识别",
@@ -161,6 +168,12 @@ const I18N = {
     err_not_image_file: "请选择图片或 PDF 文件。",
     err_too_big_local: "文件大小为 {size}，上限为 {limit}。",
     err_unknown: "请求失败。",
+    key_title: "API 密钥",
+    key_needed: "此服务器需要 API 密钥，请向管理员索取（crnn-ocr keys create）。密钥只保存在本浏览器中。",
+    key_invalid: "该 API 密钥未被接受（未知或已吊销），请输入另一个。",
+    key_save: "使用此密钥",
+    key_cancel: "取消",
+    forget_key: "忘记 API 密钥",
   },
 };
 
@@ -240,9 +253,57 @@ function refreshModelBadge() {
   }
 }
 
+// ---- API key ----------------------------------------------------------------------------------
+// A server with API keys answers 401 without one: the page asks for the key once (a dialog),
+// keeps it in localStorage and sends it as "Authorization: Bearer" on every API call.
+
+const KEY_STORAGE = "crnn-ocr-api-key";
+let keyPrompt = null;  // the open dialog's promise, shared by requests refused at the same time
+
+function apiKey() {
+  return localStorage.getItem(KEY_STORAGE) || "";
+}
+
+function showForgetKey() {
+  $("forget-key").hidden = !apiKey();
+}
+
+function askForKey(reason) {
+  if (keyPrompt) return keyPrompt;
+  const dialog = $("key-dialog");
+  $("key-reason").textContent = t(reason);
+  const input = dialog.querySelector("input[name=key]");
+  input.value = "";
+  keyPrompt = new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const key = dialog.returnValue === "save" ? input.value.trim() : "";
+      if (key) localStorage.setItem(KEY_STORAGE, key);
+      showForgetKey();
+      keyPrompt = null;
+      resolve(Boolean(key));
+    }, { once: true });
+  });
+  dialog.returnValue = "";
+  dialog.showModal();
+  input.focus();
+  return keyPrompt;
+}
+
+// fetch() for the API: with the key; on 401, ask for a (new) key and try again.
+async function apiFetch(url, options = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = new Headers(options.headers || {});
+    const key = apiKey();
+    if (key) headers.set("Authorization", `Bearer ${key}`);
+    const res = await fetch(url, { ...options, headers });
+    if (res.status !== 401 || attempt >= 2) return res;
+    if (!(await askForKey(key ? "key_invalid" : "key_needed"))) return res;
+  }
+}
+
 async function loadInfo() {
   try {
-    const res = await fetch("/api/v1/info", { cache: "no-store" });
+    const res = await apiFetch("/api/v1/info", { cache: "no-store" });
     if (res.ok) state.limits = (await res.json()).limits;
   } catch (_) { /* the limits only improve messages; the server checks them anyway */ }
 }
@@ -348,6 +409,10 @@ function setupInputs() {
   document.querySelectorAll("#downloads button[data-format]").forEach((button) => {
     button.addEventListener("click", () => download(button.dataset.format));
   });
+  $("forget-key").addEventListener("click", () => {
+    localStorage.removeItem(KEY_STORAGE);
+    showForgetKey();
+  });
   $("lang-toggle").addEventListener("click", () => {
     state.lang = state.lang === "zh" ? "en" : "zh";
     localStorage.setItem("crnn-ocr-lang", state.lang);
@@ -386,7 +451,7 @@ async function recognise() {
   hideError();
   const started = performance.now();
   try {
-    const res = await fetch("/ocr", { method: "POST", body: buildForm(), signal: controller.signal });
+    const res = await apiFetch("/ocr", { method: "POST", body: buildForm(), signal: controller.signal });
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON: handled below */ }
     if (seq !== state.seq) return;  // a newer request replaced this one
@@ -592,7 +657,7 @@ async function download(format) {
   $("download-status").textContent = t("preparing", { format: FORMAT_NAMES[format] });
   setDownloads(false);
   try {
-    const res = await fetch(`/ocr?format=${format}`, { method: "POST", body: buildForm(true) });
+    const res = await apiFetch(`/ocr?format=${format}`, { method: "POST", body: buildForm(true) });
     if (!res.ok) {
       let body = null;
       try { body = await res.json(); } catch (_) { /* not JSON */ }
@@ -650,5 +715,6 @@ $("view-image").addEventListener("error", () => {  // a file the browser cannot 
 });
 window.addEventListener("resize", fitImage);
 applyLanguage();
+showForgetKey();
 pollReadiness();
 loadInfo();

@@ -1,6 +1,6 @@
 "use strict";
 // Batch jobs and history on the web page. Loaded after app.js (uses its $, t, I18N, state,
-// applyLanguage, saveBlob). Many files → one POST /api/v1/jobs (multipart, the options of the
+// applyLanguage, saveBlob, apiFetch). Many files → one POST /api/v1/jobs (multipart, the options of the
 // form above) → GET /api/v1/jobs/{id} every half second until it finishes, a row per file with
 // its status → "Download all" as JSON (the whole job) or plain text. History: GET /api/v1/history.
 
@@ -80,7 +80,7 @@ async function submitBatch(files) {
   $("batch-progress").value = 0;
   let res;
   try {
-    res = await fetch("/api/v1/jobs", { method: "POST", body: batchForm(files) });
+    res = await apiFetch("/api/v1/jobs", { method: "POST", body: batchForm(files) });
   } catch (_) {
     $("batch-status").textContent = t("err_network");
     return;
@@ -97,7 +97,7 @@ async function submitBatch(files) {
 async function pollJob(id) {
   let job;
   try {
-    const res = await fetch(`/api/v1/jobs/${id}`, { cache: "no-store" });
+    const res = await apiFetch(`/api/v1/jobs/${id}`, { cache: "no-store" });
     job = await res.json();
     if (!res.ok) throw new Error(job.error ? job.error.message : res.statusText);
   } catch (e) {
@@ -160,7 +160,7 @@ async function loadHistory() {
   if (q) params.set("q", q);
   let body;
   try {
-    const res = await fetch(`/api/v1/history?${params}`, { cache: "no-store" });
+    const res = await apiFetch(`/api/v1/history?${params}`, { cache: "no-store" });
     body = await res.json();
     if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
   } catch (e) {
