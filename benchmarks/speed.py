@@ -88,10 +88,12 @@ def _run_rapidocr(job: SpeedJob, crops, pages) -> SpeedResult:
     ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
     images = [im for im, _lang in crops]
     rates = {}
+    default_batch = ocr.text_rec.rec_batch_num
     for b in BATCH_SIZES:
         ocr.text_rec.rec_batch_num = b
         ocr.text_rec(images[:b])
         rates[b] = len(images) / _timed(ocr.text_rec, images, b)
+    ocr.text_rec.rec_batch_num = default_batch  # pages as the library reads them by default
     ocr(pages[0][0], use_det=True, use_cls=True, use_rec=True)
     start = time.perf_counter()
     for path, _lang in pages:

@@ -39,9 +39,18 @@ EXACT_LINES = [
 ]
 
 
+# Known misreadings of the shipped model, kept visible: strict xfail fails the day they are fixed.
+KNOWN_MISREADS = {
+    ("Invoice No. 4521", 24): "v1.1 drops the space after 'No.' at 24 px ('Invoice No.4521'); see MODEL_CARD.md",
+}
+
+
 @pytest.mark.parametrize("size", [24, 32, 40])
 @pytest.mark.parametrize(("text", "font"), EXACT_LINES, ids=[t for t, _ in EXACT_LINES])
-def test_reads_rendered_line_exactly(shipped_ocr, text, font, size):
+def test_reads_rendered_line_exactly(shipped_ocr, text, font, size, request):
+    reason = KNOWN_MISREADS.get((text, size))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     page = shipped_ocr(render_line(text, font_path=font, size=size), LINE)
     assert page.text == text
 
@@ -63,6 +72,13 @@ def test_cer_on_real_licence_plates(shipped_ocr):
     assert cer < PLATES_CER_CEILING
 
 
+@pytest.mark.skipif(not (SHARED_EVAL / "en_icdar13_word").is_dir(), reason="../shared/eval is not beside the repo")
+@pytest.mark.parametrize(("name", "ceiling"), [("en_icdar13_word", 0.15), ("en_svt_test", 0.24)])
+def test_cer_on_real_scene_words(shipped_ocr, name, ceiling):
+    """First 200 words of each scene set; v1.1 measured 12.7 % and 21.1 % (Tesseract: 13.8 / 15.7 on the full sets)."""
+    assert _cer_on(shipped_ocr, SHARED_EVAL / name / "labels.tsv", "alnum", limit=200) < ceiling
+
+
 def test_cli_reads_the_sample_page_in_order(capsys, shipped_model):
     assert cli_main(["read", "--format", "jsonl", str(ROOT / "samples" / "invoice_zh_en.png")]) == 0
     row = json.loads(capsys.readouterr().out.strip())
@@ -75,6 +91,6 @@ def test_cli_reads_the_sample_page_in_order(capsys, shipped_model):
 
 # Measured with the shipped model (models/MODEL_CARD.md) plus a margin: held-out fonts, first 200
 # lines 5.6 % CER; licence plates, first 100: 38.9 %; the sample page: 0 %.
-HELDOUT_CER_CEILING = 0.08
-PLATES_CER_CEILING = 0.50
+HELDOUT_CER_CEILING = 0.045  # v1.1 measured 3.47 % on these 200 lines (4.26 % on all 400)
+PLATES_CER_CEILING = 0.27  # v1.1 measured 23.4 % on these 100 plates (20.6 % on all 500)
 PAGE_CER_CEILING = 0.03

@@ -124,6 +124,16 @@ def write_manifest(models_dir: Path, name: str, onnx_file: Path, extra: dict | N
     return path
 
 
+def lineage(state: dict) -> dict:
+    """Samples, steps and wall time of a checkpoint including every run it was --init'ed from."""
+    prior = state.get("prior") or {"samples": 0, "steps": 0, "wall_s": 0.0}
+    return {
+        "samples": int(state.get("samples", 0)) + int(prior["samples"]),
+        "steps": int(state.get("step", 0)) + int(prior["steps"]),
+        "wall_s": float(state.get("wall_s", 0.0)) + float(prior["wall_s"]),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="crnn-ocr-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a training checkpoint (runs/…/best.pt or last.pt)")
@@ -133,11 +143,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--int8", action="store_true", help="also write OUT with .int8.onnx and report its agreement")
     p.add_argument("--manifest", action="store_true", help="record the model (and its SHA-256) in OUT's folder manifest.json")
     p.add_argument("--weights", type=Path, help="also write the weights (fp16, no optimizer) here, for --init fine-tuning")
+    p.add_argument(
+        "--prior", type=Path,
+        help="the checkpoint the run was --init'ed from, when the run did not record it: its samples, steps "
+        "and wall time are added to the totals",
+    )
     args = p.parse_args(argv)
 
     model, charset, ckpt = load_model(args.checkpoint, torch.device("cpu"))
-    state = ckpt.get("state", {})
-    extra = {"samples_seen": str(state.get("samples", "")), "train_steps": str(state.get("step", ""))}
+    state = dict(ckpt.get("state", {}))
+    if args.prior is not None:
+        prior_state = torch.load(args.prior, map_location="cpu", weights_only=False).get("state", {})
+        state["prior"] = lineage(prior_state)
+    totals = lineage(state)
+    extra = {
+        "samples_seen": str(totals["samples"]),
+        "train_steps": str(totals["steps"]),
+        "train_wall_s": f"{totals['wall_s']:.0f}",
+    }
     export_onnx(model, charset, args.out, args.name, args.version, extra)
     diff = parity(model, args.out)
     print(f"exported {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); max |torch - onnx| = {diff:.2e}")

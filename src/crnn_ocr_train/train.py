@@ -242,7 +242,11 @@ def train(args: argparse.Namespace) -> None:
         opt_state = ckpt["optimizer"]
         print(f"resumed {last}: step {state['step']}, {state['samples']} samples", file=sys.stderr)
     elif args.init:
-        model, charset, _ = load_model(Path(args.init), device)
+        model, charset, init_ckpt = load_model(Path(args.init), device)
+        # Keep the lineage: exported models count the samples of every run they grew from.
+        from .export import lineage
+
+        state["prior"] = lineage(init_ckpt.get("state", {}))
         print(f"initialised from {args.init}", file=sys.stderr)
     else:
         charset = Charset.default()
