@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import signal
 import sys
@@ -49,6 +48,7 @@ from .det_data import (
 )
 from .det_model import DBNet, DBNetConfig, count_parameters, db_loss, inference_macs
 from .det_pages import DetPage, PageConfig
+from .train import lr_at
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,6 @@ def load_config(path: Path | None) -> DetTrainConfig:
             v = tuple(v)
         kw[k] = v
     return DetTrainConfig(**kw)
-
-
-def lr_at(step: int, samples: int, cfg: DetTrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    f = min(1.0, samples / cfg.total_samples)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * f)))
 
 
 # ---- validation --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Protocol
 
 try:
     import tomllib
@@ -101,7 +102,17 @@ def load_config(path: Path | None) -> TrainConfig:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def lr_at(step: int, samples: int, cfg: TrainConfig) -> float:
+class Schedule(Protocol):
+    """What ``lr_at`` reads from a training config (the recognizer's and the detector's)."""
+
+    lr: float
+    warmup_steps: int
+    total_samples: int
+    min_lr_ratio: float
+
+
+def lr_at(step: int, samples: int, cfg: Schedule) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine to ``min_lr_ratio`` over ``total_samples``."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     f = min(1.0, samples / cfg.total_samples)
