@@ -42,6 +42,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from report import write_section  # benchmarks/report.py
 
 from crnn_ocr.detect_metrics import match_boxes, prh
 from crnn_ocr.metrics import line_recall, scoring_mode_for_set
@@ -356,18 +357,6 @@ def markdown(results: dict, info: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_markdown(path: Path, section: str) -> None:
-    """Replace this script's section of ``path`` (or append it, or create the file)."""
-    if not path.exists():
-        path.write_text("# Benchmarks\n\n" + section, encoding="utf-8")
-        return
-    text = path.read_text(encoding="utf-8")
-    begin, end = text.find(MARK_BEGIN), text.find(MARK_END)
-    if begin >= 0 and end > begin:
-        text = text[:begin] + section + text[end + len(MARK_END) :].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 def describe_detector(ocr, path: str | None) -> str:
@@ -399,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved = json.loads(args.from_json.read_text(encoding="utf-8"))
         if not args.markdown:
             p.error("--from-json needs --markdown")
-        write_markdown(args.markdown, markdown(saved["results"], saved["info"]))
+        write_section(args.markdown, markdown(saved["results"], saved["info"]), MARK_BEGIN, MARK_END)
         return 0
 
     from crnn_ocr.pipeline import OCR
@@ -438,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"info": info, "results": results}, indent=2), encoding="utf-8")
     if args.markdown:
-        write_markdown(args.markdown, markdown(results, info))
+        write_section(args.markdown, markdown(results, info), MARK_BEGIN, MARK_END)
     return 0
 
 

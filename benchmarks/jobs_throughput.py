@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image, ImageDraw, ImageFont
+from report import write_section  # benchmarks/report.py
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/jobs_throughput.py section -->"
 MARK_END = "<!-- END benchmarks/jobs_throughput.py section -->"
@@ -235,15 +236,6 @@ def markdown(runs: list[Run], info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: Path, text: str) -> None:
-    """Replace this script's section of ``path`` (or append it); nothing else in the file changes."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    begin, end = current.find(MARK_BEGIN), current.find(MARK_END)
-    if begin >= 0 and end > begin:
-        current = current[:begin] + text + current[end + len(MARK_END) :].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(runs, info)
     print(text)
     if args.markdown:
-        write_markdown(args.markdown, text)
+        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
     return 0
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from report import cpu_model, load_average, write_section  # benchmarks/report.py
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN = "<!-- BEGIN benchmarks/pdf_throughput.py section -->"
@@ -205,18 +206,8 @@ def pdftotext(path: Path) -> str:
 # ---- report ------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def section(runs: list[Run], startup_s: float, argv: list[str], info: dict[str, str]) -> str:
@@ -260,15 +251,6 @@ def section(runs: list[Run], startup_s: float, argv: list[str], info: dict[str, 
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: Path, text: str) -> None:
-    """Replace this script's section of ``path`` (or append it); nothing else in the file changes."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    begin, end = current.find(MARK_BEGIN), current.find(MARK_END)
-    if begin >= 0 and end > begin:
-        current = current[:begin] + text + current[end + len(MARK_END) :].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(runs, startup, argv, info)
     print(text)
     if args.markdown:
-        write_markdown(args.markdown, text)
+        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
     return 0
 
 
