@@ -49,10 +49,12 @@ def tiny_recognizer(tiny_engine: OnnxEngine) -> Recognizer:
 
 @pytest.fixture(scope="session")
 def tiny_ocr(tiny_model_path: Path):
-    """An OCR pipeline with the default detector and preprocessor over the tiny model."""
+    """An OCR pipeline with the classical detector (no learned one) and the default preprocessor
+    over the tiny model."""
+    from crnn_ocr.detect import ClassicalLineDetector
     from crnn_ocr.pipeline import OCR
 
-    return OCR(tiny_model_path, threads=1)
+    return OCR(tiny_model_path, threads=1, detector=ClassicalLineDetector())
 
 
 @pytest.fixture(scope="session")

@@ -158,6 +158,12 @@ def test_options_that_leave_nothing_are_a_usage_error(run, tmp_path: Path) -> No
 def test_detector_choice_on_the_command_line(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CRNN_OCR_DET_MODEL", raising=False)
     path = write_line(tmp_path / "x.png", "1")
+    # The shipped detector (models/manifest.json) is there by default ...
+    status, out, err = run("read", "--detector", "learned", "--no-orient", "--format", "json", str(path))
+    assert status == 0, err
+    assert json.loads(out)[0]["pages"][0]["detector"] == "learned"
+    # ... and without a manifest that names one, learned is a usage error.
+    monkeypatch.setenv("CRNN_OCR_MODEL_DIR", str(tmp_path / "no-models"))
     status, out, err = run("read", "--detector", "learned", str(path))
     assert status == 2 and "needs a text-detector model" in err
     status, out, err = run("read", "--detector", "classical", "--no-orient", "--format", "json", str(path))

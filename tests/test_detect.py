@@ -215,6 +215,17 @@ def test_margins_follow_the_line_height(detector: ClassicalLineDetector, size: i
     assert w == pytest.approx(ink_w + 0.6 * ink_h, abs=3)
 
 
+@pytest.mark.parametrize("size", [20, 48])
+def test_detect_text_is_the_box_without_margins(detector: ClassicalLineDetector, size: int) -> None:
+    pad = 40
+    img = render_line("边距测试 margin", size=size, pad=pad)
+    (box,) = detector.detect_text(img)
+    x, y, w, h = rect_of(box)
+    ink_h, ink_w = img.shape[0] - 2 * pad, img.shape[1] - 2 * pad
+    assert (x, y) == (pytest.approx(pad, abs=2), pytest.approx(pad, abs=2))
+    assert (w, h) == (pytest.approx(ink_w, abs=3), pytest.approx(ink_h, abs=3))
+
+
 def test_margins_are_clipped_to_the_image(detector: ClassicalLineDetector) -> None:
     img = render_line("贴边 edge", size=32, pad=1)
     (box,) = detector.detect(img)
@@ -439,3 +450,24 @@ def test_crop_rotated_box_straightens_the_line(angle: float) -> None:
     assert np.abs(crop.astype(int) - line).mean() < 12
     upside_down = crop_box(rotated, Box(tuple(map(tuple, pts[[2, 3, 0, 1]]))))
     assert np.abs(upside_down[::-1, ::-1].astype(int) - line).mean() < 12
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_crop_of_a_quarter_turned_box_is_the_upright_crop(k: int) -> None:
+    """A line of a page turned by k quarter turns crops to exactly the upright line's pixels."""
+    from crnn_ocr.detect import crop_box
+
+    rng = np.random.default_rng(k)
+    page = rng.integers(0, 256, (60, 90), dtype=np.uint8)
+    upright = Box.from_rect(10.4, 7.6, 50.2, 20.1)  # not on whole pixels
+    turned = np.ascontiguousarray(np.rot90(page, k))
+    def turn_point(x: float, y: float) -> tuple[float, float]:
+        """Edge coordinates on the page -> on the page turned by np.rot90(k)."""
+        width = page.shape[1]
+        for i in range(k):
+            x, y = y, width - x  # one counter-clockwise quarter turn
+            width = page.shape[0] if i % 2 == 0 else page.shape[1]
+        return x, y
+
+    box = Box(tuple(turn_point(x, y) for x, y in upright.points))  # type: ignore[arg-type]
+    np.testing.assert_array_equal(crop_box(turned, box), crop_box(page, upright))

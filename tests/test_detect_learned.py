@@ -203,7 +203,7 @@ class _FixedDetector:
 
 
 def test_learned_without_a_model_is_an_options_error(tiny_ocr, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert tiny_ocr.learned_detector is None  # no detector model ships yet
+    assert tiny_ocr.learned_detector is None  # built with a classical detector only
     page, _ = render_page(["Hello"], size=24)
     with pytest.raises(OptionsError, match="needs a text-detector model"):
         tiny_ocr(page, OCROptions(detector="learned"))
@@ -221,20 +221,20 @@ def test_detector_model_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         resolve_detector_model()
 
 
-def test_auto_keeps_classical_on_clean_pages_and_learned_elsewhere(tiny_model_path: Path) -> None:
+def test_auto_is_learned_when_a_detector_is_loaded(tiny_model_path: Path) -> None:
     from crnn_ocr.pipeline import OCR
 
     learned = _FixedDetector()
     ocr = OCR(tiny_model_path, threads=1, learned_detector=learned)
     clean, _ = render_page(["Invoice 2024"], size=24)
-    assert ocr(clean, OCROptions(detector="auto", auto_orient=False)).detector == "classical"
-    rng = np.random.default_rng(0)
-    photo = np.clip(rng.normal(128, 50, clean.shape), 0, 255).astype(np.uint8)
-    photo[clean < 128] = 0
-    page = ocr(photo, OCROptions(detector="auto", auto_orient=False))
-    assert page.detector == "learned" and learned.calls == 1
-    assert ocr(clean, OCROptions(detector="learned", auto_orient=False)).detector == "learned"
+    assert ocr(clean, OCROptions(detector="auto", auto_orient=False)).detector == "learned"
+    assert learned.calls == 1
+    assert ocr(clean, OCROptions(detector="classical", auto_orient=False)).detector == "classical"
     assert isinstance(ocr.detector, ClassicalLineDetector)
+    # A given (classical) detector and no learned one: auto reads with the given one.
+    without = OCR(tiny_model_path, threads=1, detector=ClassicalLineDetector())
+    assert without.learned_detector is None
+    assert without(clean, OCROptions(detector="auto", auto_orient=False)).detector == "classical"
 
 
 # ---- synthetic pages ---------------------------------------------------------------------------

@@ -7,6 +7,9 @@ artifacts/browser/ (gitignored). Never downloads a browser: ``executable_path`` 
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import json
 import socket
 import threading
@@ -92,9 +95,19 @@ def png(img: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_model_path: Path) -> Iterator[ServerThread]:
-    """The real server on the tiny model, loaded by the app's lifespan."""
+    """The real server on the tiny model, loaded by the app's lifespan, with the classical detector
+    only (the tiny model's code glyphs are not text the shipped learned detector knows)."""
     settings = ServerSettings(port=free_port(), model_path=str(tiny_model_path), threads=1)
-    with ServerThread(settings) as server:
+    with contextlib.ExitStack() as stack:
+        saved = os.environ.get("CRNN_OCR_MODEL_DIR")
+        os.environ["CRNN_OCR_MODEL_DIR"] = str(tiny_model_path.parent)  # no manifest there: no detector model
+        try:
+            server = stack.enter_context(ServerThread(settings))  # returns once the models are loaded
+        finally:
+            if saved is None:
+                os.environ.pop("CRNN_OCR_MODEL_DIR", None)
+            else:
+                os.environ["CRNN_OCR_MODEL_DIR"] = saved
         yield server
 
 
@@ -232,6 +245,13 @@ def test_errors_are_shown_in_plain_words(tiny_server: ServerThread, page) -> Non
     upload(page, png(render_code_line("0123"))[:60], "cut.png")
     page.wait_for_function("() => document.querySelector('#error-title').textContent.includes('damaged')")
     shot(page, "error_message")
+    # The line-finder choice reaches the server: this server has no learned detector.
+    with page.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST"):
+        page.select_option("select[name=detector]", "learned")  # re-reads the current (damaged) file
+    with page.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST") as info:
+        upload(page, png(render_code_line("0123")), "ok.png")
+    assert info.value.status == 422 and "text-detector model" in info.value.json()["error"]["message"]
+    page.wait_for_function("() => document.querySelector('#error-detail').textContent.includes('text-detector model')")
 
 
 def test_paste_from_the_clipboard(tiny_server: ServerThread, page) -> None:
@@ -290,7 +310,9 @@ def test_shipped_model_in_the_browser(browser, shipped_model: Path) -> None:  # 
         pg.set_default_timeout(60_000)
         pg.goto(server.url + "/")
         pg.wait_for_selector("#model-status[data-state=ready]")
-        upload(pg, to_png_bytes(doc), "page.png")
+        with pg.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST") as info:
+            upload(pg, to_png_bytes(doc), "page.png")
+        assert info.value.json()["pages"][0]["detector"] == "learned"  # auto, with the shipped detector
         wait_for_result(pg)
         assert pg.locator("#lines li").count() == len(lines)
         assert pg.locator("#overlay polygon").count() == len(lines)

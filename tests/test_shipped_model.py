@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
-from render import FONT_EN, FONT_ZH, render_line
+from render import FONT_EN, FONT_ZH, render_line, render_page
 
 from crnn_ocr import OCROptions
 from crnn_ocr.cli import main as cli_main
@@ -40,8 +42,8 @@ EXACT_LINES = [
 
 
 # Known misreadings of the shipped model, kept visible: strict xfail fails the day they are fixed.
-KNOWN_MISREADS = {
-    ("Invoice No. 4521", 24): "v1.1 drops the space after 'No.' at 24 px ('Invoice No.4521'); see MODEL_CARD.md",
+KNOWN_MISREADS: dict[tuple[str, int], str] = {
+    # v1.1 read "Invoice No. 4521" at 24 px as "Invoice No.4521"; v1.2 reads it.
 }
 
 
@@ -94,3 +96,43 @@ def test_cli_reads_the_sample_page_in_order(capsys, shipped_model):
 HELDOUT_CER_CEILING = 0.045  # v1.1 measured 3.47 % on these 200 lines (4.26 % on all 400)
 PLATES_CER_CEILING = 0.27  # v1.1 measured 23.4 % on these 100 plates (20.6 % on all 500)
 PAGE_CER_CEILING = 0.03
+
+
+# ---- the shipped text detector -----------------------------------------------------------------
+
+
+def _receipt_photo(lines: list[str], angle: float) -> np.ndarray:
+    """A receipt-like paper strip with ``lines`` on a mottled table top, turned by ``angle``."""
+    page, _ = render_page(lines, size=30, font_path=FONT_EN)
+    h, w = page.shape
+    rng = np.random.default_rng(7)
+    table = cv2.resize(rng.normal(150, 40, (h // 16 + 8, w // 16 + 8)), (w + 160, h + 160))
+    canvas = (table + rng.normal(0, 6, table.shape)).clip(0, 255).astype(np.uint8)
+    paper = np.full((h, w), 235, np.uint8)
+    paper[page < 128] = 20
+    canvas[80 : 80 + h, 80 : 80 + w] = paper
+    turn = cv2.getRotationMatrix2D(((w + 160) / 2, (h + 160) / 2), angle, 1.0)
+    return cv2.warpAffine(canvas, turn, (w + 160, h + 160), borderMode=cv2.BORDER_REPLICATE)
+
+
+RECEIPT = ["TOTAL 12.50", "CASH 20.00", "CHANGE 7.50"]
+
+
+def test_shipped_detector_is_loaded_and_auto_uses_it(shipped_ocr):
+    assert shipped_ocr.learned_detector is not None  # models/manifest.json names db_det_v1
+    page = shipped_ocr(_receipt_photo(RECEIPT, 12.0))
+    assert page.detector == "learned"
+    assert [line.text for line in page.lines] == RECEIPT
+
+
+def test_learned_detector_reads_a_photographed_receipt_the_classical_one_cannot(shipped_ocr):
+    photo = _receipt_photo(RECEIPT, 12.0)
+    assert [line.text for line in shipped_ocr(photo, OCROptions(detector="learned")).lines] == RECEIPT
+    classical = [line.text for line in shipped_ocr(photo, OCROptions(detector="classical")).lines]
+    assert classical != RECEIPT  # the morphology finder has no answer for a tilted strip on a texture
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_learned_detector_reads_a_turned_receipt_the_same(shipped_ocr, turn):
+    photo = cv2.rotate(_receipt_photo(RECEIPT, 4.0), turn)
+    assert [line.text for line in shipped_ocr(photo).lines] == RECEIPT

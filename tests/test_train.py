@@ -109,6 +109,32 @@ def test_plates_are_deterministic_and_labelled_like_lpr_sets(charset, synth_cfg)
         assert all(c.isdigit() or c in PLATE_LETTERS for c in t[2:])
 
 
+def test_receipt_lines_in_the_mix_are_deterministic_and_receipt_like(charset, synth_cfg):
+    from crnn_ocr_train.textgen import TextMix
+
+    only = TextMix(**{k: 0.0 for k in TextMix.__dataclass_fields__}, )
+    cfg = replace(synth_cfg, mix=replace(only, receipt=1.0))
+    a, b = _first_batches(cfg, charset, 1)[0], _first_batches(cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    assert all(t and t.isascii() for t in a.texts)  # till receipts and typed forms: no hanzi
+    letters = "".join(c for t in a.texts for c in t if c.isalpha())
+    assert sum(c.isupper() for c in letters) > 0.6 * len(letters)  # mostly capitals
+
+
+def test_train_config_reads_text_mixes(tmp_path):
+    from crnn_ocr_train.train import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1d.toml")
+    assert cfg.mix.receipt == pytest.approx(0.15) and cfg.mix.rare_hanzi == pytest.approx(0.10)
+    receipts = {v.name: v for v in cfg.val_sets}["synth_receipts"]
+    assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
+    assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mix]\nreceipts = 0.2\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="unknown \\[mix\\] text kind"):
+        load_config(bad)
+
+
 def test_committed_heldout_eval_set_is_reproducible(tmp_path, charset):
     """eval/synth_heldout_fonts is regenerated exactly by the command in its README (first lines),
     so changes to the generator (e.g. scene words) must leave the default stream untouched."""

@@ -179,6 +179,10 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow", metavar="CHARS", help="only these characters may be read")
     parser.add_argument("--deny", metavar="CHARS", help="these characters are never read")
     parser.add_argument(
+        "--no-page-script", action="store_true",
+        help="keep unsure CJK characters on pages read in Latin letters (by default they are read again without CJK)",
+    )
+    parser.add_argument(
         "--beam", nargs="?", const=8, type=_positive_int, metavar="WIDTH",
         help="beam search decoding (default width 8) instead of greedy; without WIDTH, put it after the paths",
     )
@@ -213,6 +217,7 @@ def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
             beam_width=args.beam if args.beam is not None else DecodeOptions().beam_width,
             allowlist=args.allow,
             denylist=args.deny,
+            page_script=not getattr(args, "no_page_script", False),
         ),
     )
 

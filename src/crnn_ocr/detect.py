@@ -36,7 +36,12 @@ Rect = tuple[int, int, int, int]  # x, y, w, h in pixels
 @runtime_checkable
 class LineDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Box]:
-        """uint8 HxW or HxWx3 BGR -> text-line boxes in reading order, in that image's pixels."""
+        """uint8 HxW or HxWx3 BGR -> text-line boxes in reading order, in that image's pixels,
+        grown by the margins the recognizer expects around a line."""
+        ...
+
+    def detect_text(self, image: np.ndarray) -> list[Box]:
+        """The same lines' boxes without those margins (for detection metrics)."""
         ...
 
 
@@ -66,7 +71,16 @@ class ClassicalLineDetector:
         self.config = config or DetectorConfig()
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """uint8 HxW or HxWx3 BGR -> line boxes (4 points, clockwise from top-left), reading order."""
+        """uint8 HxW or HxWx3 BGR -> line boxes (4 points, clockwise from top-left), reading order,
+        grown by the recognizer's crop margins."""
+        return self._detect(image, margins=True)
+
+    def detect_text(self, image: np.ndarray) -> list[Box]:
+        """Like ``detect``, without the crop margins: the boxes of the text itself (what detection
+        metrics compare with ground-truth boxes)."""
+        return self._detect(image, margins=False)
+
+    def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
         cfg = self.config
         gray = to_gray(image)
         scale = min(1.0, cfg.max_side / max(gray.shape))
@@ -86,7 +100,7 @@ class ClassicalLineDetector:
         rects = reading_order(rects, cfg.row_overlap)
 
         h, w = image.shape[:2]
-        return [self._padded_box(r, 1.0 / scale, w, h) for r in rects]
+        return [self._padded_box(r, 1.0 / scale, w, h, margins) for r in rects]
 
     def _join(self, mask: np.ndarray, kw: float, kh: float) -> tuple[int, np.ndarray, np.ndarray]:
         """Close ``mask`` with a kw x kh rectangle; its connected components (n, labels, stats)."""
@@ -142,10 +156,10 @@ class ClassicalLineDetector:
                 rects.append((px, py, pw, ph))
         return rects
 
-    def _padded_box(self, rect: Rect, scale: float, width: int, height: int) -> Box:
-        """Rect (detection pixels) -> Box in input pixels with the recognizer's margins, clipped."""
+    def _padded_box(self, rect: Rect, scale: float, width: int, height: int, margins: bool = True) -> Box:
+        """Rect (detection pixels) -> Box in input pixels (with the recognizer's margins), clipped."""
         x, y, w, h = (v * scale for v in rect)
-        mx, my = self.config.margin_x_h * h, self.config.margin_y_h * h
+        mx, my = (self.config.margin_x_h * h, self.config.margin_y_h * h) if margins else (0.0, 0.0)
         x0, y0 = max(0.0, np.floor(x - mx)), max(0.0, np.floor(y - my))
         x1, y1 = min(float(width), np.ceil(x + w + mx)), min(float(height), np.ceil(y + h + my))
         return Box.from_rect(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
@@ -339,28 +353,48 @@ def whole_image_box(image: np.ndarray) -> Box:
     return Box.from_rect(0.0, 0.0, float(w), float(h))
 
 
-def _is_axis_aligned(pts: np.ndarray) -> bool:
+def _quarter_turns(pts: np.ndarray) -> int | None:
+    """For a rectangle with edges parallel to the axes: the counter-clockwise quarter turns
+    (``np.rot90``'s k) that bring its first edge (points 0 → 1) to the top, left to right; None for
+    any other quadrilateral."""
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts
-    return bool(np.allclose([y0, x1, y2, x3], [y1, x2, y3, x0]) and x1 > x0 and y3 > y0)
+    if np.allclose([y0, x1, y2, x3], [y1, x2, y3, x0]) and x1 != x0 and y3 != y0:
+        if x1 > x0 and y3 > y0:
+            return 0  # upright
+        if x1 < x0 and y3 < y0:
+            return 2  # upside down
+        return None
+    if np.allclose([x0, y1, x2, y3], [x1, y2, x3, y0]) and y1 != y0 and x3 != x0:
+        if y1 > y0 and x3 < x0:
+            return 1  # first edge runs down the right side
+        if y1 < y0 and x3 > x0:
+            return 3  # first edge runs up the left side
+    return None
 
 
 def crop_box(image: np.ndarray, box: Box) -> np.ndarray:
     """Pixels of ``box`` as an upright crop (HxW or HxWx3, same dtype as ``image``).
 
-    Axis-aligned boxes are sliced (clipped to the image). Other quadrilaterals are warped by the
+    Rectangles with edges parallel to the axes are sliced (clipped to the image) and, when their
+    first edge is not the top one (a line of a page turned by 90/180/270 degrees), turned by
+    quarter turns: a turned page gives the very pixels of the upright one. Other quadrilaterals are
+    warped by the
     perspective transform taking points 0..3 to the crop's corners, so the box's first edge
     becomes the crop's top; the crop is as wide and tall as the box's longer opposite edges.
     Points are pixel-edge coordinates, as in ``Box.from_rect``.
     """
     pts = np.asarray(box.points, dtype=np.float64)
     h, w = image.shape[:2]
-    if _is_axis_aligned(pts):
+    turns = _quarter_turns(pts)
+    if turns is not None:
         x0, y0, x1, y1 = box.bounds
         xa, ya = max(0, int(np.floor(x0 + 1e-6))), max(0, int(np.floor(y0 + 1e-6)))
         xb, yb = min(w, int(np.ceil(x1 - 1e-6))), min(h, int(np.ceil(y1 - 1e-6)))
-        if xb <= xa or yb <= ya:
+        if xb > xa and yb > ya:
+            # A quarter-turned rectangle is sliced and turned too (the upright page's very pixels).
+            return np.ascontiguousarray(np.rot90(image[ya:yb, xa:xb], turns))
+        if turns == 0:
             raise ValueError(f"box {box.to_list()} does not overlap the {w}x{h} image")
-        return image[ya:yb, xa:xb].copy()
     out_w = max(1, round(max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[3]))))
     out_h = max(1, round(max(np.linalg.norm(pts[3] - pts[0]), np.linalg.norm(pts[2] - pts[1]))))
     dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float64)

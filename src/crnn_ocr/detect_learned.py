@@ -251,15 +251,23 @@ class LearnedLineDetector:
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """uint8 HxW or HxWx3 BGR → line boxes in reading order, with the recognizer's margins."""
+        return self._detect(image, margins=True)
+
+    def detect_text(self, image: np.ndarray) -> list[Box]:
+        """Like ``detect``, without the crop margins: the boxes of the text itself (what detection
+        metrics compare with ground-truth boxes)."""
+        return self._detect(image, margins=False)
+
+    def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
         batch, scale = self.prepare(image)
         prob = self.engine.run(batch)
         boxes = reading_order_boxes(db_boxes(prob, self.post, scale))
         h, w = image.shape[:2]
-        return [self._padded(b, w, h) for b in boxes]
+        return [self._padded(b, w, h, margins) for b in boxes]
 
-    def _padded(self, pts: np.ndarray, width: int, height: int) -> Box:
+    def _padded(self, pts: np.ndarray, width: int, height: int, margins: bool = True) -> Box:
         rect = cv2.minAreaRect(pts.astype(np.float32))
-        th = min(rect[1])
+        th = min(rect[1]) if margins else 0.0
         grown = _grown_rect(rect, self.config.margin_x_h * th, self.config.margin_y_h * th)
         out = cv2.boxPoints(grown).astype(np.float64)
         out[:, 0] = out[:, 0].clip(0, width)

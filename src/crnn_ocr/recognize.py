@@ -24,6 +24,7 @@ import numpy as np
 from crnn_ocr.ctc import beam_decode, greedy_decode
 from crnn_ocr.errors import EmptyImageError, OptionsError, UnsupportedImageError
 from crnn_ocr.preprocess import resize_to_height
+from crnn_ocr.script import latin_page, unsure_cjk, without_cjk
 from crnn_ocr.types import DecodeOptions, Recognition
 
 if TYPE_CHECKING:
@@ -173,15 +174,32 @@ class Recognizer:
         """One Recognition per crop, in the order of ``crops``, with ``frame_width`` set so that
         each character's CTC frames map back to x-coordinates in its crop."""
         mask = self.check_options(options)
+        return [self._decode(crop, probs, options, mask) for crop, probs in zip(crops, self.probabilities(crops))]
+
+    def recognize_page(
+        self, crops: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
+    ) -> list[Recognition]:
+        """``recognize`` for the lines of one page: with ``options.page_script``, lines of a page
+        read almost entirely in Latin letters lose the CJK characters they were unsure of
+        (``crnn_ocr.script``)."""
+        mask = self.check_options(options)
+        probs = self.probabilities(crops)
+        results = [self._decode(crop, p, options, mask) for crop, p in zip(crops, probs)]
+        if not options.page_script or not latin_page(results):
+            return results
+        latin_mask = without_cjk(self.spec.charset, mask)
+        return [
+            self._decode(crop, p, options, latin_mask) if unsure_cjk(rec) else rec
+            for crop, p, rec in zip(crops, probs, results)
+        ]
+
+    def _decode(self, crop: np.ndarray, probs: np.ndarray, options: DecodeOptions, mask: np.ndarray | None) -> Recognition:
         charset = self.spec.charset
-        results = []
-        for crop, probs in zip(crops, self.probabilities(crops)):
-            if options.method == "beam":
-                rec = beam_decode(probs, charset, options.beam_width, mask)
-            else:
-                rec = greedy_decode(probs, charset, mask)
-            results.append(replace(rec, frame_width=self.frame_width(crop)))
-        return results
+        if options.method == "beam":
+            rec = beam_decode(probs, charset, options.beam_width, mask)
+        else:
+            rec = greedy_decode(probs, charset, mask)
+        return replace(rec, frame_width=self.frame_width(crop))
 
     def frame_width(self, crop: np.ndarray) -> float:
         """Crop pixels per CTC frame: the stride, scaled from the model's input height back to the

@@ -192,6 +192,9 @@ class DecodeOptions:
     beam_width: int = 8
     allowlist: str | None = None  # only these characters may be produced
     denylist: str | None = None  # these characters are never produced
+    # A page read almost all in Latin letters: CJK characters read without confidence are read
+    # again without CJK (crnn_ocr.script). Applies to pages (OCR calls), not to single crops.
+    page_script: bool = True
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,7 @@ class OCROptions:
     ``detector``: which line detector finds the lines. "classical" (morphology, no model; clean
     documents and screenshots), "learned" (the DB network; photos, receipts, rotated and curved
     text; an OptionsError when no detector model is loaded), "auto" (learned when a detector model
-    is loaded and the page does not look like a clean document, else classical; see
-    ``crnn_ocr.pipeline.choose_detector``).
+    is loaded, as the shipped one is, else classical; see ``crnn_ocr.pipeline.choose_detector``).
     ``auto_orient``: find the page orientation (0/90/180/270) and vertical Chinese columns and
     read them upright (``crnn_ocr.orientation``); False reads the page as it stands.
     """

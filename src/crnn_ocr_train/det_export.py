@@ -10,6 +10,7 @@ samples seen. A parity check runs random pages of several sizes through PyTorch 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -103,26 +104,41 @@ def parity(model: DBNet, onnx_path: Path, sizes=((64, 96), (224, 320), (480, 352
 
 def main(argv: list[str] | None = None) -> None:
     from .det_train import load_model
+    from .export import write_manifest
 
     p = argparse.ArgumentParser(prog="crnn-ocr-det-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a detector training checkpoint (runs/det_v1/best.pt or last.pt)")
     p.add_argument("out", type=Path, help="output .onnx path")
     p.add_argument("--name", default="db_det_v1")
     p.add_argument("--version", default="0.1")
-    p.add_argument("--max-side", type=int, default=960, help="longer side of the network input at inference (metadata)")
+    p.add_argument("--max-side", type=int, default=800, help="longer side of the network input at inference (metadata)")
     p.add_argument("--bin-thresh", type=float, default=DBPostConfig.bin_thresh, help="probability threshold of text pixels (metadata)")
     p.add_argument("--box-thresh", type=float, default=DBPostConfig.box_thresh, help="mean probability a box must reach (metadata)")
+    p.add_argument(
+        "--unclip-scale", type=float, default=DBPostConfig.unclip_scale,
+        help="x the distance that undoes the training shrink (metadata); below 1 when the model's kernels come out fatter than its targets",
+    )
+    p.add_argument(
+        "--manifest", action="store_true",
+        help="record the model (and its SHA-256) in OUT's folder manifest.json as the default text detector",
+    )
     args = p.parse_args(argv)
 
     model, ckpt = load_model(args.checkpoint, torch.device("cpu"))
     state = ckpt.get("state", {})
     extra = {"samples_seen": str(state.get("samples", "")), "train_steps": str(state.get("step", ""))}
-    post = DBPostConfig(bin_thresh=args.bin_thresh, box_thresh=args.box_thresh)
+    post = DBPostConfig(bin_thresh=args.bin_thresh, box_thresh=args.box_thresh, unclip_scale=args.unclip_scale)
     export_onnx(model, args.out, args.name, args.version, args.max_side, extra, post)
     diff = parity(model, args.out)
     print(f"exported {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); max |torch - onnx| = {diff:.2e}")
     if diff > 1e-4:
         sys.exit(f"parity check failed: {diff:.2e} > 1e-4")
+    if args.manifest:
+        path = write_manifest(args.out.parent, args.name, args.out)
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["detector"] = args.name
+        path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"manifest: {path} (detector {args.name})")
 
 
 if __name__ == "__main__":

@@ -239,6 +239,7 @@ class TextMix:
     rare_hanzi: float = 0.15
     rare_symbols: float = 0.03
     plate: float = 0.05
+    receipt: float = 0.0  # till receipts and typed forms (``receipt_line``); 0 in model v1
 
 
 class TextSampler:
@@ -278,11 +279,94 @@ class TextSampler:
             return random_chars(rng, self.hanzi, n)
         if kind == "rare_symbols":
             return random_chars(rng, self.symbols, n)
+        if kind == "receipt":
+            return receipt_line(rng, self.corpus, max(n, 4))
         if kind == "plate":
             return _choice(rng, PROVINCES) + _choice(rng, string.ascii_uppercase) + (
                 "·" if rng.random() < 0.2 else ""
             ) + _alnum(rng, 5)
         raise ValueError(f"unknown text kind {kind!r}")
+
+
+# ---- till receipts and typed forms ------------------------------------------------------------
+
+RECEIPT_WORDS = (
+    "TOTAL", "SUBTOTAL", "SUB TOTAL", "GRAND TOTAL", "NET TOTAL", "TOTAL SALES", "TOTAL QTY", "CASH", "CHANGE",
+    "CHANGE DUE", "ROUNDING", "ROUNDING ADJ", "ROUNDING ADJUSTMENT", "TOTAL ROUNDED", "ROUNDED TOTAL", "QTY",
+    "PRICE", "U/PRICE", "UNIT PRICE", "AMOUNT", "AMT", "DISC", "DISCOUNT", "TAX", "GST", "VAT", "SST",
+    "SERVICE CHARGE", "INVOICE", "TAX INVOICE", "CASH BILL", "RECEIPT", "OFFICIAL RECEIPT", "CASHIER",
+    "SALESPERSON", "SERVER", "TABLE", "DATE", "TIME", "ITEM", "ITEMS", "DESC", "DESCRIPTION", "CODE",
+    "DOC NO", "BILL NO", "INV NO", "RECEIPT NO", "REF", "MEMBER", "MEMBER NO", "CARD", "VISA", "MASTERCARD",
+    "DEBIT", "CREDIT", "BALANCE", "PAID", "TENDER", "PAYMENT", "TEL", "FAX", "REG NO", "COMPANY NO",
+    "GST REG NO", "GST ID", "TAX ID", "COUNTER", "POS", "TERMINAL", "STORE", "BRANCH", "OUTLET", "PCS", "PC",
+    "EA", "KG", "NOS", "UNIT", "UOM", "SUMMARY", "INCL", "EXCL", "INCLUSIVE", "EXCLUSIVE", "TAXABLE",
+)
+RECEIPT_FOOTERS = (
+    "THANK YOU", "THANK YOU, PLEASE COME AGAIN", "PLEASE COME AGAIN", "GOODS SOLD ARE NOT RETURNABLE",
+    "GOODS SOLD ARE NOT REFUNDABLE", "NO REFUND", "NO EXCHANGE", "KEEP THIS RECEIPT", "HAVE A NICE DAY",
+    "THANK YOU FOR SHOPPING WITH US", "PRICES INCLUSIVE OF TAX", "THIS IS A COMPUTER GENERATED RECEIPT",
+)
+COMPANY_SUFFIXES = ("SDN BHD", "SDN. BHD.", "PTE LTD", "LTD", "LTD.", "INC", "INC.", "CO.", "LLC", "GMBH", "ENTERPRISE", "TRADING", "(M)")
+ROAD_WORDS = ("JALAN", "JLN", "ROAD", "RD", "STREET", "ST", "AVENUE", "AVE", "LORONG", "TAMAN", "LOT", "NO", "BLOCK", "UNIT", "LEVEL", "FLOOR")
+
+
+def _upper_words(rng: Rng, corpus: Corpus, k: int) -> str:
+    """k corpus words, mostly upper case (receipts and forms print names in capitals)."""
+    ws = [corpus.en.draw(rng) if rng.random() < 0.6 else corpus.en.words[int(rng.integers(min(30_000, len(corpus.en))))] for _ in range(k)]
+    return " ".join(ws).upper() if rng.random() < 0.8 else " ".join(w[:1].upper() + w[1:] for w in ws)
+
+
+def _money(rng: Rng) -> str:
+    v = float(rng.choice([rng.uniform(0, 20), rng.uniform(0, 200), rng.uniform(0, 5000)]))
+    s = f"{v:,.2f}" if v >= 1000 and rng.random() < 0.5 else f"{v:.2f}"
+    return ("-" if rng.random() < 0.05 else "") + s
+
+
+def receipt_line(rng: Rng, corpus: Corpus, max_chars: int) -> str:
+    """A line of a till receipt or a typed form: labels in capitals with values, item rows (code,
+    name, quantity, price), addresses, totals with dotted leaders, footers."""
+    k = int(rng.integers(11))
+    if k == 0:  # item name, maybe with a quantity and a price
+        text = _upper_words(rng, corpus, int(rng.integers(1, 5)))
+        if rng.random() < 0.5:
+            text += " " + _choice(rng, ("", "1 X ", "2 X ", f"{int(rng.integers(1, 20))} ", f"{int(rng.integers(1, 9))}PC ")) + _money(rng)
+    elif k == 1:  # label: value
+        label = _choice(rng, RECEIPT_WORDS)
+        value = _choice(rng, (
+            lambda: _money(rng), lambda: date(rng), lambda: time_of_day(rng), lambda: identifier(rng),
+            lambda: _digits(rng, int(rng.integers(3, 13))), lambda: _upper_words(rng, corpus, 1),
+            lambda: f"{date(rng)} {time_of_day(rng)}", lambda: "RM" + _money(rng), lambda: "$" + _money(rng),
+        ))()
+        text = label + _choice(rng, (": ", " : ", ":", " ", " # ", "# ", ". ")) + value
+    elif k == 2:  # total with leader dots or spaces
+        label = _choice(rng, RECEIPT_WORDS)
+        fill = _choice(rng, (".", " ", "-", "_")) * int(rng.integers(1, 14))
+        text = label + fill + _choice(rng, ("", "RM", "$", "RM ")) + _money(rng)
+    elif k == 3:  # address
+        text = _choice(rng, (
+            f"NO.{int(rng.integers(1, 300))}, ", f"{int(rng.integers(1, 300))}, ", f"LOT {int(rng.integers(1, 9999))}, ", "",
+        )) + _choice(rng, ROAD_WORDS) + " " + _upper_words(rng, corpus, int(rng.integers(1, 3)))
+        text += _choice(rng, ("", ",", f" {int(rng.integers(1, 40))},", f", {_digits(rng, 5)} {_upper_words(rng, corpus, 1)}"))
+    elif k == 4:  # company name
+        text = _upper_words(rng, corpus, int(rng.integers(1, 4))) + " " + _choice(rng, COMPANY_SUFFIXES)
+        if rng.random() < 0.3:
+            text += f" ({_digits(rng, int(rng.integers(5, 8)))}-{_choice(rng, string.ascii_uppercase)})"
+    elif k == 5:  # footer
+        text = _choice(rng, RECEIPT_FOOTERS)
+        if rng.random() < 0.3:
+            d = _choice(rng, ("*", "-", "=", "~", "."))
+            text = d * int(rng.integers(1, 4)) + text + d * int(rng.integers(1, 4))
+    elif k == 6:  # column header
+        text = " ".join(_choice(rng, RECEIPT_WORDS) for _ in range(int(rng.integers(1, 5))))
+    elif k == 7:  # product code / barcode number and item
+        text = _digits(rng, int(rng.integers(6, 14))) + (" " + _upper_words(rng, corpus, int(rng.integers(1, 4))) if rng.random() < 0.6 else "")
+    elif k == 8:  # numbers alone: prices, quantities, percentages
+        text = _choice(rng, (lambda: _money(rng), lambda: str(int(rng.integers(1, 100))), lambda: percentage(rng), lambda: f"{int(rng.integers(1, 50))} x {_money(rng)}"))()
+    elif k == 9:  # reference numbers with letters and digits
+        text = _choice(rng, ("", "INV", "CS", "OR", "T", "TD", "SO", "PO", "#")) + _alnum(rng, int(rng.integers(4, 12)))
+    else:  # a typed-form field in mixed case
+        text = _choice(rng, KEYS_EN) + _choice(rng, (": ", ":", " ")) + _choice(rng, (lambda: en_phrase(rng, corpus, 20), lambda: _money(rng), lambda: date(rng), lambda: phone(rng)))()
+    return text[:max_chars].rstrip()
 
 
 def scene_word(rng: Rng, corpus: Corpus) -> str:

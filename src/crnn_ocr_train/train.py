@@ -38,6 +38,7 @@ from crnn_ocr.metrics import levenshtein
 
 from .data import Batch, Curriculum, LabelledLines, SynthBatches, SynthConfig, make_batch, write_dataset
 from .model import CRNN, CRNNConfig, count_parameters
+from .textgen import TextMix
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ValSet:
     seed: int
     scene_share: float = 0.0
     plate_share: float = 0.0
+    mix: TextMix = TextMix()  # the set's own text kinds (``[val_sets.mix]``), not the training mix
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class TrainConfig:
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
+    mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
         ValSet("synth_heldout_fonts", 400, 20, 0.7, True, 202),
@@ -91,12 +94,21 @@ def load_config(path: Path | None) -> TrainConfig:
             raise SystemExit(f"{path}: unknown setting {k!r}")
         if k == "curriculum":
             v = Curriculum(**v)
+        elif k == "mix":
+            v = _text_mix(v, path)
         elif k == "val_sets":
-            v = tuple(ValSet(**s) for s in v)
+            v = tuple(ValSet(**{**s, "mix": _text_mix(s.get("mix", {}), path)}) for s in v)
         elif k == "channels":
             v = tuple(v)
         kw[k] = v
     return TrainConfig(**kw)
+
+
+def _text_mix(weights: dict, path: Path) -> TextMix:
+    bad = set(weights) - {f.name for f in fields(TextMix)}
+    if bad:
+        raise SystemExit(f"{path}: unknown [mix] text kind(s) {', '.join(sorted(bad))}")
+    return TextMix(**weights)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -162,7 +174,7 @@ def ensure_val_sets(cfg: TrainConfig, charset: Charset, synth: SynthConfig) -> d
         folder = Path(synth.cache_dir).parent / "val" / vs.name
         labels = folder / "labels.tsv"
         if not labels.exists():
-            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share), vs.n, vs.max_chars, vs.degrade)
+            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share, mix=vs.mix), vs.n, vs.max_chars, vs.degrade)
         out[vs.name] = LabelledLines(labels, charset)
     return out
 
@@ -268,7 +280,7 @@ def train(args: argparse.Namespace) -> None:
     if opt_state is not None:
         opt.load_state_dict(opt_state)
 
-    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share, plate_share=cfg.plate_share)
+    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share, plate_share=cfg.plate_share, mix=cfg.mix)
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
         for p in args.val_labels:

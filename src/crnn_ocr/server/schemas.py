@@ -51,6 +51,9 @@ class DecodeIn(_Strict):
     beam_width: int = Field(_DEC.beam_width, ge=1, le=MAX_BEAM_WIDTH)
     allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST, description="only these characters")
     denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST, description="never these characters")
+    page_script: bool = Field(
+        _DEC.page_script, description="on a page read in Latin letters, re-read unsure CJK characters without CJK"
+    )
 
     def to_options(self) -> DecodeOptions:
         return DecodeOptions(**self.model_dump())
@@ -113,6 +116,7 @@ class OCRForm(BaseModel):
     beam_width: int = Field(_DEC.beam_width, ge=1, le=MAX_BEAM_WIDTH)
     allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST)
     denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST)
+    page_script: bool = _DEC.page_script
     dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI)
     pages: str | None = Field(_DOC.pages, max_length=MAX_PAGE_RANGE)
     return_processed_image: bool = False
@@ -155,6 +159,7 @@ class OCRForm(BaseModel):
                 beam_width=self.beam_width,
                 allowlist=self.allowlist,
                 denylist=self.denylist,
+                page_script=self.page_script,
             ),
             dpi=self.dpi,
             pages=self.pages,

@@ -35,6 +35,12 @@ const I18N = {
     binarize: "Binarize",
     morph_close: "Close gaps (morphology)",
     deskew: "Deskew",
+    detector: "Line finder",
+    detector_auto: "Automatic",
+    detector_learned: "Learned (photos, receipts, tilted text)",
+    detector_classical: "Classical (clean scans)",
+    auto_orient: "Turn sideways and upside-down pages upright",
+    page_script: "On English pages, re-read unsure Chinese characters as Latin",
     decoding: "Decoding",
     method: "Method",
     greedy: "Greedy (fast)",
@@ -119,6 +125,12 @@ const I18N = {
     binarize: "二值化",
     morph_close: "闭运算（填补笔画间隙）",
     deskew: "倾斜校正",
+    detector: "文本行检测",
+    detector_auto: "自动",
+    detector_learned: "学习型（照片、小票、倾斜文字）",
+    detector_classical: "传统（干净扫描件）",
+    auto_orient: "自动转正横放或倒置的页面",
+    page_script: "英文页面上，把不确定的汉字按拉丁字母重读",
     decoding: "解码",
     method: "方法",
     greedy: "贪心（快）",
@@ -427,9 +439,10 @@ function buildForm(forDownload = false) {
   const form = $("options").elements;
   const data = new FormData();
   data.append("image", state.file, "upload");  // the server never uses the name
-  for (const name of ["detect", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew"]) {
+  for (const name of ["detect", "auto_orient", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
     data.append(name, form[name].checked ? "true" : "false");
   }
+  data.append("detector", form.detector.value);
   const preview = !forDownload && (form.return_processed_image.checked || needsServerPreview());
   data.append("return_processed_image", preview ? "true" : "false");
   if (form.dpi.value) data.append("dpi", form.dpi.value);

@@ -37,9 +37,10 @@ function batchForm(files) {
   const form = $("options").elements;
   const data = new FormData();
   for (const file of files) data.append("images", file, file.name || "upload");
-  for (const name of ["detect", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew"]) {
+  for (const name of ["detect", "auto_orient", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
     data.append(name, form[name].checked ? "true" : "false");
   }
+  data.append("detector", form.detector.value);
   if (form.dpi.value) data.append("dpi", form.dpi.value);
   if (form.pages.value.trim()) data.append("pages", form.pages.value.trim());
   data.append("decode", form.decode.value);
