@@ -153,7 +153,7 @@ class OurEngine:
         options = OCROptions(detector=self._choice)  # type: ignore[arg-type]
         prepared = self._ocr.preprocessor.run(image, options.preprocess).image
         t0 = time.perf_counter()
-        detector = self._ocr.choose_detector(prepared, options)
+        detector = self._ocr.choose_detector(options)
         boxes = [np.asarray(b.points, dtype=np.float64) for b in detector.detect_text(prepared)]
         det_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()

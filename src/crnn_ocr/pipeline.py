@@ -114,7 +114,7 @@ class OCR:
         with clock("preprocess"):
             prepared = self.preprocessor.run(original, options.preprocess)
         with clock("detect"):
-            detector = self.choose_detector(prepared.image, options) if options.detect else None
+            detector = self.choose_detector(options) if options.detect else None
             found = self._find_lines(prepared.image, detector, options.auto_orient)
         with clock("recognize"):
             crops = [line_crop(prepared.image, b, v) for b, v in zip(found.boxes, found.vertical)]
@@ -154,7 +154,7 @@ class OCR:
         original = load_image(image, max_pixels=self.max_pixels)
         return self.preprocessor.run(original, options or PreprocessOptions()).image
 
-    def choose_detector(self, image: np.ndarray, options: OCROptions) -> LineDetector:
+    def choose_detector(self, options: OCROptions) -> LineDetector:
         """The detector ``options.detector`` names; for "auto" see ``choose_detector``."""
         if options.detector == "classical":
             return self.detector
@@ -162,7 +162,7 @@ class OCR:
             if self.learned_detector is None:
                 raise OptionsError(NO_LEARNED_DETECTOR)
             return self.learned_detector
-        return choose_detector(image, self.detector, self.learned_detector)
+        return choose_detector(self.detector, self.learned_detector)
 
     def _find_lines(self, image: np.ndarray, detector: LineDetector | None, orient: bool) -> OrientedLines:
         """Line boxes in reading order (turned upright when ``orient``), or (no detector) the whole
@@ -194,14 +194,13 @@ class OCR:
         return options
 
 
-def choose_detector(image: np.ndarray, classical: LineDetector, learned: LineDetector | None) -> LineDetector:
+def choose_detector(classical: LineDetector, learned: LineDetector | None) -> LineDetector:
     """The ``auto`` rule: the learned detector whenever one is loaded, else the classical one.
 
     Measured on synthetic pages of every kind the detector is trained on (documents, forms,
     receipts, screenshots, scene-like photos; ``benchmarks/detect_synth.py``), the learned
     detector finds lines better than the classical one on each kind, clean documents included, so
-    ``auto`` needs no page test. ``image`` is kept for rules that look at the page."""
-    del image
+    ``auto`` needs no page test."""
     return classical if learned is None else learned
 
 

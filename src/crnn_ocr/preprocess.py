@@ -156,23 +156,6 @@ def estimate_skew(gray: np.ndarray, *, max_angle: float = 15.0) -> float:
     return round(float(fine[int(np.argmax(_profile_score(pts, fine)))]), 2)
 
 
-def paper_share(img: np.ndarray, *, tolerance: int = 24, max_side: int = 800) -> float:
-    """Share of the image (uint8 HxW or HxWx3) within ``tolerance`` grey levels of its paper tone
-    (the most common grey, after a 5-level smoothing of the histogram).
-
-    Clean scans, screenshots and rendered documents: 0.8-0.97; photos, receipts lying on a
-    table, textured or gradient backgrounds: lower.
-    """
-    gray = to_gray(img)
-    scale = min(1.0, max_side / max(gray.shape))
-    if scale < 1.0:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
-    paper = int(np.argmax(np.convolve(hist, np.ones(5), mode="same")))
-    lo, hi = max(0, paper - tolerance), min(255, paper + tolerance)
-    return float(hist[lo : hi + 1].sum() / hist.sum())
-
-
 def border_fill(img: np.ndarray) -> tuple[int, ...]:
     """Median colour of the outermost pixel ring: the fill for areas uncovered by rotation."""
     ring = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(
