@@ -86,6 +86,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
         cmd += ["--model", args.model]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if not args.cache:
+        cmd += ["--no-cache"]  # every request is the same image: with the cache on, all but one are cache hits
     print("server:", " ".join(cmd[1:]), file=sys.stderr)
     proc = subprocess.Popen(cmd)
     url = f"http://127.0.0.1:{port}"
@@ -203,6 +205,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,4,16", help="comma-separated client counts")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per level")
     p.add_argument("--endpoint", choices=["multipart", "json"], default="multipart")
+    p.add_argument(
+        "--cache", action="store_true",
+        help="started server: keep its result cache on (the same image is then answered from the cache)",
+    )
     p.add_argument("--image", type=Path, help="image file to send (default: a synthetic 3-line document)")
     p.add_argument("--no-detect", action="store_true", help="send detect=false (whole image = one line)")
     args = p.parse_args(argv)
@@ -234,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         h, w = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2]
         print(
             f"model {model.get('name')} {model.get('version')} · endpoint {args.endpoint} · "
-            f"detect {'off' if args.no_detect else 'on'} · image {w}x{h} px, {len(image)} bytes · "
+            f"detect {'off' if args.no_detect else 'on'} · cache {'on' if args.cache or args.url else 'off'} · "
+            f"image {w}x{h} px, {len(image)} bytes · "
             f"server capacity {ready.get('capacity')} (running + queued) · {args.duration:g} s per level · "
             f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
         )

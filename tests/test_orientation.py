@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from render import FONT_ZH, font, render_page
 
 from crnn_ocr.orientation import column_to_line, sideways_score, turn_points
-from crnn_ocr.types import OCROptions
+from crnn_ocr.types import Box, OCROptions
 
 LINES = ["Invoice number 2024-117", "发票号码 12345678", "Total amount 998.00", "开票日期 2024年5月6日"]
 COLUMNS = ["处处闻啼鸟", "夜来风雨声", "花落知多少"]  # read right to left
@@ -101,3 +101,41 @@ def test_vertical_columns_read_right_to_left(shipped_ocr) -> None:
     first = np.asarray(page.lines[0].box.points)
     assert first[:, 0].min() > page.width / 2  # the first column read is the rightmost
     assert first[:, 1].max() - first[:, 1].min() > 3 * (first[:, 0].max() - first[:, 0].min())  # tall
+
+
+def test_horizontal_lines_overrule_the_ink_profiles() -> None:
+    from crnn_ocr.orientation import horizontal_lines
+
+    wide = [Box.from_rect(10, 10 + 40 * i, 300, 30) for i in range(3)]  # lines across the page
+    tall = [Box.from_rect(10 + 40 * i, 10, 30, 300) for i in range(3)]  # a page turned sideways
+    words = [Box.from_rect(10 + 60 * i, 10, 50, 30) for i in range(3)]  # short words
+    assert horizontal_lines(wide) and not horizontal_lines(tall) and not horizontal_lines(words)
+    assert not horizontal_lines([])
+
+
+def test_a_short_wide_page_is_read_upright_without_trying_turns(tiny_recognizer) -> None:
+    """Three wide lines close together: the ink profiles alone call the page sideways, the
+    detected strips overrule them, and the upright reading is kept after one detection."""
+    from tiny_model import render_code_line
+
+    from crnn_ocr.orientation import OrientationFinder
+
+    rows = [render_code_line(t) for t in ("0123456789ab", "ab01ab01ab01", "012340123401")]
+    page = np.full((20 + 36 * len(rows), max(r.shape[1] for r in rows) + 40), 255, np.uint8)
+    boxes = []
+    for i, r in enumerate(rows):
+        page[10 + 36 * i : 10 + 36 * i + r.shape[0], 20 : 20 + r.shape[1]] = r
+        boxes.append(Box.from_rect(20, 10 + 36 * i, r.shape[1], r.shape[0]))
+    assert sideways_score(page) > 1.0  # what the profiles alone would say
+
+    class CountingDetector:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def detect(self, image: np.ndarray) -> list[Box]:
+            self.calls += 1
+            return boxes
+
+    detector = CountingDetector()
+    found = OrientationFinder(tiny_recognizer).find(page, detector)
+    assert found.orientation == 0 and detector.calls == 1 and not any(found.vertical)

@@ -26,6 +26,7 @@ text's own top-left, so ``crop_box`` cuts them upright.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,23 @@ def sideways_score(gray: np.ndarray) -> float:
     rows, cols = _profile_score(pts, np.array([0.0, 90.0]))
     width, height = np.ptp(pts[:, 0]) + 1.0, np.ptp(pts[:, 1]) + 1.0
     return float(cols / rows * width / height) if rows > 0 else 0.0
+
+
+#: ``horizontal_lines``: the median line box at least this many times wider than tall.
+HORIZONTAL_ASPECT = 3.0
+
+
+def horizontal_lines(boxes: Sequence[Box]) -> bool:
+    """Whether the detected lines lie across the page: the median box (its extent in the image)
+    is at least ``HORIZONTAL_ASPECT`` times wider than tall. On a page turned by 90 or 270
+    degrees the lines are tall strips; on an upright page of short words this can be False."""
+    if not boxes:
+        return False
+    aspects = []
+    for b in boxes:
+        x0, y0, x1, y1 = b.bounds
+        aspects.append((x1 - x0) / max(1e-6, y1 - y0))
+    return float(np.median(aspects)) >= HORIZONTAL_ASPECT
 
 
 def turn_points(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
@@ -173,7 +191,9 @@ class OrientationFinder:
         if not upright:
             return OrientedLines((), (), 0)
         upright_score = self._score(image, upright, False)
-        sideways = sideways_score(to_gray(image)) > self.config.sideways_ratio
+        # The ink profiles can call a short, wide page of a few lines sideways; lines the detector
+        # found as wide horizontal strips overrule them.
+        sideways = sideways_score(to_gray(image)) > self.config.sideways_ratio and not horizontal_lines(upright)
         if upright_score >= self.config.accept_upright and not sideways:
             return OrientedLines(upright, (False,) * len(upright), 0)
         candidates: list[tuple[int, tuple[Box, ...], bool]] = [
