@@ -45,6 +45,24 @@ class LineDetector(Protocol):
         ...
 
 
+class MarginedDetector:
+    """``detect`` and ``detect_text`` of a detector that finds text boxes and grows them by the
+    recognizer's crop margins: subclasses implement ``_detect(image, margins)``."""
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """uint8 HxW or HxWx3 BGR -> line boxes (4 points, clockwise from the text's top-left), in
+        reading order, grown by the recognizer's crop margins."""
+        return self._detect(image, margins=True)
+
+    def detect_text(self, image: np.ndarray) -> list[Box]:
+        """Like ``detect``, without the crop margins: the boxes of the text itself (what detection
+        metrics compare with ground-truth boxes)."""
+        return self._detect(image, margins=False)
+
+    def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Tunables of ClassicalLineDetector. Sizes ending in ``_h`` are multiples of the line height."""
@@ -64,21 +82,11 @@ class DetectorConfig:
     row_overlap: float = 0.5  # same row when vertical overlap >= this x the smaller height
 
 
-class ClassicalLineDetector:
+class ClassicalLineDetector(MarginedDetector):
     """Morphology + connected components line detector (see the module docstring)."""
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """uint8 HxW or HxWx3 BGR -> line boxes (4 points, clockwise from top-left), reading order,
-        grown by the recognizer's crop margins."""
-        return self._detect(image, margins=True)
-
-    def detect_text(self, image: np.ndarray) -> list[Box]:
-        """Like ``detect``, without the crop margins: the boxes of the text itself (what detection
-        metrics compare with ground-truth boxes)."""
-        return self._detect(image, margins=False)
 
     def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
         cfg = self.config

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from crnn_ocr.detect import MarginedDetector
 from crnn_ocr.engine import EngineConfig, open_session
 from crnn_ocr.errors import ModelError
 from crnn_ocr.preprocess import to_gray
@@ -223,7 +224,7 @@ class LearnedDetectorConfig:
     margin_x_h: float = 0.25  # crop margin at both ends, x the box's height
 
 
-class LearnedLineDetector:
+class LearnedLineDetector(MarginedDetector):
     """DB network + post-processing (see the module docstring); a ``LineDetector``."""
 
     def __init__(self, engine: DetectorEngine, config: LearnedDetectorConfig = LearnedDetectorConfig()) -> None:
@@ -248,15 +249,6 @@ class LearnedLineDetector:
         x = cv2.resize(gray, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else gray
         x = (x.astype(np.float32) / 255.0 - spec.pixel_mean) / spec.pixel_std
         return x[None, None].astype(np.float32), (w / nw, h / nh)
-
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """uint8 HxW or HxWx3 BGR → line boxes in reading order, with the recognizer's margins."""
-        return self._detect(image, margins=True)
-
-    def detect_text(self, image: np.ndarray) -> list[Box]:
-        """Like ``detect``, without the crop margins: the boxes of the text itself (what detection
-        metrics compare with ground-truth boxes)."""
-        return self._detect(image, margins=False)
 
     def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
         batch, scale = self.prepare(image)
