@@ -109,6 +109,52 @@ def test_plates_are_deterministic_and_labelled_like_lpr_sets(charset, synth_cfg)
         assert all(c.isdigit() or c in PLATE_LETTERS for c in t[2:])
 
 
+def test_plate_typeface_glyphs_have_the_plate_shapes():
+    """GA 36 plate glyphs differ from ordinary sans faces: the 1 is a bare stroke (no foot), the A
+    has a flat top, the 0 has straight sides."""
+    from crnn_ocr_train.render import _plate_a, _plate_one, _plate_zero
+
+    for seed in range(20):
+        one = _plate_one(np.random.default_rng(seed))
+        assert one.shape[0] == 64 and one.max() == 1.0
+        bottom, middle = (one[-1] > 0.5).sum(), (one[32] > 0.5).sum()
+        assert bottom == middle and 6 <= bottom <= 11
+        a = _plate_a(np.random.default_rng(seed))
+        top_row = a[1] > 0.5  # flat top: ink across the middle third of the width, not a point
+        assert top_row.sum() > 0.3 * a.shape[1]
+        bottom_row = (a[-1] > 0.5).astype(int)
+        assert np.count_nonzero(np.diff(bottom_row) == 1) + bottom_row[0] == 2  # two legs, a gap between
+        zero = _plate_zero(np.random.default_rng(seed))
+        sides = zero[24:40] > 0.5  # straight sides: the same columns inked down the middle
+        assert (sides == sides[0]).all() and not sides[0, zero.shape[1] // 2]
+
+
+def test_fax_makes_a_bilevel_line_of_the_same_size():
+    from crnn_ocr_train.render import _fax
+
+    img = np.full((40, 300), 235, np.uint8)
+    cv2.putText(img, "FAX 1997", (5, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 20, 2)
+    levels = set()
+    for seed in range(12):
+        out = _fax(img, np.random.default_rng(seed), 30, (9, 16))
+        assert out.shape == img.shape and out.dtype == np.uint8
+        levels |= set(np.unique(out).tolist())
+        assert (out < 128).mean() > 0.02  # the text survives the threshold
+    assert {0, 255} <= levels
+    assert _fax(img, np.random.default_rng(0), 8, (9, 16)) is img  # already fax-sized: unchanged
+
+
+def test_scan_effects_change_the_stream_only_when_asked(charset, synth_cfg):
+    from crnn_ocr_train.render import RenderConfig
+
+    assert RenderConfig().scan_effects is False  # fixed sets (eval/synth_heldout_fonts) render as committed
+    plain = _first_batches(synth_cfg, charset, 1)[0]
+    scan_cfg = replace(synth_cfg, render=RenderConfig(scan_effects=True))
+    a, b = _first_batches(scan_cfg, charset, 1)[0], _first_batches(scan_cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    assert (a.texts, a.images.shape) != (plain.texts, plain.images.shape) or not torch.equal(a.images, plain.images)
+
+
 def test_receipt_lines_in_the_mix_are_deterministic_and_receipt_like(charset, synth_cfg):
     from crnn_ocr_train.textgen import TextMix
 
@@ -126,6 +172,9 @@ def test_train_config_reads_text_mixes(tmp_path):
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1d.toml")
     assert cfg.mix.receipt == pytest.approx(0.15) and cfg.mix.rare_hanzi == pytest.approx(0.10)
+    assert cfg.scan_effects is False
+    v1e = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1e.toml")
+    assert v1e.scan_effects is True and {v.name: v for v in v1e.val_sets}["synth_plates"].plate_share == 1.0
     receipts = {v.name: v for v in cfg.val_sets}["synth_receipts"]
     assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
     assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix

@@ -30,6 +30,10 @@ class RenderConfig:
     max_font_px: int = 56
     latin_font_share: float = 0.6  # ASCII-only text: chance of a Latin (vs CJK) face
     degrade: float = 1.0  # 0 = clean renders only (scales every degradation probability)
+    # Fax / low-dpi bilevel scans, half-tone shaded fields and specks beside the text (added in
+    # training session v1e; off by default so fixed sets such as eval/synth_heldout_fonts still
+    # render exactly as committed).
+    scan_effects: bool = False
 
 
 @lru_cache(maxsize=2048)
@@ -78,12 +82,14 @@ class LineRenderer:
         ink, box = _ink_mask(text, font, size, rng)
         if box is None:
             return None
-        clutter = _clutter_mask(ink.shape, box, size, rng, d)
+        clutter = _clutter_mask(ink.shape, box, size, rng, d, cfg.scan_effects)
         ink, clutter, box = _geometry(ink, clutter, box, rng, d)
         x0, y0, x1, y1 = _crop_box(box, ink.shape, rng)
         ink, clutter = ink[y0:y1, x0:x1], clutter[y0:y1, x0:x1]
-        img = _compose(ink, clutter, rng, d)
-        img = _photometric(img, rng, d, size)
+        img = _compose(ink, clutter, rng, d, cfg.scan_effects)
+        # Fax-sized text: Latin stays legible at 9 px, hanzi need about 14.
+        fax_px = ((9, 16) if text.isascii() else (14, 22)) if cfg.scan_effects else None
+        img = _photometric(img, rng, d, size, fax_px)
         h, w = img.shape
         out_w = max(8, int(round(w * cfg.height / h)))
         if out_w > cfg.max_width:
@@ -122,7 +128,7 @@ def _ink_mask(text: str, font: ImageFont.FreeTypeFont, size: int, rng: Rng):
     return mask, (int(cols[0]), top, int(cols[-1]) + 1, bottom)
 
 
-def _clutter_mask(shape, box, size: int, rng: Rng, d: float) -> np.ndarray:
+def _clutter_mask(shape, box, size: int, rng: Rng, d: float, scan_effects: bool = False) -> np.ndarray:
     """Underlines, table rules and partial neighbouring lines, drawn as a separate mask."""
     h, w = shape
     x0, y0, x1, y1 = box
@@ -143,6 +149,12 @@ def _clutter_mask(shape, box, size: int, rng: Rng, d: float) -> np.ndarray:
     if rng.random() < 0.05 * d:  # a rule crossing the text (strike-through / form line)
         yy = int(y0 + rng.uniform(0.3, 0.8) * th)
         cv2.line(m, (0, yy), (w - 1, yy), 1.0, max(1, thick // 2))
+    if scan_effects and rng.random() < 0.08 * d:  # specks, stamps or border ends just before or after the text
+        for _ in range(int(rng.integers(1, 4))):
+            side = x0 - int(rng.uniform(0.1, 0.45) * th) if rng.random() < 0.5 else x1 + int(rng.uniform(0.1, 0.45) * th)
+            yc = int(y0 + rng.uniform(0.0, 1.0) * th)
+            ax, ay = max(1, int(rng.uniform(0.04, 0.2) * th)), max(1, int(rng.uniform(0.04, 0.45) * th))
+            cv2.ellipse(m, (side, yc), (ax, ay), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
     if rng.random() < 0.12 * d:  # fragments of the neighbouring lines (ascenders/descenders)
         for sign in (-1, 1):
             if rng.random() < 0.6:
@@ -221,20 +233,63 @@ def _background(shape, rng: Rng, d: float) -> np.ndarray:
     return bg.astype(np.float32)
 
 
-def _compose(ink, clutter, rng: Rng, d: float) -> np.ndarray:
+def _compose(ink, clutter, rng: Rng, d: float, scan_effects: bool = False) -> np.ndarray:
     bg = _background(ink.shape, rng, d)
     bg_mean = float(bg.mean())
     contrast = float(rng.uniform(60, 230)) if rng.random() < 0.85 else float(rng.uniform(35, 60))
     fg = max(0.0, bg_mean - contrast)
     rule = max(0.0, bg_mean - float(rng.uniform(30, 200)))
     img = bg * (1 - clutter) + rule * clutter
+    if scan_effects and rng.random() < 0.05 * d:  # a half-tone screened field (shaded form headers, fax cover boxes)
+        img = img - _halftone(img.shape, rng) * float(rng.uniform(30, 110))
     img = img * (1 - ink) + fg * ink
     if rng.random() < 0.15:  # light text on a dark ground (signs, plates, dark-mode screens)
         img = 255.0 - img
     return img
 
 
-def _photometric(img: np.ndarray, rng: Rng, d: float, size: int) -> np.ndarray:
+def _halftone(shape, rng: Rng) -> np.ndarray:
+    """A printer's dot screen in [0, 1] (1 = dot), usually at 45 degrees, over the whole crop or
+    a band of it."""
+    h, w = shape
+    period = float(rng.uniform(0.1, 0.3)) * h
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    theta = np.deg2rad(45.0 if rng.random() < 0.7 else float(rng.uniform(0, 90)))
+    u = xx * np.cos(theta) + yy * np.sin(theta)
+    v = -xx * np.sin(theta) + yy * np.cos(theta)
+    wave = np.cos(2 * np.pi * u / period) + np.cos(2 * np.pi * v / period)
+    dots = (wave > float(rng.uniform(-0.6, 1.2))).astype(np.float32)
+    if rng.random() < 0.4:  # a band (a shaded field boundary) rather than the whole crop
+        x = int(rng.integers(0, w))
+        if rng.random() < 0.5:
+            dots[:, x:] = 0
+        else:
+            dots[:, :x] = 0
+    return dots
+
+
+def _fax(img: np.ndarray, rng: Rng, size: int, text_px: tuple[int, int]) -> np.ndarray:
+    """A fax or low-dpi bilevel scan: the line shrunk until the text is ``text_px`` pixels tall,
+    noise, a hard threshold that thins or fattens the strokes, and back up to the working size."""
+    h, w = img.shape
+    f = float(rng.uniform(*text_px)) / max(size, 1)
+    if f >= 1.0:
+        return img
+    small = cv2.resize(img, (max(4, int(w * f)), max(4, int(h * f))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small += rng.normal(0, float(rng.uniform(0, 18)), small.shape).astype(np.float32)
+    small = np.clip(small, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, small = cv2.threshold(small, float(np.clip(otsu + rng.uniform(-25, 25), 1, 254)), 255, cv2.THRESH_BINARY)
+    if rng.random() < 0.2:  # toner spread or drop-out
+        k = np.ones((2, 1) if rng.random() < 0.5 else (1, 2), np.uint8)
+        small = cv2.erode(small, k) if rng.random() < 0.5 else cv2.dilate(small, k)
+    interp = cv2.INTER_NEAREST if rng.random() < 0.5 else cv2.INTER_LINEAR
+    return cv2.resize(small, (w, h), interpolation=interp)
+
+
+def _photometric(img: np.ndarray, rng: Rng, d: float, size: int, fax_px: tuple[int, int] | None = None) -> np.ndarray:
+    """Lighting, shadow, blur, noise, low resolution, JPEG, binarisation; ``fax_px`` (text height
+    range in pixels) turns on fax-like bilevel scans."""
     h, w = img.shape
     if rng.random() < 0.2 * d:  # uneven lighting
         gx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
@@ -265,7 +320,9 @@ def _photometric(img: np.ndarray, rng: Rng, d: float, size: int) -> np.ndarray:
     if rng.random() < 0.25 * d:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 90))])
         img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    if rng.random() < 0.07 * d:  # binarized scan
+    if fax_px is not None and rng.random() < 0.10 * d:  # fax / low-dpi bilevel scan
+        img = _fax(img, rng, size, fax_px)
+    elif rng.random() < 0.07 * d:  # binarized scan
         if rng.random() < 0.5:
             _, img = cv2.threshold(img, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         else:
@@ -364,6 +421,13 @@ def render_scene(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
         dx, dy = (int(v) for v in rng.integers(1, max(2, size // 10) + 1, 2))
         mat = np.float32([[1, 0, dx], [0, 1, dy]])
         outline = np.clip(cv2.warpAffine(ink, mat, (w, h)) - ink, 0, 1)
+    elif effect < 0.38:  # extruded (3-D) letters: a stack of shifted copies behind the face
+        steps = int(rng.integers(2, max(3, size // 6) + 1))
+        ux, uy = rng.choice([-1.0, 1.0]) * float(rng.uniform(0.3, 1.0)), float(rng.uniform(0.3, 1.0))
+        for k in range(1, steps + 1):
+            mat = np.float32([[1, 0, ux * k], [0, 1, uy * k]])
+            outline = np.maximum(outline, cv2.warpAffine(ink, mat, (w, h)))
+        outline = np.clip(outline - ink, 0, 1)
     # Geometry: stronger than for documents.
     pts = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     if rng.random() < 0.6:
@@ -371,9 +435,12 @@ def render_scene(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
         dst = pts + jitter
         mat = cv2.getPerspectiveTransform(pts, dst)
     else:
-        angle = float(rng.normal(0, 3.0))
+        angle = float(rng.normal(0, 3.0)) if rng.random() < 0.8 else float(rng.uniform(-18, 18))
         mat = np.vstack([cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), angle, 1.0), [0, 0, 1]]).astype(np.float32)
-        dst = cv2.perspectiveTransform(pts[None], mat)[0]
+    if rng.random() < 0.3:  # oblique / italic display lettering: a horizontal shear about the centre
+        k, cy = float(rng.uniform(-0.45, 0.45)), (y0 + y1) / 2
+        mat = np.float32([[1, -k, k * cy], [0, 1, 0], [0, 0, 1]]) @ mat
+    dst = cv2.perspectiveTransform(pts[None], mat)[0]
     ink = cv2.warpPerspective(ink, mat, (w, h), flags=cv2.INTER_LINEAR)
     outline = cv2.warpPerspective(outline, mat, (w, h), flags=cv2.INTER_LINEAR)
     bx0, by0 = dst.min(axis=0)
@@ -470,7 +537,8 @@ def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
     ink = np.zeros((plate_h, plate_w), np.float32)
     x = 15 * scale
     y0 = int((plate_h - ch) / 2)
-    latin_pool = _plate_faces(renderer._latin, ("Sans", "Heros", "Gothic", "Helvetica"))
+    # The plate typeface (GA 36) is a condensed sans of medium weight: bold and regular faces both.
+    latin_pool = _plate_faces(renderer._latin, ("Sans", "Heros", "Gothic", "Helvetica"), need_bold=rng.random() < 0.5)
     cjk_pool = _plate_faces(renderer._cjk, ("Hei", "Sans", "Bold", "Black", "Medium", "Heavy"), need_bold=False)
     latin_face = latin_pool[int(rng.integers(len(latin_pool)))]
     squeeze = float(rng.uniform(0.7, 0.95))  # plate glyphs are narrower than a font's
@@ -481,7 +549,7 @@ def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
             face = next((f for f in pool if f.covers(c)), None)
             if face is None:
                 return None
-        glyph = _glyph(face, c, rng)
+        glyph = _plate_glyph(c, rng) if c in _PLATE_SHAPES and rng.random() < 0.7 else _glyph(face, c, rng)
         if glyph is None:
             return None
         gh, gw = glyph.shape
@@ -545,6 +613,50 @@ def _plate_faces(families, words: tuple[str, ...], need_bold: bool = True) -> li
     return chosen or upright or [f for fam in families for f in fam]
 
 
+def _plate_glyph(c: str, rng: Rng) -> np.ndarray:
+    """A glyph of the plate typeface where its shape differs from ordinary sans faces."""
+    return _PLATE_SHAPES[c](rng)
+
+
+def _plate_a(rng: Rng) -> np.ndarray:
+    """The plate A: two straight legs under a flat top (a trapezoid, not a point), and a bar."""
+    h, w = 64, int(64 * float(rng.uniform(0.5, 0.62)))
+    t = max(4, int(round(h * float(rng.uniform(0.1, 0.15)))))
+    top = int(w * float(rng.uniform(0.22, 0.32)))
+    g = np.zeros((h, w), np.float32)
+    cv2.line(g, (top, t // 2), (t // 2, h - 1), 1.0, t)
+    cv2.line(g, (w - 1 - top, t // 2), (w - 1 - t // 2, h - 1), 1.0, t)
+    cv2.line(g, (top, t // 2), (w - 1 - top, t // 2), 1.0, t)
+    y = int(h * float(rng.uniform(0.58, 0.68)))
+    cv2.line(g, (int(top * (1 - y / h)) + t // 2, y), (w - 1 - int(top * (1 - y / h)) - t // 2, y), 1.0, max(3, t - 2))
+    return g
+
+
+def _plate_zero(rng: Rng) -> np.ndarray:
+    """The plate 0: a narrow stadium (straight sides, round ends)."""
+    h, w = 64, int(64 * float(rng.uniform(0.48, 0.58)))
+    t = max(4, int(round(h * float(rng.uniform(0.1, 0.15)))))
+    g = np.zeros((h, w), np.float32)
+    r = w // 2 - t // 2
+    cv2.ellipse(g, (w // 2, r + t // 2), (r, r), 0, 180, 360, 1.0, t)
+    cv2.ellipse(g, (w // 2, h - 1 - r - t // 2), (r, r), 0, 0, 180, 1.0, t)
+    for x in (t // 2, w - 1 - t // 2):
+        cv2.line(g, (x, r + t // 2), (x, h - 1 - r - t // 2), 1.0, t)
+    return g
+
+
+def _plate_one(rng: Rng) -> np.ndarray:
+    """The plate typeface's 1 (GA 36): a bare vertical stroke, sometimes with a short flag, no foot."""
+    h = 64
+    stroke = int(round(h * float(rng.uniform(0.1, 0.16))))
+    flag = int(round(h * float(rng.uniform(0.08, 0.18)))) if rng.random() < 0.35 else 0
+    g = np.zeros((h, stroke + flag), np.float32)
+    g[:, flag:] = 1.0
+    if flag:
+        cv2.line(g, (flag, 0), (0, int(flag * 1.2)), 1.0, max(1, stroke // 2))
+    return g
+
+
 def _glyph(face: FontFace, c: str, rng: Rng) -> np.ndarray | None:
     """The ink of one character cropped to its bounding box, float in [0, 1]."""
     size = 64
@@ -557,3 +669,6 @@ def _glyph(face: FontFace, c: str, rng: Rng) -> np.ndarray | None:
     if len(rows) == 0:
         return None
     return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+_PLATE_SHAPES = {"1": _plate_one, "A": _plate_a, "0": _plate_zero}

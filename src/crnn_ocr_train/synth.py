@@ -13,6 +13,7 @@ from pathlib import Path
 from crnn_ocr.charset import Charset
 
 from .data import SynthConfig, write_dataset
+from .render import RenderConfig
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,10 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heldout-fonts", action="store_true", help="render with the held-out CJK fonts only")
     p.add_argument("--scene-share", type=float, default=0.0, help="share of scene-text word crops (signs, shop fronts)")
     p.add_argument("--plate-share", type=float, default=0.0, help="share of licence-plate crops")
+    p.add_argument("--scan-effects", action="store_true", help="fax/bilevel scans, half-tone fields and specks beside the text")
     args = p.parse_args(argv)
     cfg = replace(
         SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share,
-        plate_share=args.plate_share,
+        plate_share=args.plate_share, render=RenderConfig(scan_effects=args.scan_effects),
     )
     labels = write_dataset(args.out, Charset.default(), cfg, args.n, args.max_chars, args.degrade)
     print(f"wrote {args.n} lines to {labels}")

@@ -38,6 +38,7 @@ from crnn_ocr.metrics import levenshtein
 
 from .data import Batch, Curriculum, LabelledLines, SynthBatches, SynthConfig, make_batch, write_dataset
 from .model import CRNN, CRNNConfig, count_parameters
+from .render import RenderConfig
 from .textgen import TextMix
 
 
@@ -76,6 +77,7 @@ class TrainConfig:
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
+    scan_effects: bool = False  # fax/bilevel scans, half-tone fields, specks (``RenderConfig.scan_effects``)
     mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
@@ -280,7 +282,10 @@ def train(args: argparse.Namespace) -> None:
     if opt_state is not None:
         opt.load_state_dict(opt_state)
 
-    synth = SynthConfig(seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share, plate_share=cfg.plate_share, mix=cfg.mix)
+    synth = SynthConfig(
+        seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share,
+        plate_share=cfg.plate_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects),
+    )
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
         for p in args.val_labels:
