@@ -149,12 +149,13 @@ def _clutter_mask(shape, box, size: int, rng: Rng, d: float, scan_effects: bool 
     if rng.random() < 0.05 * d:  # a rule crossing the text (strike-through / form line)
         yy = int(y0 + rng.uniform(0.3, 0.8) * th)
         cv2.line(m, (0, yy), (w - 1, yy), 1.0, max(1, thick // 2))
-    if scan_effects and rng.random() < 0.08 * d:  # specks, stamps or border ends just before or after the text
-        for _ in range(int(rng.integers(1, 4))):
-            side = x0 - int(rng.uniform(0.1, 0.45) * th) if rng.random() < 0.5 else x1 + int(rng.uniform(0.1, 0.45) * th)
-            yc = int(y0 + rng.uniform(0.0, 1.0) * th)
-            ax, ay = max(1, int(rng.uniform(0.04, 0.2) * th)), max(1, int(rng.uniform(0.04, 0.45) * th))
-            cv2.ellipse(m, (side, yc), (ax, ay), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    if scan_effects and rng.random() < 0.05 * d:  # a smudge or stamp edge before or after the text
+        # Never punctuation-sized: small marks at a line's end are real full stops and hyphens.
+        gap = int(rng.uniform(0.3, 0.7) * th)
+        side = x0 - gap if rng.random() < 0.5 else x1 + gap
+        yc = int(y0 + rng.uniform(0.2, 0.8) * th)
+        ax, ay = max(1, int(rng.uniform(0.25, 0.5) * th)), max(1, int(rng.uniform(0.3, 0.6) * th))
+        cv2.ellipse(m, (side, yc), (ax, ay), float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
     if rng.random() < 0.12 * d:  # fragments of the neighbouring lines (ascenders/descenders)
         for sign in (-1, 1):
             if rng.random() < 0.6:
