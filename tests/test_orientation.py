@@ -139,3 +139,19 @@ def test_a_short_wide_page_is_read_upright_without_trying_turns(tiny_recognizer)
     detector = CountingDetector()
     found = OrientationFinder(tiny_recognizer).find(page, detector)
     assert found.orientation == 0 and detector.calls == 1 and not any(found.vertical)
+
+
+@pytest.mark.parametrize(
+    ("score", "upright", "turn"),
+    [
+        (0.90, 0.03, True),  # a clean page read sideways: clear
+        (0.49, 0.15, True),  # a noisy form: below min_score, but three times the upright reading
+        (0.49, 0.30, False),  # not twice the upright reading: stay put
+        (0.25, 0.05, False),  # nothing reads well either way: stay put
+        (0.62, 0.60, False),  # within the margin
+    ],
+)
+def test_a_turned_reading_must_clearly_beat_the_upright_one(tiny_recognizer, score, upright, turn) -> None:
+    from crnn_ocr.orientation import OrientationFinder
+
+    assert OrientationFinder(tiny_recognizer)._beats_upright(score, upright) is turn

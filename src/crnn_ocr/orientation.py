@@ -56,6 +56,10 @@ class OrientationConfig:
     sample: int = 8  # lines read per candidate
     margin: float = 0.05  # how much a non-upright candidate must beat upright by
     min_score: float = 0.5  # ... and the score it must reach (below: nothing reads well, stay put)
+    # ... unless it is a clear winner: at least ``clear_ratio`` times the upright score and at least
+    # ``clear_floor`` (a noisy form read sideways scores ~0.15, read upright ~0.49).
+    clear_ratio: float = 2.0
+    clear_floor: float = 0.3
     sideways_ratio: float = 1.0  # sideways_score above which quarter turns are tried
     confident: float = 0.55  # ... and below which (best of 0 and 180) they are tried as well
     # Upright readings this confident (and a page that does not look sideways) are accepted
@@ -210,13 +214,20 @@ class OrientationFinder:
                     candidates.append((0, boxes, True))
             scores += [self._score(image, boxes, vertical) for _, boxes, vertical in candidates[2:]]
         best = int(np.argmax(scores))
-        if best != 0 and (scores[best] < scores[0] + self.config.margin or scores[best] < self.config.min_score):
+        if best != 0 and not self._beats_upright(scores[best], scores[0]):
             best = 0
         orientation, boxes, vertical = candidates[best]
         if orientation == 180:  # detect again on the turned page, for its reading order
             turned = np.ascontiguousarray(np.rot90(image, 2))
             boxes = tuple(_box_back(b, 2, turned.shape) for b in detector.detect(turned))
         return OrientedLines(boxes, (vertical,) * len(boxes), orientation)
+
+    def _beats_upright(self, score: float, upright: float) -> bool:
+        """Whether a turned reading scoring ``score`` should replace the upright one."""
+        cfg = self.config
+        if score < upright + cfg.margin:
+            return False
+        return score >= cfg.min_score or (score >= cfg.clear_floor and score >= cfg.clear_ratio * upright)
 
     def _score(self, image: np.ndarray, boxes: tuple[Box, ...], vertical: bool) -> float:
         """Mean recognizer confidence over the ``sample`` largest boxes (empty readings: 0)."""
