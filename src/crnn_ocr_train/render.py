@@ -30,7 +30,7 @@ class RenderConfig:
     max_font_px: int = 56
     latin_font_share: float = 0.6  # ASCII-only text: chance of a Latin (vs CJK) face
     degrade: float = 1.0  # 0 = clean renders only (scales every degradation probability)
-    # Fax / low-dpi bilevel scans, half-tone shaded fields and specks beside the text (added in
+    # Fax / low-dpi bilevel scans, half-tone shaded fields and smudges beside the text (added in
     # training session v1e; off by default so fixed sets such as eval/synth_heldout_fonts still
     # render exactly as committed).
     scan_effects: bool = False
@@ -550,7 +550,7 @@ def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
             face = next((f for f in pool if f.covers(c)), None)
             if face is None:
                 return None
-        glyph = _plate_glyph(c, rng) if c in _PLATE_SHAPES and rng.random() < 0.7 else _glyph(face, c, rng)
+        glyph = _PLATE_SHAPES[c](rng) if c in _PLATE_SHAPES and rng.random() < 0.7 else _glyph(face, c, rng)
         if glyph is None:
             return None
         gh, gw = glyph.shape
@@ -614,11 +614,6 @@ def _plate_faces(families, words: tuple[str, ...], need_bold: bool = True) -> li
     return chosen or upright or [f for fam in families for f in fam]
 
 
-def _plate_glyph(c: str, rng: Rng) -> np.ndarray:
-    """A glyph of the plate typeface where its shape differs from ordinary sans faces."""
-    return _PLATE_SHAPES[c](rng)
-
-
 def _plate_a(rng: Rng) -> np.ndarray:
     """The plate A: two straight legs under a flat top (a trapezoid, not a point), and a bar."""
     h, w = 64, int(64 * float(rng.uniform(0.5, 0.62)))
@@ -672,4 +667,5 @@ def _glyph(face: FontFace, c: str, rng: Rng) -> np.ndarray | None:
     return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
+# Plate-typeface characters whose shape differs from ordinary sans faces.
 _PLATE_SHAPES = {"1": _plate_one, "A": _plate_a, "0": _plate_zero}

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heldout-fonts", action="store_true", help="render with the held-out CJK fonts only")
     p.add_argument("--scene-share", type=float, default=0.0, help="share of scene-text word crops (signs, shop fronts)")
     p.add_argument("--plate-share", type=float, default=0.0, help="share of licence-plate crops")
-    p.add_argument("--scan-effects", action="store_true", help="fax/bilevel scans, half-tone fields and specks beside the text")
+    p.add_argument("--scan-effects", action="store_true", help="fax/bilevel scans, half-tone fields and smudges beside the text")
     args = p.parse_args(argv)
     cfg = replace(
         SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share,

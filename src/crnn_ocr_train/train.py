@@ -77,7 +77,7 @@ class TrainConfig:
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
-    scan_effects: bool = False  # fax/bilevel scans, half-tone fields, specks (``RenderConfig.scan_effects``)
+    scan_effects: bool = False  # fax/bilevel scans, half-tone fields, smudges (``RenderConfig.scan_effects``)
     mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
