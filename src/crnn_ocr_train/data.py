@@ -23,6 +23,7 @@ from crnn_ocr.recognize import fit_to_height, pad_value
 from .corpus import load_or_build
 from .fonts import discover
 from .render import LineRenderer, RenderConfig, render_plate, render_scene
+from .running_text import load_or_build_running_text
 from .textgen import TextMix, TextSampler, plate_number, scene_word
 
 
@@ -64,7 +65,8 @@ class SynthSource:
     def __init__(self, charset: Charset, cfg: SynthConfig):
         cache = Path(cfg.cache_dir)
         self.charset = charset
-        self.texts = TextSampler(load_or_build(charset, cache / "corpus.tsv.gz"), charset, cfg.mix)
+        running = load_or_build_running_text(charset, cache / "running_text.txt.gz") if cfg.mix.zh_text or cfg.mix.en_text else None
+        self.texts = TextSampler(load_or_build(charset, cache / "corpus.tsv.gz"), charset, cfg.mix, running)
         fonts = discover(set(charset.chars), cache / "fonts.json")
         self.cfg = cfg
         self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)

@@ -34,6 +34,9 @@ class RenderConfig:
     # training session v1e; off by default so fixed sets such as eval/synth_heldout_fonts still
     # render exactly as committed).
     scan_effects: bool = False
+    # Font augmentation (added with model v2): condensed/extended widths, heavier or lighter
+    # strokes, slanted (oblique) lettering. Off by default for the same reason as scan_effects.
+    font_styles: bool = False
 
 
 @lru_cache(maxsize=2048)
@@ -82,6 +85,8 @@ class LineRenderer:
         ink, box = _ink_mask(text, font, size, rng)
         if box is None:
             return None
+        if cfg.font_styles:
+            ink, box = _font_style(ink, box, size, rng)
         clutter = _clutter_mask(ink.shape, box, size, rng, d, cfg.scan_effects)
         ink, clutter, box = _geometry(ink, clutter, box, rng, d)
         x0, y0, x1, y1 = _crop_box(box, ink.shape, rng)
@@ -90,6 +95,8 @@ class LineRenderer:
         # Fax-sized text: Latin stays legible at 9 px, hanzi need about 14.
         fax_px = ((9, 16) if text.isascii() else (14, 22)) if cfg.scan_effects else None
         img = _photometric(img, rng, d, size, fax_px)
+        if cfg.scan_effects and rng.random() < 0.12 * d:  # downscaled screenshot / distant photo
+            img = _small_text(img, rng, size, (7, 12) if text.isascii() else (8, 15))
         h, w = img.shape
         out_w = max(8, int(round(w * cfg.height / h)))
         if out_w > cfg.max_width:
@@ -126,6 +133,30 @@ def _ink_mask(text: str, font: ImageFont.FreeTypeFont, size: int, rng: Rng):
     top = min(int(rows[0]), y + int(0.1 * ascent))
     bottom = max(int(rows[-1]) + 1, y + int(ascent + 0.6 * descent))
     return mask, (int(cols[0]), top, int(cols[-1]) + 1, bottom)
+
+
+def _font_style(ink: np.ndarray, box, size: int, rng: Rng):
+    """Faces the font list lacks: condensed or extended widths (receipts, invoices, signs),
+    heavier or lighter strokes than the face's own weight, oblique slant."""
+    x0, y0, x1, y1 = box
+    h, w = ink.shape
+    if rng.random() < 0.25:  # width scaling
+        sx = float(rng.uniform(0.7, 1.3))
+        ink = cv2.resize(ink, (max(8, int(w * sx)), h), interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR)
+        x0, x1 = int(x0 * sx), int(np.ceil(x1 * sx))
+        h, w = ink.shape
+    if rng.random() < 0.15 and size >= 20:  # weight by morphology
+        k = max(1, int(round(size / float(rng.uniform(16, 28)))))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 1, k + 1))
+        ink = cv2.dilate(ink, kernel) if rng.random() < 0.6 else cv2.erode(ink, kernel) * 0.5 + ink * 0.5
+    if rng.random() < 0.08:  # slant
+        k = float(rng.uniform(-0.25, 0.25))
+        yc = (y0 + y1) / 2
+        mat = np.float32([[1, -k, k * yc], [0, 1, 0]])
+        ink = cv2.warpAffine(ink, mat, (w, h), flags=cv2.INTER_LINEAR)
+        pad = int(np.ceil(abs(k) * (y1 - y0) / 2))
+        x0, x1 = max(0, x0 - pad), min(w, x1 + pad)
+    return ink, (x0, y0, x1, y1)
 
 
 def _clutter_mask(shape, box, size: int, rng: Rng, d: float, scan_effects: bool = False) -> np.ndarray:
@@ -286,6 +317,26 @@ def _fax(img: np.ndarray, rng: Rng, size: int, text_px: tuple[int, int]) -> np.n
         small = cv2.erode(small, k) if rng.random() < 0.5 else cv2.dilate(small, k)
     interp = cv2.INTER_NEAREST if rng.random() < 0.5 else cv2.INTER_LINEAR
     return cv2.resize(small, (w, h), interpolation=interp)
+
+
+def _small_text(img: np.ndarray, rng: Rng, size: int, text_px: tuple[int, int]) -> np.ndarray:
+    """Text that reached the camera or the screenshot small: the line shrunk until the text is
+    ``text_px`` pixels tall (hanzi 8-15, Latin 7-12), maybe a little blur, sensor noise and JPEG
+    at that size. Returned small: the model-height resize blows it up as inference does."""
+    h, w = img.shape
+    f = float(rng.uniform(*text_px)) / max(size, 1)
+    if f >= 1.0:
+        return img
+    small = cv2.resize(img, (max(4, int(round(w * f))), max(4, int(round(h * f)))), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.4:
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=float(rng.uniform(0.25, 0.7)))
+    if rng.random() < 0.5:
+        noisy = small.astype(np.float32) + rng.normal(0, float(rng.uniform(1, 8)), small.shape).astype(np.float32)
+        small = np.clip(noisy, 0, 255).astype(np.uint8)
+    if rng.random() < 0.6:
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 71))])
+        small = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return small
 
 
 def _photometric(img: np.ndarray, rng: Rng, d: float, size: int, fax_px: tuple[int, int] | None = None) -> np.ndarray:

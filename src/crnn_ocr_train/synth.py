@@ -27,10 +27,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scene-share", type=float, default=0.0, help="share of scene-text word crops (signs, shop fronts)")
     p.add_argument("--plate-share", type=float, default=0.0, help="share of licence-plate crops")
     p.add_argument("--scan-effects", action="store_true", help="fax/bilevel scans, half-tone fields and smudges beside the text")
+    p.add_argument("--font-styles", action="store_true", help="condensed/extended widths, stroke weight and slant")
     args = p.parse_args(argv)
     cfg = replace(
         SynthConfig(), seed=args.seed, heldout_fonts=args.heldout_fonts, scene_share=args.scene_share,
-        plate_share=args.plate_share, render=RenderConfig(scan_effects=args.scan_effects),
+        plate_share=args.plate_share, render=RenderConfig(scan_effects=args.scan_effects, font_styles=args.font_styles),
     )
     labels = write_dataset(args.out, Charset.default(), cfg, args.n, args.max_chars, args.degrade)
     print(f"wrote {args.n} lines to {labels}")

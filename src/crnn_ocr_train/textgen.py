@@ -16,6 +16,7 @@ import numpy as np
 from crnn_ocr.charset import CJK_PUNCTUATION, Charset
 
 from .corpus import Corpus
+from .running_text import RunningText, vary_punctuation, with_latin_terms
 
 Rng = np.random.Generator
 
@@ -240,11 +241,20 @@ class TextMix:
     rare_symbols: float = 0.03
     plate: float = 0.05
     receipt: float = 0.0  # till receipts and typed forms (``receipt_line``); 0 in model v1
+    zh_text: float = 0.0  # spans of real Chinese prose (``running_text``), punctuation widths varied, Latin terms
+    en_text: float = 0.0  # spans of real English prose (``running_text``)
 
 
 class TextSampler:
-    def __init__(self, corpus: Corpus, charset: Charset, mix: TextMix = TextMix()):
+    """Draws lines of the kinds in ``mix``; ``running`` (real prose) is needed when the mix
+    asks for ``zh_text`` or ``en_text``."""
+
+    def __init__(self, corpus: Corpus, charset: Charset, mix: TextMix = TextMix(), running: RunningText | None = None):
+        if (mix.zh_text > 0 or mix.en_text > 0) and running is None:
+            raise ValueError("the text mix asks for running text (zh_text/en_text) but none was given")
         self.corpus = corpus
+        self.running = running
+        self._latin_words = corpus.en.words[:20_000]
         self.charset = charset
         self.hanzi = "".join(c for c in charset.chars if ord(c) >= 0x4E00)
         self.symbols = string.ascii_letters + string.digits + string.punctuation + CJK_PUNCTUATION
@@ -281,6 +291,13 @@ class TextSampler:
             return random_chars(rng, self.symbols, n)
         if kind == "receipt":
             return receipt_line(rng, self.corpus, max(n, 4))
+        if kind == "zh_text":
+            text = vary_punctuation(rng, self.running.zh_line(rng, n))
+            if rng.random() < 0.25:
+                text = with_latin_terms(rng, text, self._latin_words, max_chars)
+            return text
+        if kind == "en_text":
+            return self.running.en_line(rng, max(n, 3))
         if kind == "plate":
             return _choice(rng, PROVINCES) + _choice(rng, string.ascii_uppercase) + (
                 "·" if rng.random() < 0.2 else ""

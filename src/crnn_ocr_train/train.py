@@ -78,6 +78,7 @@ class TrainConfig:
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
     scan_effects: bool = False  # fax/bilevel scans, half-tone fields, smudges (``RenderConfig.scan_effects``)
+    font_styles: bool = False  # width scaling, stroke weight, slant (``RenderConfig.font_styles``)
     mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
@@ -284,7 +285,7 @@ def train(args: argparse.Namespace) -> None:
 
     synth = SynthConfig(
         seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share,
-        plate_share=cfg.plate_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects),
+        plate_share=cfg.plate_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles),
     )
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
