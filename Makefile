@@ -34,7 +34,7 @@ serve: $(STAMP)
 	$(VENV)/bin/crnn-ocr serve --host 127.0.0.1 --port 8000
 
 bench-deps: $(STAMP)
-	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4 rapidocr==3.10.0
 
 bench: bench-deps
 	mkdir -p artifacts
