@@ -375,3 +375,35 @@ def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
 
     train_main([*common, "--resume", "--max-samples", "24"])  # continues from last.pt
     assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 24
+
+
+# ---- lines drawn by a browser ------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is not installed")
+def test_browser_lines_are_cut_out_labelled_and_render_like_pillow_lines(charset, synth_cfg, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    from crnn_ocr_train.browser_render import BrowserLines, render_pages, write_cache
+    from crnn_ocr_train.fonts import discover
+    from crnn_ocr_train.render import LineRenderer, RenderConfig
+
+    fonts = discover(set(charset.chars), CACHE / "fonts.json")
+    cjk = next(f for f in fonts.cjk if "Noto Sans CJK SC" in f.name)
+    latin = next(f for f in fonts.latin if "DejaVu Sans" in f.name)
+    texts = [("发票号码（No.）: 12345", cjk), ("Offline OCR", latin), ("中文 and English.", cjk)]
+    lines = render_pages(texts, np.random.default_rng(3))
+    assert [ln.text for ln in lines] == [t for t, _ in texts]
+    for ln in lines:
+        assert ln.ink.dtype == np.uint8 and ln.ink.max() > 200  # real ink, 255 = ink
+        assert 1.0 * ln.css_px <= ln.ink.shape[0] <= 2.0 * ln.css_px  # the element's line box
+        cols = np.flatnonzero((ln.ink > 128).any(axis=0))
+        assert cols[-1] - cols[0] > 2 * ln.css_px  # the whole text, not one glyph
+    write_cache(tmp_path, lines)
+    cached = BrowserLines(tmp_path)
+    assert len(cached) == 3
+    ink, text, px = cached.draw(np.random.default_rng(0))
+    assert text in [t for t, _ in texts] and ink.ndim == 2
+    renderer = LineRenderer(fonts, RenderConfig(degrade=0.0))
+    img = renderer.render_ink(lines[1].ink, lines[1].text, lines[1].css_px, np.random.default_rng(0))
+    assert img.shape[0] == 32 and img.dtype == np.uint8 and int(img.max()) - int(img.min()) >= 30  # ink on a ground

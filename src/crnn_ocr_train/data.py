@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from crnn_ocr.charset import Charset, unify_text
 from crnn_ocr.recognize import fit_to_height, pad_value
 
+from .browser_render import BrowserLines
 from .corpus import load_or_build
 from .fonts import discover
 from .render import LineRenderer, RenderConfig, render_plate, render_scene
@@ -56,6 +57,7 @@ class SynthConfig:
     heldout_fonts: bool = False
     scene_share: float = 0.0  # share of scene-text word crops (signs, shop fronts) among the lines
     plate_share: float = 0.0  # share of licence-plate crops
+    browser_share: float = 0.0  # share of lines Chromium drew (``browser_render``; cached in cache_dir/browser)
     cache_dir: str = "data/cache"
 
 
@@ -70,6 +72,11 @@ class SynthSource:
         fonts = discover(set(charset.chars), cache / "fonts.json")
         self.cfg = cfg
         self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)
+        self.browser = None
+        if cfg.browser_share > 0:
+            self.browser = BrowserLines(cache / "browser")
+            if not len(self.browser):
+                raise RuntimeError(f"browser_share is {cfg.browser_share} but {cache / 'browser'} holds no lines: run crnn-ocr-browser-lines first")
 
     def sample(self, rng: np.random.Generator, max_chars: int, degrade: float) -> tuple[np.ndarray, str]:
         renderer = self.renderer
@@ -88,6 +95,13 @@ class SynthSource:
                 img = render_plate(renderer, text, rng)
                 if img is not None:
                     return img, text
+        if self.cfg.browser_share > 0 and rng.random() < self.cfg.browser_share:
+            for _ in range(10):
+                drawn = self.browser.draw(rng)
+                if drawn is not None and len(drawn[1]) <= max(max_chars, 30):
+                    img = renderer.render_ink(drawn[0], drawn[1], drawn[2], rng)
+                    if img is not None:
+                        return img, drawn[1]
         while True:
             text = self.texts.sample(rng, max_chars)
             for _ in range(3):

@@ -79,12 +79,34 @@ class LineRenderer:
         if face is None:
             return None
         cfg = self.config
-        d = cfg.degrade
         size = int(rng.integers(cfg.min_font_px // 2, cfg.max_font_px // 2 + 1)) * 2
         font = _pil_font(face.path, face.index, size)
         ink, box = _ink_mask(text, font, size, rng)
         if box is None:
             return None
+        return self._finish(ink, box, size, text, rng)
+
+    def render_ink(self, coverage: np.ndarray, text: str, size: int, rng: Rng) -> np.ndarray | None:
+        """Like ``render``, from ink another rasteriser drew: ``coverage`` uint8, 255 = ink, black
+        text on white as a browser drew it at ``size`` px (``browser_render``). The same geometry,
+        backgrounds and degradations follow."""
+        pad = max(4, size)
+        ink = cv2.copyMakeBorder(coverage, pad, pad, 2 * pad, 2 * pad, cv2.BORDER_CONSTANT, value=0).astype(np.float32) / 255.0
+        inked = ink > 0.2
+        cols, rows = np.flatnonzero(inked.any(axis=0)), np.flatnonzero(inked.any(axis=1))
+        if len(cols) == 0:
+            return None
+        # Vertical extent from the em box around the element's middle (the browser centres the
+        # glyphs in the line box), so "ace" and "Tg" crops share a frame as Pillow's lines do.
+        mid = pad + coverage.shape[0] / 2
+        top = min(int(rows[0]), int(mid - 0.55 * size))
+        bottom = max(int(rows[-1]) + 1, int(np.ceil(mid + 0.55 * size)))
+        return self._finish(ink, (int(cols[0]), max(0, top), int(cols[-1]) + 1, min(ink.shape[0], bottom)), size, text, rng)
+
+    def _finish(self, ink: np.ndarray, box, size: int, text: str, rng: Rng) -> np.ndarray | None:
+        """Ink mask + ink box → styles, clutter, geometry, crop, composition, degradations, resize."""
+        cfg = self.config
+        d = cfg.degrade
         if cfg.font_styles:
             ink, box = _font_style(ink, box, size, rng)
         clutter = _clutter_mask(ink.shape, box, size, rng, d, cfg.scan_effects)

@@ -77,6 +77,7 @@ class TrainConfig:
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
+    browser_share: float = 0.0  # share of lines drawn by Chromium (cached by crnn-ocr-browser-lines)
     scan_effects: bool = False  # fax/bilevel scans, half-tone fields, smudges (``RenderConfig.scan_effects``)
     font_styles: bool = False  # width scaling, stroke weight, slant (``RenderConfig.font_styles``)
     mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
@@ -177,7 +178,7 @@ def ensure_val_sets(cfg: TrainConfig, charset: Charset, synth: SynthConfig) -> d
         folder = Path(synth.cache_dir).parent / "val" / vs.name
         labels = folder / "labels.tsv"
         if not labels.exists():
-            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share, mix=vs.mix), vs.n, vs.max_chars, vs.degrade)
+            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share, browser_share=0.0, mix=vs.mix), vs.n, vs.max_chars, vs.degrade)
         out[vs.name] = LabelledLines(labels, charset)
     return out
 
@@ -285,7 +286,7 @@ def train(args: argparse.Namespace) -> None:
 
     synth = SynthConfig(
         seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share,
-        plate_share=cfg.plate_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles),
+        plate_share=cfg.plate_share, browser_share=cfg.browser_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles),
     )
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
