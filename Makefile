@@ -40,8 +40,12 @@ bench: bench-deps
 	mkdir -p artifacts
 	$(PY) benchmarks/compare.py --pages --speed --markdown BENCHMARKS.md --json artifacts/bench.json
 
+## Recognizer training (issue 16): browser-drawn lines cached once, then resume runs/v2/last.pt
+## where this machine kept it, else start from the shipped weights.
 train: $(STAMP)
-	$(VENV)/bin/crnn-ocr-train --config configs/v1.toml --resume --max-minutes 120
+	test -s data/cache/browser/labels.tsv || $(VENV)/bin/crnn-ocr-browser-lines data/cache/browser -n 16000 --config configs/v2.toml
+	if [ -f runs/v2/last.pt ]; then $(VENV)/bin/crnn-ocr-train --config configs/v2.toml --resume --max-minutes 150; \
+	else $(VENV)/bin/crnn-ocr-train --config configs/v2.toml --init models/crnn_zh_en_v1.pt --max-minutes 150; fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
