@@ -2,7 +2,8 @@
 # System packages the project needs, from Debian: training/test fonts (the held-out CJK fonts
 # too; fonts-wqy-microhei is also the text font of searchable PDFs), Tesseract 5 with eng + chi_sim
 # for the comparison benchmark, Chromium for the browser test, poppler-utils (pdftotext, pdfimages)
-# to check searchable PDFs in the tests and benchmarks/pdf_throughput.py, redis-server for the
+# to check searchable PDFs in the tests and benchmarks/pdf_throughput.py, wallpaper photographs as
+# scene-text backgrounds for training (crnn_ocr_train.render.scene_photos), redis-server for the
 # Redis-mode job tests and benchmarks/jobs_throughput.py (each starts its own on loopback).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
@@ -14,6 +15,7 @@ PKGS=(
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
   chromium
   poppler-utils
+  gnome-backgrounds mate-backgrounds ukui-wallpapers
   redis-server
 )
 missing=()

@@ -179,7 +179,7 @@ def test_train_config_reads_text_mixes(tmp_path):
     assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
     assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix
     v2 = load_config(Path(__file__).resolve().parents[1] / "configs" / "v2.toml")
-    assert v2.font_styles and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
+    assert v2.font_styles and v2.photo_backgrounds and v2.browser_share > 0 and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
     assert {v.name: v for v in v2.val_sets}["synth_running_text"].mix.zh_text == pytest.approx(0.7)
     bad = tmp_path / "bad.toml"
     bad.write_text("[mix]\nreceipts = 0.2\n", encoding="utf-8")
@@ -203,6 +203,17 @@ def test_font_styles_and_small_text_change_the_stream_only_when_asked(charset, s
         assert 48 * 8 / 40 - 1 <= out.shape[0] <= 48 * 15 / 40 + 1
         assert abs(out.shape[1] / out.shape[0] - 400 / 48) < 0.6
     assert _small_text(img, np.random.default_rng(0), 10, (8, 15)) is img  # already small: unchanged
+
+
+def test_scene_words_on_photographs_take_their_levels_from_the_photo():
+    from crnn_ocr_train.render import _photo_background, scene_photos
+
+    photos = scene_photos(max_side=600)
+    assert len(photos) >= 10 and all(p.dtype == np.uint8 and max(p.shape) <= 600 for p in photos)
+    for seed in range(30):
+        bg, fg = _photo_background((40, 180), photos, np.random.default_rng(seed))
+        assert bg.shape == (40, 180) and 0 <= fg <= 255
+        assert abs(fg - float(bg.mean())) >= 30 or fg in (0.0, 255.0)  # the text stands out from its ground
 
 
 def test_running_text_spans_punctuation_and_latin_terms():

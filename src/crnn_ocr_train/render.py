@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -37,6 +38,9 @@ class RenderConfig:
     # Font augmentation (added with model v2): condensed/extended widths, heavier or lighter
     # strokes, slanted (oblique) lettering. Off by default for the same reason as scan_effects.
     font_styles: bool = False
+    # Scene words composited onto real photographs (Debian's wallpaper packages, ``scene_photos``),
+    # text levels taken from the background. Off by default like the flags above.
+    photo_backgrounds: bool = False
 
 
 @lru_cache(maxsize=2048)
@@ -48,9 +52,30 @@ def _family(face: FontFace) -> str:
     return " ".join(face.name.split()[:2])
 
 
+#: Debian's wallpaper packages (gnome-backgrounds, mate-backgrounds, ukui-wallpapers).
+PHOTO_ROOT = Path("/usr/share/backgrounds")
+
+
+def scene_photos(root: Path = PHOTO_ROOT, max_side: int = 1600) -> list[np.ndarray]:
+    """The wallpapers under ``root`` in grey, longest side at most ``max_side``; raises if none."""
+    photos = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")):
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if img is None or min(img.shape) < 200 or float(img.std()) < 12:  # unreadable, tiny or flat
+            continue
+        f = max_side / max(img.shape)
+        if f < 1:
+            img = cv2.resize(img, (int(img.shape[1] * f), int(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        photos.append(img)
+    if not photos:
+        raise RuntimeError(f"no photographs under {root}: run scripts/install-system-deps.sh (wallpaper packages)")
+    return photos
+
+
 class LineRenderer:
     def __init__(self, fonts: FontSet, config: RenderConfig = RenderConfig(), heldout: bool = False):
         self.config = config
+        self.photos = scene_photos() if config.photo_backgrounds else []
         cjk = fonts.heldout if heldout else fonts.cjk
         self._cjk = self._by_family(cjk)
         self._latin = self._by_family(fonts.latin)
@@ -456,6 +481,25 @@ def _scene_background(shape, level: float, rng: Rng) -> np.ndarray:
     return bg
 
 
+def _photo_background(shape, photos: list[np.ndarray], rng: Rng) -> tuple[np.ndarray, float]:
+    """A patch of a real photograph at a random scale (sometimes flattened towards its mean, as a
+    painted sign or panel in the photo), and a text level that stands out from it."""
+    h, w = shape
+    photo = photos[int(rng.integers(len(photos)))]
+    ph, pw = photo.shape
+    scale = float(rng.uniform(0.4, 2.5))
+    ch, cw = min(ph, max(4, int(h * scale))), min(pw, max(4, int(w * scale)))
+    y, x = int(rng.integers(0, ph - ch + 1)), int(rng.integers(0, pw - cw + 1))
+    bg = cv2.resize(photo[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR).astype(np.float32)
+    if rng.random() < 0.5:  # a sign on the wall: the photo's texture, toned down
+        a = float(rng.uniform(0.2, 0.7))
+        bg = bg * a + float(rng.uniform(0, 255)) * (1 - a)
+    mean = float(bg.mean())
+    contrast = float(rng.uniform(45, 170))
+    fg = mean - contrast if (mean > 128) == (rng.random() < 0.8) else mean + contrast
+    return bg, float(np.clip(fg, 0, 255))
+
+
 def render_scene(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | None:
     """A scene-text word crop: bold display faces, tight crops that cut into the letters' extent,
     strong perspective and rotation, coloured grounds, outlines and shadows, camera blur."""
@@ -527,8 +571,11 @@ def render_scene(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
     if cx1 - cx0 < 4 or cy1 - cy0 < 4:
         return None
     ink, outline = ink[cy0:cy1, cx0:cx1], outline[cy0:cy1, cx0:cx1]
-    bg_level, fg_level = _scene_levels(rng)
-    img = _scene_background(ink.shape, bg_level, rng)
+    if renderer.photos and rng.random() < 0.35:
+        img, fg_level = _photo_background(ink.shape, renderer.photos, rng)
+    else:
+        bg_level, fg_level = _scene_levels(rng)
+        img = _scene_background(ink.shape, bg_level, rng)
     if rng.random() < 0.15:  # letters of a neighbouring word peeking in at an end
         peek = np.zeros_like(ink)
         hh, ww = ink.shape

@@ -80,6 +80,7 @@ class TrainConfig:
     browser_share: float = 0.0  # share of lines drawn by Chromium (cached by crnn-ocr-browser-lines)
     scan_effects: bool = False  # fax/bilevel scans, half-tone fields, smudges (``RenderConfig.scan_effects``)
     font_styles: bool = False  # width scaling, stroke weight, slant (``RenderConfig.font_styles``)
+    photo_backgrounds: bool = False  # scene words on real photographs (``RenderConfig.photo_backgrounds``)
     mix: TextMix = TextMix()  # text kinds of the document lines (``[mix]`` table; unset kinds keep their default)
     val_sets: tuple[ValSet, ...] = (
         ValSet("synth_train_fonts", 400, 20, 0.7, False, 101),
@@ -286,7 +287,7 @@ def train(args: argparse.Namespace) -> None:
 
     synth = SynthConfig(
         seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share,
-        plate_share=cfg.plate_share, browser_share=cfg.browser_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles),
+        plate_share=cfg.plate_share, browser_share=cfg.browser_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles, photo_backgrounds=cfg.photo_backgrounds),
     )
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
