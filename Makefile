@@ -40,10 +40,11 @@ bench: bench-deps
 	mkdir -p artifacts
 	$(PY) benchmarks/compare.py --pages --speed --markdown BENCHMARKS.md --json artifacts/bench.json
 
-## Recognizer training (issue 16): browser-drawn lines cached once, then resume runs/v2/last.pt
+## Recognizer training (issue 16): lines drawn by Chromium and PDFium cached once, then resume runs/v2/last.pt
 ## where this machine kept it, else start from the shipped weights.
 train: $(STAMP)
-	test -s data/cache/browser/labels.tsv || $(VENV)/bin/crnn-ocr-browser-lines data/cache/browser -n 16000 --config configs/v2.toml
+	test -s data/cache/raster/chromium/labels.tsv || $(VENV)/bin/crnn-ocr-raster-lines data/cache/raster/chromium --engine chromium -n 16000 --config configs/v2.toml
+	test -s data/cache/raster/pdfium/labels.tsv || $(VENV)/bin/crnn-ocr-raster-lines data/cache/raster/pdfium --engine pdfium -n 8000 --config configs/v2.toml
 	if [ -f runs/v2/last.pt ]; then $(VENV)/bin/crnn-ocr-train --config configs/v2.toml --resume --max-minutes 150; \
 	else $(VENV)/bin/crnn-ocr-train --config configs/v2.toml --init models/crnn_zh_en_v1.pt --max-minutes 150; fi
 

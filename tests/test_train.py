@@ -179,7 +179,7 @@ def test_train_config_reads_text_mixes(tmp_path):
     assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
     assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix
     v2 = load_config(Path(__file__).resolve().parents[1] / "configs" / "v2.toml")
-    assert v2.font_styles and v2.photo_backgrounds and v2.browser_share > 0 and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
+    assert v2.font_styles and v2.photo_backgrounds and v2.raster_share > 0 and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
     assert {v.name: v for v in v2.val_sets}["synth_running_text"].mix.zh_text == pytest.approx(0.7)
     bad = tmp_path / "bad.toml"
     bad.write_text("[mix]\nreceipts = 0.2\n", encoding="utf-8")
@@ -395,7 +395,7 @@ def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is not installed")
 def test_browser_lines_are_cut_out_labelled_and_render_like_pillow_lines(charset, synth_cfg, tmp_path):
     pytest.importorskip("playwright.sync_api")
-    from crnn_ocr_train.browser_render import BrowserLines, render_pages, write_cache
+    from crnn_ocr_train.raster_lines import RasterLines, render_chromium, write_cache
     from crnn_ocr_train.fonts import discover
     from crnn_ocr_train.render import LineRenderer, RenderConfig
 
@@ -403,18 +403,36 @@ def test_browser_lines_are_cut_out_labelled_and_render_like_pillow_lines(charset
     cjk = next(f for f in fonts.cjk if "Noto Sans CJK SC" in f.name)
     latin = next(f for f in fonts.latin if "DejaVu Sans" in f.name)
     texts = [("发票号码（No.）: 12345", cjk), ("Offline OCR", latin), ("中文 and English.", cjk)]
-    lines = render_pages(texts, np.random.default_rng(3))
+    lines = render_chromium(texts, np.random.default_rng(3))
     assert [ln.text for ln in lines] == [t for t, _ in texts]
     for ln in lines:
         assert ln.ink.dtype == np.uint8 and ln.ink.max() > 200  # real ink, 255 = ink
-        assert 1.0 * ln.css_px <= ln.ink.shape[0] <= 2.0 * ln.css_px  # the element's line box
+        assert 1.0 * ln.px <= ln.ink.shape[0] <= 2.0 * ln.px  # the element's line box
         cols = np.flatnonzero((ln.ink > 128).any(axis=0))
-        assert cols[-1] - cols[0] > 2 * ln.css_px  # the whole text, not one glyph
+        assert cols[-1] - cols[0] > 2 * ln.px  # the whole text, not one glyph
     write_cache(tmp_path, lines)
-    cached = BrowserLines(tmp_path)
+    cached = RasterLines(tmp_path)
     assert len(cached) == 3
     ink, text, px = cached.draw(np.random.default_rng(0))
     assert text in [t for t, _ in texts] and ink.ndim == 2
     renderer = LineRenderer(fonts, RenderConfig(degrade=0.0))
-    img = renderer.render_ink(lines[1].ink, lines[1].text, lines[1].css_px, np.random.default_rng(0))
+    img = renderer.render_ink(lines[1].ink, lines[1].text, lines[1].px, np.random.default_rng(0))
     assert img.shape[0] == 32 and img.dtype == np.uint8 and int(img.max()) - int(img.min()) >= 30  # ink on a ground
+
+
+def test_pdf_lines_are_drawn_by_pdfium_with_embedded_training_faces(charset):
+    from crnn_ocr_train.fonts import discover
+    from crnn_ocr_train.raster_lines import render_pdfium, truetype_faces
+
+    fonts = discover(set(charset.chars), CACHE / "fonts.json")
+    cjk = truetype_faces(fonts.cjk)
+    assert cjk and not any("Noto" in f.name for f in cjk)  # CFF-flavoured faces cannot be embedded
+    latin = next(f for f in truetype_faces(fonts.latin) if "DejaVu Sans" in f.name)
+    texts = [("增值税专用发票 No.0042", cjk[0]), ("Total: 12.50", latin)] * 3
+    lines = render_pdfium(texts, np.random.default_rng(7))
+    assert [ln.text for ln in lines] == [t for t, _ in texts]
+    for ln in lines:
+        rows = np.flatnonzero((ln.ink > 128).any(axis=1))
+        cols = np.flatnonzero((ln.ink > 128).any(axis=0))
+        assert len(rows) and rows[0] > 0 and rows[-1] < ln.ink.shape[0] - 1  # the glyphs are inside the cut
+        assert cols[-1] - cols[0] > 3 * ln.px  # the whole line

@@ -20,9 +20,9 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from crnn_ocr.charset import Charset, unify_text
 from crnn_ocr.recognize import fit_to_height, pad_value
 
-from .browser_render import BrowserLines
 from .corpus import load_or_build
 from .fonts import discover
+from .raster_lines import RasterLines
 from .render import LineRenderer, RenderConfig, render_plate, render_scene
 from .running_text import load_or_build_running_text
 from .textgen import TextMix, TextSampler, plate_number, scene_word
@@ -57,7 +57,7 @@ class SynthConfig:
     heldout_fonts: bool = False
     scene_share: float = 0.0  # share of scene-text word crops (signs, shop fronts) among the lines
     plate_share: float = 0.0  # share of licence-plate crops
-    browser_share: float = 0.0  # share of lines Chromium drew (``browser_render``; cached in cache_dir/browser)
+    raster_share: float = 0.0  # share of lines real engines drew (``raster_lines``; cached in cache_dir/raster/*)
     cache_dir: str = "data/cache"
 
 
@@ -72,11 +72,11 @@ class SynthSource:
         fonts = discover(set(charset.chars), cache / "fonts.json")
         self.cfg = cfg
         self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)
-        self.browser = None
-        if cfg.browser_share > 0:
-            self.browser = BrowserLines(cache / "browser")
-            if not len(self.browser):
-                raise RuntimeError(f"browser_share is {cfg.browser_share} but {cache / 'browser'} holds no lines: run crnn-ocr-browser-lines first")
+        self.raster = None
+        if cfg.raster_share > 0:
+            self.raster = RasterLines(*sorted(p for p in (cache / "raster").glob("*") if p.is_dir()))
+            if not len(self.raster):
+                raise RuntimeError(f"raster_share is {cfg.raster_share} but {cache / 'raster'} holds no lines: run crnn-ocr-raster-lines first")
 
     def sample(self, rng: np.random.Generator, max_chars: int, degrade: float) -> tuple[np.ndarray, str]:
         renderer = self.renderer
@@ -95,9 +95,9 @@ class SynthSource:
                 img = render_plate(renderer, text, rng)
                 if img is not None:
                     return img, text
-        if self.cfg.browser_share > 0 and rng.random() < self.cfg.browser_share:
+        if self.cfg.raster_share > 0 and rng.random() < self.cfg.raster_share:
             for _ in range(10):
-                drawn = self.browser.draw(rng)
+                drawn = self.raster.draw(rng)
                 if drawn is not None and len(drawn[1]) <= max(max_chars, 30):
                     img = renderer.render_ink(drawn[0], drawn[1], drawn[2], rng)
                     if img is not None:

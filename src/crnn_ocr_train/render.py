@@ -113,7 +113,7 @@ class LineRenderer:
 
     def render_ink(self, coverage: np.ndarray, text: str, size: int, rng: Rng) -> np.ndarray | None:
         """Like ``render``, from ink another rasteriser drew: ``coverage`` uint8, 255 = ink, black
-        text on white as a browser drew it at ``size`` px (``browser_render``). The same geometry,
+        text on white as a browser or PDF viewer drew it at ``size`` px (``raster_lines``). The same geometry,
         backgrounds and degradations follow."""
         pad = max(4, size)
         ink = cv2.copyMakeBorder(coverage, pad, pad, 2 * pad, 2 * pad, cv2.BORDER_CONSTANT, value=0).astype(np.float32) / 255.0
@@ -121,8 +121,8 @@ class LineRenderer:
         cols, rows = np.flatnonzero(inked.any(axis=0)), np.flatnonzero(inked.any(axis=1))
         if len(cols) == 0:
             return None
-        # Vertical extent from the em box around the element's middle (the browser centres the
-        # glyphs in the line box), so "ace" and "Tg" crops share a frame as Pillow's lines do.
+        # Vertical extent from the em box around the crop's middle (a browser centres the glyphs
+        # in the line box; PDF crops are cut around the baseline the same way), so "ace" and "Tg" crops share a frame as Pillow's lines do.
         mid = pad + coverage.shape[0] / 2
         top = min(int(rows[0]), int(mid - 0.55 * size))
         bottom = max(int(rows[-1]) + 1, int(np.ceil(mid + 0.55 * size)))

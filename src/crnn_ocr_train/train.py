@@ -77,7 +77,7 @@ class TrainConfig:
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
-    browser_share: float = 0.0  # share of lines drawn by Chromium (cached by crnn-ocr-browser-lines)
+    raster_share: float = 0.0  # share of lines drawn by Chromium / PDFium (cached by crnn-ocr-raster-lines)
     scan_effects: bool = False  # fax/bilevel scans, half-tone fields, smudges (``RenderConfig.scan_effects``)
     font_styles: bool = False  # width scaling, stroke weight, slant (``RenderConfig.font_styles``)
     photo_backgrounds: bool = False  # scene words on real photographs (``RenderConfig.photo_backgrounds``)
@@ -179,7 +179,7 @@ def ensure_val_sets(cfg: TrainConfig, charset: Charset, synth: SynthConfig) -> d
         folder = Path(synth.cache_dir).parent / "val" / vs.name
         labels = folder / "labels.tsv"
         if not labels.exists():
-            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share, browser_share=0.0, mix=vs.mix), vs.n, vs.max_chars, vs.degrade)
+            write_dataset(folder, charset, replace(synth, seed=vs.seed, heldout_fonts=vs.heldout_fonts, scene_share=vs.scene_share, plate_share=vs.plate_share, raster_share=0.0, mix=vs.mix), vs.n, vs.max_chars, vs.degrade)
         out[vs.name] = LabelledLines(labels, charset)
     return out
 
@@ -287,7 +287,7 @@ def train(args: argparse.Namespace) -> None:
 
     synth = SynthConfig(
         seed=cfg.seed, batch_size=cfg.batch_size, curriculum=cfg.curriculum, scene_share=cfg.scene_share,
-        plate_share=cfg.plate_share, browser_share=cfg.browser_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles, photo_backgrounds=cfg.photo_backgrounds),
+        plate_share=cfg.plate_share, raster_share=cfg.raster_share, mix=cfg.mix, render=RenderConfig(scan_effects=cfg.scan_effects, font_styles=cfg.font_styles, photo_backgrounds=cfg.photo_backgrounds),
     )
     val_sets = ensure_val_sets(cfg, charset, synth)
     if args.val_labels:
