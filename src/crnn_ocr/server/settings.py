@@ -48,6 +48,9 @@ class ServerSettings(BaseSettings):
     request_timeout_s: float = Field(
         60.0, gt=0, description="longest wait for a result (queue + inference) before 504"
     )
+    shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="on SIGTERM, longest wait for requests in flight before they are cancelled"
+    )
     preview_max_side: int = Field(
         2048, ge=16, description="the processed-image preview is scaled down to this long side"
     )
