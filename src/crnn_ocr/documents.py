@@ -307,7 +307,7 @@ class _PdfReader(DocumentReader):
             try:
                 self._pdf = pdfium.PdfDocument(source)
             except pdfium.PdfiumError as exc:
-                raise _pdf_open_error(exc, label) from None
+                raise _pdf_open_error(exc, label, from_path=not isinstance(src, bytes)) from None
             try:
                 self.page_count = len(self._pdf)
                 self._choose(options, limits)
@@ -373,7 +373,7 @@ def _to_bgr(pixels: np.ndarray, mode: str) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def _pdf_open_error(exc: Exception, label: str) -> Exception:
+def _pdf_open_error(exc: Exception, label: str, from_path: bool) -> Exception:
     import pypdfium2.raw as pdfium_c
 
     code = getattr(exc, "err_code", None)
@@ -386,6 +386,6 @@ def _pdf_open_error(exc: Exception, label: str) -> Exception:
         return EncryptedDocumentError(
             f"{label}: the PDF is locked with a security handler that cannot be opened"
         )
-    if code == pdfium_c.FPDF_ERR_FILE:
+    if code == pdfium_c.FPDF_ERR_FILE and from_path:  # bytes that PDFium cannot read are damaged
         return ImageNotFoundError(f"{label}: cannot open the file")
     return CorruptImageError(f"{label}: damaged PDF, cannot be read ({reason(exc)})")

@@ -37,7 +37,6 @@ from starlette.datastructures import UploadFile
 from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_document
 from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError, OptionsError
 from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
-from crnn_ocr.io import image_size
 from crnn_ocr.server.auth import Caller
 from crnn_ocr.server.errors import (
     InternalError,
@@ -357,12 +356,15 @@ def _inspect(data: bytes, document: DocumentOptions, s: ServerSettings) -> tuple
 
 
 def check_input(data: bytes, document: DocumentOptions, s: ServerSettings) -> DocumentLimits:
-    """Refuse bad document options, and empty, unknown, damaged-header and oversized images from
-    their header alone (before taking an inference slot); the limits to read the document with."""
+    """Refuse bad document options, and empty, unknown, damaged-header and oversized images and
+    TIFFs with too many pages from their headers alone (bounded work: ``crnn_ocr.structure``),
+    before taking an inference slot; the limits to read the document with. Call it off the event
+    loop. A PDF is opened (page count, sizes) on the inference thread."""
     check_options(document)
+    limits = DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
     if not is_pdf(data[:1024]):
-        image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
-    return DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+        open_document(data, document, limits).close()  # headers only: no page is decoded
+    return limits
 
 
 @dataclass(frozen=True)
