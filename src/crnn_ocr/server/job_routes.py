@@ -139,7 +139,7 @@ def _read_json(raw: bytes, limit: int) -> tuple[list[JobInput], OptionsIn, str |
     try:
         body = JobRequest.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False)) from None
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
     inputs = [_decode(i.name or f"image-{n + 1}", i.image_base64, limit) for n, i in enumerate(body.images)]
     return inputs, body.options, body.webhook_url
 

@@ -228,7 +228,7 @@ def parse_form(form: type[FormT], fields: dict[str, str]) -> FormT:
     try:
         return form.model_validate(fields)
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False)) from None
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
 
 
 _IMAGE_FILE = {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file"}
