@@ -102,6 +102,13 @@ def test_a_looping_tiff_chain_is_corrupt() -> None:
         count_tiff_pages(io.BytesIO(bytes(data)), stop_at=10, label="t")
 
 
+def test_a_tiff_page_with_too_many_tags_is_corrupt() -> None:
+    data = bytearray(chained_tiff(1))
+    data[8 + 64:8 + 64 + 2] = (60_000).to_bytes(2, "little")  # the page directory's tag count
+    with pytest.raises(CorruptImageError, match="60000 tags"):
+        open_document(bytes(data) + b"\0" * 720_000)
+
+
 @pytest.mark.parametrize(
     ("data", "what"),
     [

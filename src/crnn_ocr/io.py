@@ -165,8 +165,8 @@ def load_frame(
 def _seek(im: Image.Image, index: int, label: str) -> Image.Image:
     try:
         im.seek(index)
-    except EOFError:
-        raise ImageNotFoundError(f"{label}: has no page {index + 1}") from None
+    except EOFError:  # its directory chain says the page exists: the file is damaged
+        raise CorruptImageError(f"{label}: damaged TIFF, cannot find page {index + 1}") from None
     except Exception as exc:
         raise CorruptImageError(f"{label}: cannot read page {index + 1} ({reason(exc)})") from exc
     return im

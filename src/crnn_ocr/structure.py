@@ -2,7 +2,7 @@
 
 PIL reads some structures with Python loops whose cost grows with the file, not with the image:
 a PNG's chunks before the pixel data, a JPEG's markers before the first scan, a TIFF's chain of
-page directories (its ``n_frames`` walks the whole chain, quadratically). A hostile file of a few
+page directories (its ``n_frames`` walks the whole chain, quadratically) and the tags of each. A hostile file of a few
 MB can hold millions of them. These walks read only lengths and offsets, stop at a fixed number
 of steps, and raise ``CorruptImageError`` naming what was too many, so every later PIL call on the
 same bytes does bounded work.
@@ -24,18 +24,23 @@ MAX_PNG_HEADER_CHUNKS = 1024
 MAX_PNG_CHUNKS = 100_000
 #: Marker segments a JPEG may hold before its first scan (real files: about 10 to 30).
 MAX_JPEG_HEADER_SEGMENTS = 1024
+#: Tags in one TIFF page directory (real files: 10 to a few hundred); PIL parses each in Python.
+MAX_TIFF_TAGS = 4096
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def check_structure(fp: BinaryIO, fmt: str, label: str) -> None:
-    """Refuse a PNG or JPEG with more chunks / marker segments than a real image has; other
-    formats pass (a TIFF's pages are counted by ``count_tiff_pages``). Leaves ``fp`` at 0."""
+    """Refuse a PNG or JPEG with more chunks / marker segments than a real image has, and a TIFF
+    whose first page has more tags than one has (its other pages are checked as
+    ``count_tiff_pages`` counts them). Other formats pass. Leaves ``fp`` at 0."""
     try:
         if fmt == "PNG":
             _walk_png(fp, label)
         elif fmt == "JPEG":
             _walk_jpeg(fp, label)
+        elif fmt == "TIFF":
+            _count_ifds(fp, 1, label)
     finally:
         fp.seek(0)
 
@@ -135,6 +140,10 @@ def _count_ifds(fp: BinaryIO, stop_at: int, label: str) -> int:
         seen.add(offset)
         fp.seek(offset)
         (entries,) = struct.unpack(order + count_fmt, fp.read(count_size))
+        if entries > MAX_TIFF_TAGS:
+            raise CorruptImageError(
+                f"{label}: damaged TIFF: page {pages + 1} has {entries} tags, more than {MAX_TIFF_TAGS}"
+            )
         fp.seek(offset + count_size + entries * entry_size)
         raw = fp.read(offset_size)
         pages += 1
