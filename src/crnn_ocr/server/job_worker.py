@@ -118,7 +118,7 @@ class EmbeddedWorkers:
         name = f"{worker_name()}:{threading.current_thread().name}"
         while not self._stop.is_set():
             try:
-                item = self.store.claim(name)
+                item = self.store.claim(name, on_given_up=self._finished)
             except Exception:
                 log.exception("claiming a job item failed")
                 self._stop.wait(1.0)
@@ -148,8 +148,13 @@ class EmbeddedWorkers:
         finally:
             with self._lock:
                 self._reading.pop(key, None)
-        if finished is not None and finished.webhook_url:
-            send_webhook(finished, self.settings)
+        if finished is not None:
+            self._finished(finished)
+
+    def _finished(self, job: JobRecord) -> None:
+        """A job just completed here (an item read, or one given up): call its webhook."""
+        if job.webhook_url:
+            send_webhook(job, self.settings)
 
     def _keep_leases(self) -> None:
         """Renew the lease of every item being read, three times per lease."""

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,9 +374,12 @@ class SqliteJobStore:
 
     # ---- the worker side -----------------------------------------------------------------------
 
-    def claim(self, worker: str, now: float | None = None) -> ClaimedItem | None:
+    def claim(
+        self, worker: str, now: float | None = None, on_given_up: Callable[[JobRecord], None] | None = None
+    ) -> ClaimedItem | None:
         """Take the oldest pending item, or one whose lease ran out (its worker died), atomically.
-        An item claimed ``max_attempts`` times already is failed with ``worker_lost`` instead."""
+        An item claimed ``max_attempts`` times already is failed with ``worker_lost`` instead;
+        when that finishes its job, ``on_given_up`` gets the job (to call its webhook)."""
         while True:
             now = time.time() if now is None else now
             with self.db.write() as db:
@@ -405,7 +408,9 @@ class SqliteJobStore:
                         job_id, index, item["owner"], item["name"], item["sha256"], item["data"], item["options"],
                         item["attempts"],
                     )
-            self._finish(job_id, index, worker_lost(attempts), statuses=("pending", "running"))
+            finished = self._finish(job_id, index, worker_lost(attempts), statuses=("pending", "running"))
+            if finished is not None and on_given_up is not None:
+                on_given_up(finished)
             now = None
 
     def renew(self, job_id: str, index: int, now: float | None = None) -> None:
