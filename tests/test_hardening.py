@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import pytest
 from fastapi.testclient import TestClient
-from hostile import chained_tiff, chunk_bomb_png, com_bomb_jpeg, damaged_pdf, small_png
+from hostile import chained_tiff, chunk_bomb_png, com_bomb_jpeg, damaged_pdf
 from jobs_support import free_port, wait_until
 from tiny_model import render_code_line
 
