@@ -11,6 +11,13 @@ Examples:
     python benchmarks/load_test.py --model models/crnn_zh_en_v1.onnx --levels 1,4,16 --duration 10
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid 12345
 
+With ``--hostile N``, N requests of each hostile kind are kept in flight during every level (each
+resent as soon as it is answered): a 170,000-page TIFF, a PNG of 1.66 M empty chunks, a JPEG of
+4.9 M empty COM markers, a damaged PDF (all built by ``tests/hostile.py``), a page number of 2**63
+and a 1.7 MB jobs body of 40,000 invalid items. A separate process polls ``/healthz`` every 50 ms;
+a second table reports the valid requests' status codes, the hostile answers by status, and the
+``/healthz`` latency (p50 / p99 / max).
+
 Only loopback addresses are accepted, durations are capped at 120 s per level and clients at 64.
 Needs httpx and psutil (``pip install -e '.[bench]'``).
 """
@@ -20,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
+import multiprocessing
 import os
 import platform
 import socket
@@ -27,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -134,6 +143,21 @@ class LevelResult:
     rejected: int
     rss_before_mb: float
     rss_after_mb: float
+    statuses: dict[int, int] = field(default_factory=dict)  # valid requests by status (0: no answer)
+    hostile: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> status -> count
+    healthz_ms: list[float] = field(default_factory=list)  # -1: failed
+
+    def hostile_row(self) -> str:
+        ok = [ms for ms in self.healthz_ms if ms >= 0]
+        hostile = "; ".join(
+            f"{kind} " + ",".join(f"{n}x{status or 'none'}" for status, n in sorted(by.items()))
+            for kind, by in self.hostile.items()
+        )
+        valid = ", ".join(f"{n}x{status or 'none'}" for status, n in sorted(self.statuses.items()))
+        return (
+            f"| {self.clients} | {valid} | {hostile} | {len(ok)}/{len(self.healthz_ms)} "
+            f"| {percentile(ok, 0.5):.1f} | {percentile(ok, 0.99):.1f} | {max(ok, default=float('nan')):.1f} |"
+        )
 
     @property
     def ok(self) -> int:
@@ -166,7 +190,18 @@ async def run_level(url: str, pid: int, clients: int, args: argparse.Namespace, 
             (await send()).raise_for_status()
         latencies: list[float] = []
         counts = {"errors": 0, "rejected": 0}
+        statuses: dict[int, int] = {}
+        hostile: dict[str, dict[int, int]] = {}
         rss_before = rss_mb(pid)
+        probe_out: multiprocessing.Queue = multiprocessing.Queue()
+        prober = None
+        hostile_client = httpx.AsyncClient(base_url=url, timeout=120.0, limits=httpx.Limits(
+            max_connections=len(HOSTILE_KINDS) * max(1, args.hostile)))  # its own connections: never queued
+        if args.hostile:
+            senders = hostile_senders(hostile_client)
+        if args.hostile or args.probe:
+            prober = multiprocessing.Process(target=probe_healthz, args=(url, args.duration, probe_out))
+            prober.start()
         start = time.perf_counter()
         deadline = start + args.duration
 
@@ -177,8 +212,10 @@ async def run_level(url: str, pid: int, clients: int, args: argparse.Namespace, 
                     r = await send()
                 except httpx.HTTPError:
                     counts["errors"] += 1
+                    statuses[0] = statuses.get(0, 0) + 1
                     continue
                 ms = (time.perf_counter() - t0) * 1000
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 if r.status_code == 200 and r.json().get("success") is True:
                     latencies.append(ms)
                 elif r.status_code == 503:
@@ -186,9 +223,73 @@ async def run_level(url: str, pid: int, clients: int, args: argparse.Namespace, 
                 else:
                     counts["errors"] += 1
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        async def attacker(kind: str) -> None:
+            by = hostile.setdefault(kind, {})
+            while time.perf_counter() < deadline:
+                try:
+                    status = (await senders[kind]()).status_code
+                except httpx.HTTPError:
+                    status = 0
+                by[status] = by.get(status, 0) + 1
+
+        attackers = [attacker(kind) for kind in args.hostile_kinds for _ in range(args.hostile)] if args.hostile else []
+        await asyncio.gather(*(worker() for _ in range(clients)), *attackers)
         elapsed = time.perf_counter() - start
-        return LevelResult(clients, elapsed, latencies, counts["errors"], counts["rejected"], rss_before, rss_mb(pid))
+        await hostile_client.aclose()
+        healthz = probe_out.get(timeout=60) if prober is not None else []
+        if prober is not None:
+            prober.join(10)
+        return LevelResult(
+            clients, elapsed, latencies, counts["errors"], counts["rejected"], rss_before, rss_mb(pid),
+            statuses, hostile, healthz,
+        )
+
+
+# ---- hostile requests (--hostile) ---------------------------------------------------------------
+
+HOSTILE_KINDS = ("tiff-170k-pages", "png-chunk-bomb", "jpeg-com-bomb", "damaged-pdf", "page-2^63", "422-1.7MB")
+
+
+def hostile_senders(client: httpx.AsyncClient) -> dict[str, object]:
+    """A function per hostile kind that sends one such request (files built by tests/hostile.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from hostile import chained_tiff, chunk_bomb_png, com_bomb_jpeg, damaged_pdf
+
+    tiff, png, jpeg, pdf = chained_tiff(170_000), chunk_bomb_png(1_660_000), com_bomb_jpeg(4_900_000), damaged_pdf()
+    invalid = json.dumps({"images": [{"image_base64": 1, "extra": "x" * 10}] * 40_000}).encode()
+
+    def upload(name: str, data: bytes, media: str):
+        return lambda: client.post("/ocr", files={"image": (name, data, media)})
+
+    return {
+        "tiff-170k-pages": upload("h.tif", tiff, "image/tiff"),
+        "png-chunk-bomb": upload("h.png", png, "image/png"),
+        "jpeg-com-bomb": upload("h.jpg", jpeg, "image/jpeg"),
+        "damaged-pdf": upload("h.pdf", pdf, "application/pdf"),
+        "page-2^63": lambda: client.get("/api/v1/history", params={"page": str(2**63)}),
+        "422-1.7MB": lambda: client.post("/api/v1/jobs", content=invalid, headers={"content-type": "application/json"}),
+    }
+
+
+def probe_healthz(url: str, duration_s: float, out: multiprocessing.Queue) -> None:
+    """In its own process (its own GIL): GET /healthz every 50 ms; the latencies in ms, -1 for a failure."""
+    latencies = []
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        deadline = time.perf_counter() + duration_s
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                ok = client.get("/healthz").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - t0) * 1000 if ok else -1.0)
+            time.sleep(max(0.0, 0.05 - (time.perf_counter() - t0)))
+    out.put(latencies)
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -211,8 +312,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--image", type=Path, help="image file to send (default: a synthetic 3-line document)")
     p.add_argument("--no-detect", action="store_true", help="send detect=false (whole image = one line)")
+    p.add_argument(
+        "--hostile", type=int, default=0, metavar="N",
+        help="keep N requests of each hostile kind in flight during every level, and poll /healthz",
+    )
+    p.add_argument("--probe", action="store_true", help="poll /healthz during every level (implied by --hostile)")
+    p.add_argument("--hostile-kinds", default=",".join(HOSTILE_KINDS),
+                   help=f"comma-separated kinds to send with --hostile (default: all of {', '.join(HOSTILE_KINDS)})")
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    args.hostile_kinds = [k.strip() for k in args.hostile_kinds.split(",") if k.strip()]
+    if set(args.hostile_kinds) - set(HOSTILE_KINDS):
+        p.error(f"--hostile-kinds: choose from {', '.join(HOSTILE_KINDS)}")
     if not args.levels or min(args.levels) < 1 or max(args.levels) > MAX_CLIENTS:
         p.error(f"levels must be between 1 and {MAX_CLIENTS}")
     if not 0 < args.duration <= MAX_DURATION_S:
@@ -249,10 +360,22 @@ def main(argv: list[str] | None = None) -> int:
         print("| clients | requests | req/s | p50 ms | p95 ms | max ms | errors | 503 | RSS before MiB | RSS after MiB |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         first_rss = rss_mb(pid)
+        results = []
         for clients in args.levels:
             result = asyncio.run(run_level(url, pid, clients, args, image))
+            results.append(result)
             print(result.row(), flush=True)
         print()
+        if args.hostile or args.probe:
+            hostile = (f"{args.hostile} of each hostile kind in flight ({', '.join(args.hostile_kinds)})"
+                       if args.hostile else "no hostile requests")
+            print(f"with {hostile}; /healthz every 50 ms:")
+            print()
+            print("| clients | valid requests by status | hostile requests by status | /healthz ok | p50 ms | p99 ms | max ms |")
+            print("|---:|---|---|---:|---:|---:|---:|")
+            for result in results:
+                print(result.hostile_row())
+            print()
         print(f"server RSS: {first_rss:.1f} MiB before the first level, {rss_mb(pid):.1f} MiB after the last")
     finally:
         if proc is not None:

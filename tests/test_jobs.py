@@ -199,7 +199,9 @@ def test_an_item_whose_worker_died_is_claimed_again_then_given_up(tmp_path: Path
     assert store.claim("w2", now=t0 + 1) is None  # leased
     second = store.claim("w2", now=t0 + 6)  # w1 never renewed: it died
     assert second is not None and second.attempts == 2
-    assert store.claim("w3", now=t0 + 20) is None  # the second claim ran out too: given up
+    given_up: list = []
+    assert store.claim("w3", now=t0 + 20, on_given_up=given_up.append) is None  # the second claim ran out too
+    assert [j.id for j in given_up] == [job.id] and given_up[0].status == "completed"  # its webhook is called
     item = store.get_job(job.id, OWNER).items[0]
     assert (item.status, item.error_code) == ("failed", "worker_lost")
     assert store.finish_item(job.id, 0, ItemOutcome(result="{}", text="")) is None  # too late: ignored

@@ -136,3 +136,56 @@ def test_killing_a_worker_mid_job_loses_nothing(api, workers) -> None:
         assert item["attempts"] >= 2, item
     survivor = next(p for pid, p in pids.items() if pid != victim_pid)
     assert survivor.poll() is None
+
+
+def test_a_poison_item_is_given_up_after_max_attempts(tmp_path: Path, shipped_ocr) -> None:
+    """An item whose worker dies every time it reads it (here: killed with ``kill -9`` by the test
+    as soon as the item runs) fails with ``worker_lost`` after ``job_max_attempts`` starts, as in
+    embedded mode, instead of killing a worker every visibility timeout forever."""
+    from fastapi.testclient import TestClient
+
+    from crnn_ocr.server import ServerSettings, create_app
+
+    max_attempts = 2
+    with redis_server(tmp_path) as url:
+        settings = ServerSettings(
+            broker_url=url, store_path=tmp_path / "history.sqlite3", broker_visibility_timeout_s=VISIBILITY_S,
+            job_max_attempts=max_attempts,
+        )
+        with TestClient(create_app(settings, ocr=shipped_ocr)) as api:
+            job_id = api.post("/api/v1/jobs", json=job_body([page_png(300)])).json()["id"]
+            kills = 0
+            for n in range(max_attempts):
+                worker = start_process(
+                    cli("worker", "--broker", url, "--threads", "1", "--visibility-timeout", str(VISIBILITY_S),
+                        "--max-attempts", str(max_attempts), "--log-level", "info"),
+                    tmp_path / f"poison-worker{n}.log",
+                )
+                try:
+                    def running(pid: int = worker.pid, attempt: int = n + 1) -> bool:
+                        assert worker.poll() is None, (tmp_path / f"poison-worker{n}.log").read_text(errors="replace")
+                        item = api.get(f"/api/v1/jobs/{job_id}?results=false").json()["items"][0]
+                        return item["status"] == "running" and item["attempts"] == attempt and \
+                            item["worker"].rsplit(":", 1)[1] == str(pid)
+
+                    wait_until(running, 120, f"the worker to start attempt {n + 1}", interval_s=0.01)
+                    kill9(worker)  # the item "killed" its worker
+                    kills += 1
+                finally:
+                    stop(worker)
+            # The next delivery (after the visibility timeout) gives the item up instead of reading it.
+            worker = start_process(
+                cli("worker", "--broker", url, "--threads", "1", "--visibility-timeout", str(VISIBILITY_S),
+                    "--max-attempts", str(max_attempts), "--log-level", "info"),
+                tmp_path / "poison-worker-last.log",
+            )
+            try:
+                job = wait_job(api, job_id, timeout_s=120)
+            finally:
+                stop(worker)
+            item = job["items"][0]
+            assert kills == max_attempts
+            assert (job["status"], job["done"], job["failed"]) == ("completed", 0, 1), job
+            assert item["status"] == "failed" and item["error"]["code"] == "worker_lost", item
+            assert item["attempts"] == max_attempts
+            assert f"stopped {max_attempts} times" in item["error"]["message"]

@@ -9,7 +9,10 @@
 ``open_document`` does every check before any page is rendered or decoded, in this order: the
 format (magic bytes, never the file name), the password (PDF), the page count, the page range,
 the page count against ``max_pages``, then each chosen page's pixel count at the DPI against
-``max_pixels``. A 10,000-page PDF is refused from its page count alone, in milliseconds.
+``max_pixels``. A 10,000-page PDF is refused from its page count alone, in milliseconds. A
+TIFF's pages are counted along its directory chain only up to ``max_pages + 1``, so a TIFF with
+more pages than ``max_pages`` is refused whatever the page range (the pages past the limit are
+never walked; a 170,000-page TIFF costs no more than a 51-page one).
 
 PDF pages are rendered with PDFium (pypdfium2) at ``DocumentOptions.dpi``, forms included. PDFium
 is not thread-safe, so every call into it holds one process-wide lock (rendering serialises;
@@ -38,6 +41,7 @@ from crnn_ocr.errors import (
     OptionsError,
     TooManyPagesError,
     UnsupportedImageError,
+    reason,
 )
 from crnn_ocr.io import (
     DEFAULT_MAX_PIXELS,
@@ -223,7 +227,13 @@ def open_document(
         raise UnsupportedImageError(
             f"{label}: not an image or PDF: expected PNG, JPEG, BMP, TIFF, WebP or PDF"
         )
-    header = read_header(src, max_bytes=limits.max_bytes)  # type: ignore[arg-type]
+    header = read_header(src, max_bytes=limits.max_bytes, max_frames=limits.max_pages)  # type: ignore[arg-type]
+    if header.frames > limits.max_pages:
+        raise TooManyPagesError(
+            f"{label}: the TIFF has more than {limits.max_pages} pages, the limit per document "
+            "(a TIFF's pages are counted only up to the limit, so a page range does not help); "
+            "split the file, or raise the limit"
+        )
     return _ImageReader(src, label, options, limits, header_frames=header.frames, dpi=header.dpi)
 
 
@@ -297,13 +307,16 @@ class _PdfReader(DocumentReader):
             try:
                 self._pdf = pdfium.PdfDocument(source)
             except pdfium.PdfiumError as exc:
-                raise _pdf_open_error(exc, label) from None
+                raise _pdf_open_error(exc, label, from_path=not isinstance(src, bytes)) from None
             try:
                 self.page_count = len(self._pdf)
                 self._choose(options, limits)
                 for number in self.numbers:
                     self._check_pixels(number, limits.max_pixels)
                 self._pdf.init_forms()  # so that form fields are drawn
+            except pdfium.PdfiumError as exc:  # e.g. a page without a usable MediaBox
+                self._pdf.close()
+                raise CorruptImageError(f"{label}: damaged PDF, cannot be read ({reason(exc)})") from None
             except BaseException:
                 self._pdf.close()
                 raise
@@ -341,7 +354,7 @@ class _PdfReader(DocumentReader):
                 finally:
                     page.close()
             except pdfium.PdfiumError as exc:
-                raise CorruptImageError(f"{self.label}: cannot render page {number} ({exc})") from None
+                raise CorruptImageError(f"{self.label}: cannot render page {number} ({reason(exc)})") from None
         return PageImage(number, _to_bgr(pixels, mode), self.dpi)
 
     def close(self) -> None:
@@ -360,7 +373,7 @@ def _to_bgr(pixels: np.ndarray, mode: str) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def _pdf_open_error(exc: Exception, label: str) -> Exception:
+def _pdf_open_error(exc: Exception, label: str, from_path: bool) -> Exception:
     import pypdfium2.raw as pdfium_c
 
     code = getattr(exc, "err_code", None)
@@ -373,6 +386,6 @@ def _pdf_open_error(exc: Exception, label: str) -> Exception:
         return EncryptedDocumentError(
             f"{label}: the PDF is locked with a security handler that cannot be opened"
         )
-    if code == pdfium_c.FPDF_ERR_FILE:
+    if code == pdfium_c.FPDF_ERR_FILE and from_path:  # bytes that PDFium cannot read are damaged
         return ImageNotFoundError(f"{label}: cannot open the file")
-    return CorruptImageError(f"{label}: damaged PDF, cannot be read ({exc})")
+    return CorruptImageError(f"{label}: damaged PDF, cannot be read ({reason(exc)})")

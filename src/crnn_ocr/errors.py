@@ -5,6 +5,8 @@ The HTTP service maps each class to one status code (see ``crnn_ocr.server``).
 
 from __future__ import annotations
 
+import re
+
 
 class OCRError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -78,3 +80,14 @@ class OptionsError(OCRError):
     """An invalid per-call option (unknown decoding method, empty allowlist, ...)."""
 
     code = "invalid_options"
+
+
+_OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def reason(exc: BaseException) -> str:
+    """What a library's exception says, for a message about the input: its text with object reprs
+    (``<_io.BytesIO object at 0x7f...>``, which name nothing useful and leak heap addresses)
+    replaced by ``the input``, and cut to 300 characters."""
+    text = _OBJECT_REPR.sub("the input", str(exc)) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -5,7 +5,7 @@ from the content's magic bytes, never the file name. Size limits are checked fro
 before any pixel is decoded. Every failure is one of the ``crnn_ocr.errors.ImageError`` classes
 with a message naming the input; no PIL or OpenCV exception escapes.
 
-Multi-page TIFFs: ``read_header`` counts the pages, ``frame_size`` / ``load_frame`` check and
+Multi-page TIFFs: ``read_header`` counts the pages (up to a limit), ``frame_size`` / ``load_frame`` check and
 decode one (``crnn_ocr.documents`` turns files into pages; PDFs are rendered there).
 """
 
@@ -29,7 +29,9 @@ from crnn_ocr.errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     UnsupportedImageError,
+    reason,
 )
+from crnn_ocr.structure import check_structure, count_tiff_pages
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Image.Image
 
@@ -116,15 +118,19 @@ class ImageHeader:
     dpi: float | None
 
 
-def read_header(src: str | os.PathLike | bytes, *, max_bytes: int | None = None) -> ImageHeader:
+#: Most TIFF pages ``read_header`` counts unless told otherwise.
+DEFAULT_MAX_FRAMES = 1000
+
+
+def read_header(
+    src: str | os.PathLike | bytes, *, max_bytes: int | None = None, max_frames: int = DEFAULT_MAX_FRAMES
+) -> ImageHeader:
     """The format, frame count and resolution of an encoded image (path or bytes); ImageError as
-    ``load_image``. Counting a TIFF's frames walks its directory chain (headers only)."""
+    ``load_image``. A TIFF's pages are counted along its directory chain (headers only) up to
+    ``max_frames + 1``: ``frames`` is ``max_frames + 1`` for any longer file, whatever its length."""
     with _open_encoded(src, max_bytes) as (fp, label):
         im = _open_pil(fp, label)
-        try:
-            frames = int(getattr(im, "n_frames", 1)) if im.format == "TIFF" else 1
-        except Exception as exc:  # a damaged directory chain
-            raise CorruptImageError(f"{label}: damaged TIFF page directory ({exc})") from exc
+        frames = count_tiff_pages(fp, max_frames + 1, label) if im.format == "TIFF" else 1
         return ImageHeader(im.format or "", frames, _dpi(im))
 
 
@@ -159,10 +165,10 @@ def load_frame(
 def _seek(im: Image.Image, index: int, label: str) -> Image.Image:
     try:
         im.seek(index)
-    except EOFError:
-        raise ImageNotFoundError(f"{label}: has no page {index + 1}") from None
+    except EOFError:  # its directory chain says the page exists: the file is damaged
+        raise CorruptImageError(f"{label}: damaged TIFF, cannot find page {index + 1}") from None
     except Exception as exc:
-        raise CorruptImageError(f"{label}: cannot read page {index + 1} ({exc})") from exc
+        raise CorruptImageError(f"{label}: cannot read page {index + 1} ({reason(exc)})") from exc
     return im
 
 
@@ -231,13 +237,14 @@ def _open_pil(fp: BinaryIO, label: str) -> Image.Image:
     fmt = sniff_format(head)
     if fmt is None:
         raise UnsupportedImageError(f"{label}: {_NOT_AN_IMAGE}")
+    check_structure(fp, fmt, label)  # bounded: PIL's header parsing then is too
     try:
         return Image.open(fp, formats=[fmt])
     except Image.DecompressionBombError as exc:
         # PIL refuses headers above 2 * Image.MAX_IMAGE_PIXELS before we can read the size.
-        raise ImageTooLargeError(f"{label}: {exc}") from exc
+        raise ImageTooLargeError(f"{label}: {reason(exc)}") from exc
     except Exception as exc:  # PIL raises many types for a damaged header
-        raise CorruptImageError(f"{label}: damaged {fmt} header ({exc})") from exc
+        raise CorruptImageError(f"{label}: damaged {fmt} header ({reason(exc)})") from exc
 
 
 def _oriented_size(im: Image.Image) -> tuple[int, int]:
@@ -252,7 +259,7 @@ def _oriented_size(im: Image.Image) -> tuple[int, int]:
             exif = im.getexif()
         orientation = exif.get(_EXIF_ORIENTATION, 1)
     except Exception as exc:  # whatever PIL raises on a bad EXIF block
-        raise CorruptImageError(f"damaged EXIF data ({exc})") from exc
+        raise CorruptImageError(f"damaged EXIF data ({reason(exc)})") from exc
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
@@ -268,10 +275,10 @@ def _decode_pil(im: Image.Image, label: str) -> np.ndarray:
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{label}: {exc}") from exc
+        raise ImageTooLargeError(f"{label}: {reason(exc)}") from exc
     except Exception as exc:  # truncated or damaged data: OSError, SyntaxError, ValueError, ...
         fmt = im.format or "image"
-        raise CorruptImageError(f"{label}: cannot decode {fmt} data ({exc})") from exc
+        raise CorruptImageError(f"{label}: cannot decode {fmt} data ({reason(exc)})") from exc
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:

@@ -15,7 +15,10 @@ Modes, decided per request by ``Authenticator``:
   key's id owns every record the request makes. An ``admin`` key sees every owner's records.
 
 ``AuthMiddleware`` checks the key before the request body is read, then the caller's rate limit
-(a token bucket per key, in this process), and hands the ``Caller`` to the routes.
+(a token bucket per key, in this process), and hands the ``Caller`` to the routes. In open mode
+it also checks the address each request arrived on: the socket actually bound may be beyond
+loopback even when the configured host is not (``uvicorn --factory ... --host 0.0.0.0``), and
+such a request answers 403 unless ``insecure_open``.
 """
 
 from __future__ import annotations
@@ -193,6 +196,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def arrived_beyond_loopback(scope: Scope) -> str | None:
+    """The local address a request arrived on (the socket actually bound, whatever the settings
+    say) when it is an IP address beyond loopback; None for loopback, a Unix socket or a test
+    client."""
+    server = scope.get("server")
+    host = server[0] if server else None
+    if not isinstance(host, str):
+        return None
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return None if address.is_loopback else host
+
+
 def exposure_problem(host: str, keys_configured: bool, insecure_open: bool) -> str | None:
     """Why the service must not start on ``host`` (None: it may)."""
     if keys_configured or insecure_open or is_loopback(host):
@@ -298,6 +316,15 @@ class AuthMiddleware:
             caller = await anyio.to_thread.run_sync(auth.authenticate, header)
         except Unauthorized as exc:
             response = error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        exposed = arrived_beyond_loopback(scope) if caller.role == "open" else None
+        if exposed is not None and not service.settings.insecure_open:
+            response = error_response(
+                403, "forbidden",
+                f"this server has no API keys, so it answers only on loopback; it was reached on {exposed}. "
+                "Create a key (crnn-ocr keys create --name NAME --admin) or serve with --insecure-open",
+            )
             await response(scope, receive, send)
             return
         wait = auth.wait_s(caller)

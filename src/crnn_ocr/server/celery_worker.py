@@ -11,6 +11,8 @@ and runs a Celery worker. Delivery is at least once and safe against dying worke
 - ``worker_prefetch_multiplier=1``: a worker holds only the items it is reading.
 - Recording an outcome is idempotent (``RedisJobStore.finish_item``), so a redelivered item
   that was already finished is skipped.
+- An item whose workers died ``job_max_attempts`` times is failed with ``worker_lost`` at its
+  next delivery (``RedisJobStore.start_item``): one poison input cannot kill workers forever.
 
 Each worker process loads the OCR model once, at its first task.
 """
@@ -24,10 +26,11 @@ from typing import TYPE_CHECKING
 
 from celery import Celery
 
-from crnn_ocr.server.job_worker import history_entry, read_item, send_webhook, worker_name
-from crnn_ocr.server.redis_jobs import RedisJobStore
+from crnn_ocr.server.job_worker import history_entry, read_item, worker_name
+from crnn_ocr.server.redis_jobs import GivenUp, RedisJobStore
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.webhooks import send_webhook
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
@@ -67,7 +70,9 @@ class WorkerContext:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.store = RedisJobStore(settings.broker_url or "", result_ttl_s=settings.result_ttl_s)
+        self.store = RedisJobStore(
+            settings.broker_url or "", result_ttl_s=settings.result_ttl_s, max_attempts=settings.job_max_attempts
+        )
         self._ocr: OCR | None = None
         self._model: ModelInfo | None = None
         self._model_sha256 = ""
@@ -96,6 +101,10 @@ class WorkerContext:
         started = self.store.start_item(job_id, index, worker_name())
         if started is None:
             return "skipped (finished, cancelled or gone)"
+        if isinstance(started, GivenUp):
+            if started.job is not None and started.job.webhook_url:
+                send_webhook(started.job, self.settings)
+            return "failed: worker_lost (given up)"
         data, options, owner, name, sha, _attempts = started
         ocr, model, model_sha = self.ocr()
         outcome = read_item(ocr, data, OptionsIn.model_validate_json(options), self.settings, model)

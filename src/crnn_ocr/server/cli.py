@@ -18,8 +18,8 @@ from crnn_ocr.server.settings import ServerSettings
 # flag dest -> settings field, for flags whose value (when given) overrides the environment
 _FLAGS = (
     "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
-    "max_concurrency", "max_queue", "request_timeout_s", "log_level",
-    "broker_url", "store_path", "job_workers", "job_lease_s", "broker_visibility_timeout_s", "result_ttl_s",
+    "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level",
+    "broker_url", "store_path", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
     "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
 )
@@ -43,6 +43,9 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
         help="Redis mode: an item whose worker died is redelivered after this "
         f"(default {d['broker_visibility_timeout_s'].default:g})",
     )
+    g.add_argument("--max-attempts", dest="job_max_attempts", type=int, metavar="N",
+                   help="an item whose worker died this often fails with worker_lost "
+                   f"(default {d['job_max_attempts'].default})")
     g.add_argument("--result-ttl", dest="result_ttl_s", type=float, metavar="SECONDS",
                    help=f"keep finished jobs this long (default {d['result_ttl_s'].default:g})")
     g.add_argument("--history-ttl", dest="history_ttl_s", type=float, metavar="SECONDS",
@@ -106,6 +109,11 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument(
         "--timeout", dest="request_timeout_s", type=float, metavar="SECONDS",
         help=f"seconds before a request answers 504 (default {d['request_timeout_s'].default:g})",
+    )
+    p.add_argument(
+        "--shutdown-timeout", dest="shutdown_timeout_s", type=float, metavar="SECONDS",
+        help="on SIGTERM, wait this long for requests in flight, then cancel them "
+        f"(default {d['shutdown_timeout_s'].default:g})",
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     _add_job_arguments(p, server=True)
@@ -197,7 +205,10 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"crnn-ocr serve: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level)
+    common = dict(
+        host=settings.host, port=settings.port, log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
     if settings.workers == 1:
         from crnn_ocr.server.app import create_app
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from crnn_ocr.errors import (
     EncryptedDocumentError,
@@ -158,15 +159,40 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     status = exc.status_code
     code = CODE_BY_STATUS.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
+    headers = getattr(exc, "headers", None)
     if status == 404:
-        message = f"no such endpoint: {request.method} {request.url.path}"
+        message = f"no such endpoint: {request.method} {_clip(request.url.path, 200)}"
     elif status == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {request.method} is not allowed on {_clip(request.url.path, 200)}"
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     elif status >= 500:
         message = GENERIC_500
     else:
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-    return error_response(status, code, message, headers=getattr(exc, "headers", None))
+    return error_response(status, code, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this path (Starlette's own 405 names only the
+    first route whose path matches: ``GET`` for a path that also takes ``DELETE``)."""
+    routes = request.app.router.routes
+    return [
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+#: A 422 answer lists at most this many problems, each cut short: it never grows with the input.
+MAX_DETAILS = 20
+MAX_FIELD_CHARS = 200
+MAX_MESSAGE_CHARS = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,10 +200,15 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "the request body is not valid JSON")
     details = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
-        for e in errors
+        {
+            "field": _clip(".".join(str(p) for p in e.get("loc", ()) if p != "body"), MAX_FIELD_CHARS),
+            "message": _clip(str(e.get("msg", "")), MAX_MESSAGE_CHARS),
+        }
+        for e in errors[:MAX_DETAILS]
     ]
     summary = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details)
+    if len(errors) > MAX_DETAILS:
+        summary += f"; and {len(errors) - MAX_DETAILS} more problems"
     return error_response(422, "invalid_options", f"invalid request: {summary}", details=details)
 
 

@@ -3,9 +3,14 @@
 ``InferenceGate`` owns a dedicated thread pool of ``max_concurrency`` threads (the concurrency
 limit) and a counter of requests in flight (running + waiting). A request that would make that
 count exceed ``max_concurrency + max_queue`` is refused at once with ``OverloadedError``, so a
-burst can never pile up unbounded work or memory. A request that waits longer than the timeout
-gets ``RequestTimeoutError``; its call keeps its thread until it finishes (a running ONNX session
-cannot be interrupted) and stays counted until then, so the limits hold even after timeouts.
+burst can never pile up unbounded work or memory.
+
+Every call gets a ``threading.Event`` as its ``cancelled`` keyword argument. A request that gets
+no result within the timeout answers ``RequestTimeoutError`` and its call is cancelled: a call
+still waiting for a thread never starts, a running one sees ``cancelled`` set and stops at its
+next check (``read_document_bytes`` checks before every page; a running ONNX session cannot be
+interrupted, so a page being read is finished first). The call stays counted until its thread
+is free again, so the limits hold even after timeouts. ``close`` cancels every call.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from crnn_ocr.server.errors import OverloadedError, RequestTimeoutError
@@ -31,6 +36,7 @@ class InferenceGate:
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="crnn-ocr")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._calls: set[threading.Event] = set()  # one per call in flight: set to cancel it
 
     @property
     def capacity(self) -> int:
@@ -42,7 +48,8 @@ class InferenceGate:
         return self._in_flight
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(*args)`` on an inference thread; OverloadedError at once when the queue is full."""
+        """``fn(*args, cancelled=event)`` on an inference thread; OverloadedError at once when the
+        queue is full, RequestTimeoutError (and ``event`` set) after ``timeout_s``."""
         with self._lock:
             if self._in_flight >= self.capacity:
                 raise OverloadedError(
@@ -50,23 +57,37 @@ class InferenceGate:
                     f"{self.max_queue} waiting; retry shortly"
                 )
             self._in_flight += 1
+            cancelled = threading.Event()
+            self._calls.add(cancelled)
         try:
-            future = self._pool.submit(fn, *args)
+            future = self._pool.submit(fn, *args, cancelled=cancelled)
         except BaseException:
-            self._release(None)
+            self._release(cancelled)
             raise
-        future.add_done_callback(self._release)  # runs when the call really ends, even after a timeout
+        # runs when the call really ends (or is cancelled before it starts), even after a timeout
+        future.add_done_callback(lambda _f: self._release(cancelled))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
         except asyncio.TimeoutError:
+            cancelled.set()
+            future.cancel()  # never starts if it is still waiting for a thread
             raise RequestTimeoutError(
                 f"no result within {self.timeout_s:g} s; the server may be overloaded"
             ) from None
+        except asyncio.CancelledError:  # the client went away, or the server is shutting down
+            cancelled.set()
+            future.cancel()
+            raise
 
-    def _release(self, _future: Future | None) -> None:
+    def _release(self, cancelled: threading.Event) -> None:
         with self._lock:
-            self._in_flight -= 1
+            if cancelled in self._calls:
+                self._calls.discard(cancelled)
+                self._in_flight -= 1
 
     def close(self) -> None:
-        """Drop waiting calls and let running ones finish in the background."""
+        """Cancel every call: waiting ones are dropped, running ones stop at their next check."""
+        with self._lock:
+            for cancelled in self._calls:
+                cancelled.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

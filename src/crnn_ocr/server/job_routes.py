@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from crnn_ocr.server.errors import ForbiddenError, InternalError
 from crnn_ocr.server.history import HistoryRecord, HistoryStore
 from crnn_ocr.server.jobs import JobInput, JobService
 from crnn_ocr.server.jobstore import ItemRecord, JobRecord
-from crnn_ocr.server.routes import CallerDep, ServiceDep, decode_base64_image, require_json
+from crnn_ocr.server.routes import CallerDep, ServiceDep, decode_base64_image, form_schema, parse_form, require_json
 from crnn_ocr.server.schemas import (
     ErrorBody,
     ErrorResponse,
@@ -50,6 +50,11 @@ from crnn_ocr.server.schemas import (
 from crnn_ocr.server.service import Service
 
 router = APIRouter()
+
+#: Every integer in a path or query is bounded, so none reaches SQLite beyond its 64-bit range.
+MAX_PAGE = 1_000_000
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the entry's id")]
+JobId = Annotated[str, Path(min_length=1, max_length=64, description="the job's id")]
 
 _ERRORS = {
     status: {"model": ErrorResponse, "description": description}
@@ -96,8 +101,9 @@ JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not
         "requestBody": {
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+                "multipart/form-data": {"schema": form_schema(JobForm, {"images": {
+                    "type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"},
+                    "description": "the images (or PDFs) to read"}}, ["images"])},
             }
         }
     },
@@ -112,12 +118,7 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
         inputs, options, webhook = await _read_multipart(request, limit)
     else:
         require_json(request)
-        try:
-            body = JobRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
-        inputs = [_decode(i.name or f"image-{n + 1}", i.image_base64, limit) for n, i in enumerate(body.images)]
-        options, webhook = body.options, body.webhook_url
+        inputs, options, webhook = await anyio.to_thread.run_sync(_read_json, await request.body(), limit)
     jobs = _jobs(service)
     ocr = service.ocr
     limit = _max_jobs(caller, service.settings.max_jobs_per_key)
@@ -133,6 +134,16 @@ def _max_jobs(caller: Caller, default: int) -> int:
     return default if caller.key.max_jobs is None else caller.key.max_jobs
 
 
+def _read_json(raw: bytes, limit: int) -> tuple[list[JobInput], OptionsIn, str | None]:
+    """The JSON body parsed and its images decoded (on a thread: it may be hundreds of MB)."""
+    try:
+        body = JobRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+    inputs = [_decode(i.name or f"image-{n + 1}", i.image_base64, limit) for n, i in enumerate(body.images)]
+    return inputs, body.options, body.webhook_url
+
+
 def _decode(name: str, text: str, limit: int) -> JobInput:
     try:
         return JobInput(name, decode_base64_image(text, limit))
@@ -145,10 +156,7 @@ async def _read_multipart(request: Request, limit: int) -> tuple[list[JobInput],
     try:
         files = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
         fields = {k: v for k, v in form.multi_items() if k != "images" and isinstance(v, str)}
-        try:
-            parsed = JobForm.model_validate(fields)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        parsed = parse_form(JobForm, fields)
         inputs = []
         for n, upload in enumerate(files):
             data = await upload.read(limit + 1)
@@ -192,7 +200,7 @@ def job_out(job: JobRecord, items: bool, with_results: bool = True) -> JobOut:
 @router.get("/api/v1/jobs", response_model=JobListResponse, tags=["jobs"], summary="Recent jobs")
 async def list_jobs(
     service: ServiceDep, caller: CallerDep,
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> JobListResponse:
     jobs, total = await anyio.to_thread.run_sync(_jobs(service).store.list_jobs, caller.scope, page, page_size)
     return JobListResponse(jobs=[job_out(j, items=False) for j in jobs], page=page, page_size=page_size, total=total)
@@ -201,7 +209,7 @@ async def list_jobs(
 @router.get("/api/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's progress and results",
             responses=_ERRORS)
 async def get_job(
-    job_id: str, service: ServiceDep, caller: CallerDep,
+    job_id: JobId, service: ServiceDep, caller: CallerDep,
     results: Annotated[bool, Query(description="false: statuses and errors only, without the results")] = True,
 ) -> JobOut:
     job = await anyio.to_thread.run_sync(_jobs(service).store.get_job, job_id, caller.scope)
@@ -212,7 +220,7 @@ async def get_job(
 
 @router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
                responses=_ERRORS)
-async def delete_job(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+async def delete_job(job_id: JobId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """An unfinished job is cancelled (its pending items and their images are dropped) and answered
     as it stands; a finished (completed or cancelled) job is removed with its results and the
     history entries and cached results it made: ``{"deleted": true}``."""
@@ -248,7 +256,7 @@ def history_out(record: HistoryRecord, with_result: bool) -> HistoryEntryOut:
 async def list_history(
     service: ServiceDep, caller: CallerDep,
     q: Annotated[str | None, Query(max_length=500, description="only entries whose text contains this")] = None,
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> HistoryListResponse:
     records, total = await anyio.to_thread.run_sync(_history(service).search, caller.scope, q, page, page_size)
     return HistoryListResponse(
@@ -258,7 +266,7 @@ async def list_history(
 
 @router.get("/api/v1/history/{entry_id}", response_model=HistoryEntryOut, tags=["history"],
             summary="One past recognition with its full result", responses=_ERRORS)
-async def get_history(entry_id: int, service: ServiceDep, caller: CallerDep) -> HistoryEntryOut:
+async def get_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> HistoryEntryOut:
     record = await anyio.to_thread.run_sync(_history(service).get, entry_id, caller.scope)
     if record is None:
         raise _not_found("history entry", entry_id)
@@ -267,7 +275,7 @@ async def get_history(entry_id: int, service: ServiceDep, caller: CallerDep) -> 
 
 @router.delete("/api/v1/history/{entry_id}", tags=["history"], summary="Remove a history entry (and its cached result)",
                responses=_ERRORS)
-async def delete_history(entry_id: int, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+async def delete_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """Removes the entry and its cached result: with it, every entry of the same owner for the same
     image, options and model (``removed`` counts them); that image is read afresh next time."""
     removed = await anyio.to_thread.run_sync(_history(service).delete, entry_id, caller.scope)

@@ -6,28 +6,27 @@ and message kept in the job result.
 
 ``EmbeddedWorkers``: ``job_workers`` threads in the server process claim items from the
 ``SqliteJobStore`` (atomically, with a lease renewed while the item is read), record each outcome
-and its history entry, and call the job's webhook when the job completes. After a ``kill -9`` and
-a restart, items whose lease ran out are claimed again, so every accepted job finishes.
+and its history entry, and call the job's webhook (``crnn_ocr.server.webhooks``) when the job
+completes. After a ``kill -9`` and a restart, items whose lease ran out are claimed again, so
+every accepted job finishes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
 import time
-import urllib.request
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from crnn_ocr.errors import OCRError, OptionsError
+from crnn_ocr.errors import OCRError
 from crnn_ocr.server.errors import GENERIC_500
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
 from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqliteJobStore
 from crnn_ocr.server.schemas import ModelInfo, OCRResponse, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.webhooks import send_webhook
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
@@ -78,47 +77,6 @@ def history_entry(
     )
 
 
-# ---- webhook -----------------------------------------------------------------------------------
-
-
-def check_webhook_url(url: str, allowed_hosts: list[str]) -> None:
-    """Raise OptionsError unless ``url`` is http(s) to one of ``allowed_hosts`` (none: webhooks off)."""
-    if not allowed_hosts:
-        raise OptionsError("webhooks are off on this server (no webhook_allowed_hosts configured)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OptionsError(f"webhook_url must be an http:// or https:// URL, not {url!r}")
-    if parts.hostname.lower() not in {h.lower() for h in allowed_hosts}:
-        raise OptionsError(f"webhook host {parts.hostname!r} is not in the server's webhook_allowed_hosts")
-
-
-def webhook_payload(job: JobRecord) -> dict:
-    return {
-        "event": "job.finished", "id": job.id, "status": job.status, "total": job.total, "done": job.done,
-        "failed": job.failed, "cancelled": job.cancelled, "url": f"/api/v1/jobs/{job.id}",
-    }
-
-
-def send_webhook(job: JobRecord, settings: ServerSettings) -> bool:
-    """POST the job's summary to its webhook (host re-checked against the allowlist). Never raises:
-    a failure is logged and False returned."""
-    url = job.webhook_url
-    if not url:
-        return False
-    try:
-        check_webhook_url(url, settings.webhook_allowed_hosts)
-        request = urllib.request.Request(
-            url, data=json.dumps(webhook_payload(job)).encode(), method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "crnn-ocr"},
-        )
-        with urllib.request.urlopen(request, timeout=settings.webhook_timeout_s) as response:
-            response.read(1024)
-        return True
-    except Exception as exc:  # noqa: BLE001 - the job is done either way
-        log.warning("webhook for job %s to %s failed: %s", job.id, url, exc)
-        return False
-
-
 # ---- embedded pool -----------------------------------------------------------------------------
 
 
@@ -160,7 +118,7 @@ class EmbeddedWorkers:
         name = f"{worker_name()}:{threading.current_thread().name}"
         while not self._stop.is_set():
             try:
-                item = self.store.claim(name)
+                item = self.store.claim(name, on_given_up=self._finished)
             except Exception:
                 log.exception("claiming a job item failed")
                 self._stop.wait(1.0)
@@ -190,8 +148,13 @@ class EmbeddedWorkers:
         finally:
             with self._lock:
                 self._reading.pop(key, None)
-        if finished is not None and finished.webhook_url:
-            send_webhook(finished, self.settings)
+        if finished is not None:
+            self._finished(finished)
+
+    def _finished(self, job: JobRecord) -> None:
+        """A job just completed here (an item read, or one given up): call its webhook."""
+        if job.webhook_url:
+            send_webhook(job, self.settings)
 
     def _keep_leases(self) -> None:
         """Renew the lease of every item being read, three times per lease."""

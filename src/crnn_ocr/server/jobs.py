@@ -8,7 +8,8 @@ Two modes behind one ``JobService``:
   entries into its SQLite history.
 
 Either way a job is stored durably before the 202 answer, items already known to be bad fail at
-once with their error, and items whose result is in the cache are done at once. A thread deletes
+once with their error, and items whose result is in the cache are done at once (a job finished
+that way calls its webhook at once, on a thread of its own). A thread deletes
 expired jobs and history entries every ``purge_interval_s``; deleting a job also deletes the
 history entries (so the cached results) it made.
 """
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING
 from crnn_ocr.errors import OCRError, OptionsError
 from crnn_ocr.server.errors import RateLimitedError
 from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
-from crnn_ocr.server.job_worker import EmbeddedWorkers, check_webhook_url
+from crnn_ocr.server.job_worker import EmbeddedWorkers
 from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqliteJobStore, canonical_json
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.webhooks import check_webhook_url, send_webhook
 from crnn_ocr.types import DocumentOptions
 
 if TYPE_CHECKING:
@@ -65,7 +67,10 @@ class JobService:
             from crnn_ocr.server.celery_worker import make_celery
             from crnn_ocr.server.redis_jobs import RedisJobStore
 
-            service = cls(settings, RedisJobStore(settings.broker_url or "", result_ttl_s=settings.result_ttl_s), history)
+            store = RedisJobStore(
+                settings.broker_url or "", result_ttl_s=settings.result_ttl_s, max_attempts=settings.job_max_attempts
+            )
+            service = cls(settings, store, history)
             service._celery = make_celery(settings)
             return service
         store = SqliteJobStore(
@@ -125,7 +130,13 @@ class JobService:
                         owner, item.name, item.sha256, options_json, self.model_sha256, item.cached_result,
                         job.id, index,
                     ))
-        self._dispatch(job)
+        if job.finished:  # every item refused or cached: no worker will ever finish it
+            if job.webhook_url:
+                threading.Thread(
+                    target=send_webhook, args=(job, self.settings), name="crnn-ocr-webhook", daemon=True
+                ).start()
+        else:
+            self._dispatch(job)
         return job
 
     def delete_job(self, job_id: str, scope: str | None) -> bool:

@@ -17,11 +17,12 @@ by another one; after ``max_attempts`` claims it fails with ``worker_lost``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,15 @@ class JobStore(Protocol):
     def close(self) -> None: ...
 
 
+def worker_lost(attempts: int) -> ItemOutcome:
+    """The outcome of an item given up after its worker died ``attempts`` times (both job modes)."""
+    return ItemOutcome(
+        error_code="worker_lost",
+        error_message=f"the worker reading this item stopped {attempts} times (crashed or killed); "
+        "the item was given up",
+    )
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -188,12 +198,27 @@ CREATE INDEX IF NOT EXISTS items_claimable ON items (status, lease_until);
 """
 
 
+def _private_file(path: Path) -> None:
+    """Make ``path`` readable by its owner only (0600) before SQLite opens it, creating its folder
+    0700 when missing. SQLite gives the -wal and -shm files the database file's mode."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        # Never open and close an existing store: closing any descriptor of a file drops every
+        # POSIX lock this process holds on it, SQLite connections' included.
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                os.chmod(file, 0o600)  # a store made by an older version (0644)
+
+
 class SqliteDatabase:
     """One SQLite file shared by threads: a connection per thread, WAL, durable commits."""
 
     def __init__(self, path: Path, schema: str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -349,9 +374,12 @@ class SqliteJobStore:
 
     # ---- the worker side -----------------------------------------------------------------------
 
-    def claim(self, worker: str, now: float | None = None) -> ClaimedItem | None:
+    def claim(
+        self, worker: str, now: float | None = None, on_given_up: Callable[[JobRecord], None] | None = None
+    ) -> ClaimedItem | None:
         """Take the oldest pending item, or one whose lease ran out (its worker died), atomically.
-        An item claimed ``max_attempts`` times already is failed with ``worker_lost`` instead."""
+        An item claimed ``max_attempts`` times already is failed with ``worker_lost`` instead;
+        when that finishes its job, ``on_given_up`` gets the job (to call its webhook)."""
         while True:
             now = time.time() if now is None else now
             with self.db.write() as db:
@@ -380,12 +408,9 @@ class SqliteJobStore:
                         job_id, index, item["owner"], item["name"], item["sha256"], item["data"], item["options"],
                         item["attempts"],
                     )
-            lost = ItemOutcome(
-                error_code="worker_lost",
-                error_message=f"the worker reading this item stopped {attempts} times (crashed or killed); "
-                "the item was given up",
-            )
-            self._finish(job_id, index, lost, statuses=("pending", "running"))
+            finished = self._finish(job_id, index, worker_lost(attempts), statuses=("pending", "running"))
+            if finished is not None and on_given_up is not None:
+                on_given_up(finished)
             now = None
 
     def renew(self, job_id: str, index: int, now: float | None = None) -> None:

@@ -9,7 +9,9 @@ Keys (prefix ``crnn:``)::
     crnn:history:inbox         list  history entries (JSON) from the workers, drained by the server
 
 An item's outcome is recorded by a Lua script, atomically and at most once: a Celery task that
-is redelivered (its worker died after recording but before acknowledging) changes nothing.
+is redelivered (its worker died after recording but before acknowledging) changes nothing. An
+item started ``max_attempts`` times (every worker that took it died) is failed with
+``worker_lost`` at its next delivery instead of being read again, as in embedded mode.
 Finished jobs expire after ``result_ttl_s``.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import redis
 
@@ -30,6 +32,7 @@ from crnn_ocr.server.jobstore import (
     JobRecord,
     NewItem,
     new_job_id,
+    worker_lost,
 )
 
 PREFIX = "crnn:"
@@ -58,6 +61,20 @@ local status = redis.call('HGET', KEYS[2], 'status')
 local job = redis.call('HGET', KEYS[1], 'status')
 if (not status) or (not job) or job == 'cancelled' or status == 'done' or status == 'failed'
    or status == 'cancelled' then return nil end
+local attempts = tonumber(redis.call('HGET', KEYS[2], 'attempts') or '0')
+if attempts >= tonumber(ARGV[3]) then
+  -- started max_attempts times already and never finished: every worker that took it died
+  redis.call('HSET', KEYS[2], 'status', 'failed', 'error_code', ARGV[4], 'error_message', ARGV[5],
+             'finished_at', ARGV[1])
+  redis.call('DEL', KEYS[3])
+  redis.call('HINCRBY', KEYS[1], 'failed', 1)
+  local j = redis.call('HMGET', KEYS[1], 'total', 'done', 'failed', 'cancelled')
+  if tonumber(j[2]) + tonumber(j[3]) + tonumber(j[4]) >= tonumber(j[1]) then
+    redis.call('HSET', KEYS[1], 'status', 'completed', 'finished_at', ARGV[1])
+    return 1
+  end
+  return 0
+end
 redis.call('HSET', KEYS[2], 'status', 'running', 'worker', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'attempts', 1)
 redis.call('HSETNX', KEYS[2], 'started_at', ARGV[1])
@@ -66,6 +83,13 @@ return {redis.call('GET', KEYS[3]), redis.call('HGET', KEYS[1], 'options'), redi
         redis.call('HGET', KEYS[2], 'name'), redis.call('HGET', KEYS[2], 'sha256'),
         redis.call('HGET', KEYS[2], 'attempts')}
 """
+
+
+@dataclass(frozen=True)
+class GivenUp:
+    """``start_item``'s answer for an item failed with ``worker_lost``: ``job`` when that finished it."""
+
+    job: JobRecord | None
 
 
 def _job_key(job_id: str) -> str:
@@ -87,9 +111,11 @@ def _owner_key(owner: str) -> str:
 class RedisJobStore:
     """The ``JobStore`` of Redis mode, shared by the server and every worker."""
 
-    def __init__(self, url: str, *, result_ttl_s: float) -> None:
+    def __init__(self, url: str, *, result_ttl_s: float, max_attempts: int = 3) -> None:
         self.redis = redis.Redis.from_url(url)
         self.result_ttl_s = result_ttl_s
+        self.max_attempts = max_attempts
+        self._given_up = worker_lost(max_attempts)
         self._finish = self.redis.register_script(_FINISH)
         self._start = self.redis.register_script(_START)
 
@@ -226,12 +252,23 @@ class RedisJobStore:
 
     # ---- the worker side -----------------------------------------------------------------------
 
-    def start_item(self, job_id: str, index: int, worker: str) -> tuple[bytes, str, str, str, str, int] | None:
-        """(image, options, owner, name, sha256, attempts) of an item to read now, or None when it is
-        finished, cancelled or gone (a redelivered task, a cancelled or expired job)."""
+    def start_item(
+        self, job_id: str, index: int, worker: str
+    ) -> tuple[bytes, str, str, str, str, int] | GivenUp | None:
+        """(image, options, owner, name, sha256, attempts) of an item to read now; None when it is
+        finished, cancelled or gone (a redelivered task, a cancelled or expired job); ``GivenUp``
+        when it was started ``max_attempts`` times already (each time its worker died): it is
+        failed with ``worker_lost`` instead, as the embedded store does."""
+        lost = self._given_up
         got = self._start(
-            keys=[_job_key(job_id), _item_key(job_id, index), _data_key(job_id, index)], args=[time.time(), worker]
+            keys=[_job_key(job_id), _item_key(job_id, index), _data_key(job_id, index)],
+            args=[time.time(), worker, self.max_attempts, lost.error_code or "", lost.error_message or ""],
         )
+        if isinstance(got, int):
+            job = self.get_job(job_id, None) if got == 1 else None
+            if job is not None:
+                self._expire(job_id, job.total)
+            return GivenUp(job)
         if not got or got[0] is None:
             return None
         data, options, owner, name, sha, attempts = got

@@ -18,26 +18,30 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 import time
 from dataclasses import dataclass, replace
 from importlib import metadata
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio.to_thread
 import cv2
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 
 from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_document
-from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError
+from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError, OptionsError
 from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
-from crnn_ocr.io import image_size
 from crnn_ocr.server.auth import Caller
 from crnn_ocr.server.errors import (
     InternalError,
     InvalidBase64Error,
+    RequestTimeoutError,
     ServiceError,
     UnsupportedMediaTypeError,
 )
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
 
 
 router = APIRouter()
+FormT = TypeVar("FormT", bound=BaseModel)
 
 _ERRORS = {
     status: {"model": ErrorResponse, "description": description}
@@ -206,8 +211,27 @@ async def ocr_json(
 ) -> Response:
     """Recognise the text in a base64-encoded image or PDF (every page, or ``options.pages``)."""
     start = time.perf_counter()
-    data = decode_base64_image(body.image_base64, service.settings.max_bytes)
+    data = await anyio.to_thread.run_sync(decode_base64_image, body.image_base64, service.settings.max_bytes)
     return await _recognise(service, caller.owner, data, body.options, body.return_processed_image, format, start)
+
+
+def form_schema(form: type[BaseModel], files: dict[str, dict], required: list[str]) -> dict:
+    """The OpenAPI schema of a multipart body: ``files`` (name -> schema) next to the fields of
+    ``form``, as one flat object (an ``allOf`` with a form that forbids other fields would
+    forbid the files too, and no client could send a valid body)."""
+    properties = {**form.model_json_schema()["properties"], **files}
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def parse_form(form: type[FormT], fields: dict[str, str]) -> FormT:
+    """``fields`` as ``form``, or the 422 a body parameter would answer."""
+    try:
+        return form.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+
+
+_IMAGE_FILE = {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file"}
 
 
 @router.post(
@@ -217,19 +241,28 @@ async def ocr_json(
     summary="Read an uploaded image or PDF (multipart/form-data)",
     responses={**_ERRORS, **_FILE_RESPONSES},
     dependencies=[Depends(require_multipart)],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": form_schema(OCRForm, {"image": _IMAGE_FILE}, ["image"])}}}},
 )
 async def ocr_upload(
-    image: Annotated[UploadFile, File(description="the image (PNG, JPEG, BMP, TIFF, WebP) or PDF file")],
-    form: Annotated[OCRForm, Form()],
-    service: ServiceDep,
-    caller: CallerDep,
-    format: OutputFormat = _FORMAT_QUERY,
+    request: Request, service: ServiceDep, caller: CallerDep, format: OutputFormat = _FORMAT_QUERY
 ) -> Response:
-    """Recognise the text in an uploaded image or PDF (multipart/form-data). The file name is ignored."""
+    """Recognise the text in an uploaded image or PDF (multipart/form-data): the file in ``image``,
+    the options as form fields. The file name is ignored. One file only: several go to jobs."""
     start = time.perf_counter()
-    limit = service.settings.max_bytes
-    data = await image.read(limit + 1)
-    await image.close()
+    async with request.form(max_files=2, max_fields=100) as body:
+        uploads = [f for f in body.getlist("image") if isinstance(f, UploadFile)]
+        fields = {k: v for k, v in body.multi_items() if isinstance(v, str)}
+        if len(uploads) > 1:
+            raise OptionsError(
+                "send one file in the field 'image', not several; to read several files send them to "
+                "POST /api/v1/jobs, or as one multi-page PDF or TIFF"
+            )
+        form = parse_form(OCRForm, fields)
+        if not uploads:
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "image"), "msg": "Field required"}])
+        limit = service.settings.max_bytes
+        data = await uploads[0].read(limit + 1)
     if len(data) > limit:
         raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
     return await _recognise(
@@ -264,9 +297,9 @@ async def _recognise(
     ocr = service.require_ocr()
     s = service.settings
     options, document = options_in.to_options(), options_in.to_document()
-    limits = check_input(data, document, s)
+    # Off the event loop: header checks are bounded, but not free on a 20 MB file.
+    limits, sha = await anyio.to_thread.run_sync(_inspect, data, document, s)
     jobs = service.jobs
-    sha = hashlib.sha256(data).hexdigest()
     options_json = canonical_json(options_in.model_dump(mode="json"))
     if jobs is not None and fmt == "json" and not preview:
         cached = await anyio.to_thread.run_sync(jobs.cached, owner, sha, options_json)
@@ -318,13 +351,20 @@ async def _record(
     await anyio.to_thread.run_sync(jobs.history.record, entry)
 
 
+def _inspect(data: bytes, document: DocumentOptions, s: ServerSettings) -> tuple[DocumentLimits, str]:
+    return check_input(data, document, s), hashlib.sha256(data).hexdigest()
+
+
 def check_input(data: bytes, document: DocumentOptions, s: ServerSettings) -> DocumentLimits:
-    """Refuse bad document options, and empty, unknown, damaged-header and oversized images from
-    their header alone (before taking an inference slot); the limits to read the document with."""
+    """Refuse bad document options, and empty, unknown, damaged-header and oversized images and
+    TIFFs with too many pages from their headers alone (bounded work: ``crnn_ocr.structure``),
+    before taking an inference slot; the limits to read the document with. Call it off the event
+    loop. A PDF is opened (page count, sizes) on the inference thread."""
     check_options(document)
+    limits = DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
     if not is_pdf(data[:1024]):
-        image_size(data, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
-    return DocumentLimits(max_pages=s.max_pages, max_pixels=s.max_pixels, max_bytes=s.max_bytes)
+        open_document(data, document, limits).close()  # headers only: no page is decoded
+    return limits
 
 
 @dataclass(frozen=True)
@@ -336,13 +376,22 @@ class _Read:
 
 def read_document_bytes(
     ocr: OCR, data: bytes, options: OCROptions, document: DocumentOptions, limits: DocumentLimits,
-    preview: bool, preview_max_side: int, fmt: str,
+    preview: bool, preview_max_side: int, fmt: str, *, cancelled: threading.Event | None = None,
 ) -> _Read:
     """On an inference thread: every chosen page read, one page image in memory at a time; the
-    previews and the output file (a searchable PDF gets each page's image as JPEG) as asked."""
+    previews and the output file (a searchable PDF gets each page's image as JPEG) as asked.
+    ``cancelled`` (set by the gate when the request timed out) is checked before every page."""
     pages, previews, jpegs = [], [], []
+
+    def check_cancelled() -> None:
+        if cancelled is not None and cancelled.is_set():
+            raise RequestTimeoutError("the request timed out; its reading was stopped")
+
+    check_cancelled()
     with open_document(data, document, limits) as doc:
-        for page_image in doc.pages():
+        for number in doc.numbers:
+            check_cancelled()
+            page_image = doc.page(number)
             page = replace(ocr(page_image.image, options), number=page_image.number, dpi=page_image.dpi)
             pages.append(page)
             previews.append(

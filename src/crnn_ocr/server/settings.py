@@ -16,6 +16,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
+#: Most images one job may ever carry: ``max_job_items`` is at most this, and a jobs body with
+#: more is refused by its schema with one error (not one per bad item).
+MAX_JOB_ITEMS = 10_000
 DAY = 24 * 3600.0
 
 
@@ -48,6 +51,9 @@ class ServerSettings(BaseSettings):
     request_timeout_s: float = Field(
         60.0, gt=0, description="longest wait for a result (queue + inference) before 504"
     )
+    shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="on SIGTERM, longest wait for requests in flight before they are cancelled"
+    )
     preview_max_side: int = Field(
         2048, ge=16, description="the processed-image preview is scaled down to this long side"
     )
@@ -66,7 +72,7 @@ class ServerSettings(BaseSettings):
         30.0, gt=0, description="embedded mode: an item claimed by a worker that died is retried after this"
     )
     job_max_attempts: int = Field(3, ge=1, description="an item whose worker dies this often fails (worker_lost)")
-    max_job_items: int = Field(1000, ge=1, description="most images in one job")
+    max_job_items: int = Field(1000, ge=1, le=MAX_JOB_ITEMS, description="most images in one job")
     max_job_bytes: int = Field(
         256 * MiB, ge=1, description="largest jobs request: all its images together, in bytes (each also max_bytes)"
     )
