@@ -33,7 +33,7 @@ from decimal import Decimal
 from rapidfuzz.distance import Levenshtein
 
 from crnn_ocr.types import Block, Box, Field, Line
-from crnn_ocr.validate import check_tax_id, find_amounts, find_dates, money, parse_amount_words
+from crnn_ocr.validate import amount_in_words, check_tax_id, find_amounts, find_dates, money, parse_amount_words
 
 RECEIPT_FIELDS = ("company", "date", "address", "total")
 INVOICE_FIELDS = (
@@ -383,7 +383,8 @@ COLON = r"\s*[:：]?\s*"
 DIGITS_RE = re.compile(r"\d[\d ]*\d")
 NAME_RE = re.compile(r"[^\s:：][^:：]*[^\s:：]|[^\s:：]")
 TAX_ID_RE = re.compile(r"[0-9A-Z]{15,20}")
-WORDS_RE = re.compile(r"[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正]{2,}")
+WORDS_RE = re.compile(r"[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正](?:\s*[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正])+")
+SUM_LABEL = re.compile(r"^\W*合\s*[^\d¥]{0,2}?\s*计")  # OCR may read a mark between the spaced 合 计
 
 
 def invoice_fields(rows: Sequence[Row]) -> tuple[Field, ...]:
@@ -414,24 +415,42 @@ def invoice_fields(rows: Sequence[Row]) -> tuple[Field, ...]:
     return tuple(out)
 
 
+NAME_LABEL = re.compile(r"(?:名\S?\s*)?称\s*[:：]\s*")
+ID_LABEL = re.compile(r"(?:纳税人识别号|统一社会信用代码(?:/纳税人识别号)?|识别号)\s*[:：]?\s*")
+
+
 def _parties(rows: Sequence[Row]) -> list[Field]:
+    """Buyer and seller: each label's occurrences on the page, the one nearest the 购买方 (销售方)
+    mark for the buyer (seller); without marks, the first for the buyer and the second for the
+    seller."""
+    marks = {
+        "buyer": next((i for i, row in enumerate(rows) if re.search("购买方|购方", _row_text(row))), None),
+        "seller": next((i for i, row in enumerate(rows) if re.search("销售方|销方", _row_text(row))), None),
+    }
     out: list[Field] = []
-    seller_from = next((i for i, row in enumerate(rows) if "销售方" in _row_text(row) or "销方" in _row_text(row)), None)
-    buyer_from = next((i for i, row in enumerate(rows) if "购买方" in _row_text(row) or "购方" in _row_text(row)), 0)
-    name_label = re.compile("名" + r"\s*" + "称" + COLON)
-    id_label = re.compile(r"纳税人识别号|统一社会信用代码(?:/纳税人识别号)?")
-    for party, start in (("buyer", buyer_from), ("seller", seller_from)):
-        if party == "seller" and start is None:  # the second name and id on the page
-            first = _after_label(rows, name_label, NAME_RE, buyer_from)
-            start = first[0] + 1 if first is not None else len(rows)
-        name = _after_label(rows, name_label, NAME_RE, start)
-        if name is not None:
-            out.append(_field(f"{party}_name", name[1].text, name[1].text, name[1].cells))
-        tax_id = _after_label(rows, re.compile(id_label.pattern + COLON), TAX_ID_RE, start)
-        if tax_id is not None:
-            ok, check = check_tax_id(tax_id[1].text)
-            out.append(_field(f"{party}_tax_id", tax_id[1].text, tax_id[1].text, tax_id[1].cells, ok, check))
-    return out
+    for key, label, pattern in (("name", NAME_LABEL, NAME_RE), ("tax_id", ID_LABEL, TAX_ID_RE)):
+        found: list[tuple[int, _Found]] = []
+        start = 0
+        while (hit := _after_label(rows, label, pattern, start)) is not None:
+            found.append(hit)
+            start = hit[0] + 1
+        chosen: dict[str, tuple[int, _Found]] = {}
+        for n, party in enumerate(("buyer", "seller")):
+            mark = marks[party]
+            if mark is not None and found:
+                chosen[party] = min(found, key=lambda h: abs(h[0] - mark))  # type: ignore[operator]
+            elif n < len(found):
+                chosen[party] = found[n]
+        if "buyer" in chosen and "seller" in chosen and chosen["buyer"] is chosen["seller"]:
+            del chosen["seller" if marks["buyer"] is not None else "buyer"]
+        for party, (_, hit) in chosen.items():
+            if key == "name":
+                out.append(_field(f"{party}_name", hit.text, hit.text, hit.cells))
+            else:
+                ok, check = check_tax_id(hit.text)
+                out.append(_field(f"{party}_tax_id", hit.text, hit.text, hit.cells, ok, check))
+    order = {name: i for i, name in enumerate(INVOICE_FIELDS)}
+    return sorted(out, key=lambda f: order[f.name])
 
 
 def _invoice_amounts(rows: Sequence[Row]) -> list[Field]:
@@ -439,15 +458,13 @@ def _invoice_amounts(rows: Sequence[Row]) -> list[Field]:
     for row in rows:
         text = _row_text(row)
         if "价税合计" in text:
-            w = WORDS_RE.search(text)
-            if w is not None:
-                words = (w.group(0), parse_amount_words(w.group(0)), row)
+            words = _words_read(text, row)
             small = text[text.index("小写") :] if "小写" in text else text
             figures = find_amounts(small)
             if figures:
                 total = (figures[-1][0], figures[-1][1], row)
-        elif re.search(r"合\s*计", text) and amount is None:
-            figures = find_amounts(text[re.search(r"合\s*计", text).end() :])  # type: ignore[union-attr]
+        elif (label := SUM_LABEL.search(text)) and amount is None:
+            figures = find_amounts(text[label.end() :])
             if len(figures) >= 2:
                 amount, tax = (figures[0][0], figures[0][1], row), (figures[1][0], figures[1][1], row)
             elif figures:
@@ -462,11 +479,48 @@ def _invoice_amounts(rows: Sequence[Row]) -> list[Field]:
         if item is not None:
             out.append(_field(name, money(item[1]), item[0], item[2], adds_up, check))
     if words is not None:
-        printed, value, row = words
-        if value is None:
-            out.append(_field("total_in_words", "", printed, row, False, "not an amount in words"))
-        else:
-            ok = None if total is None else value == total[1]
-            check = "" if total is None else f"{money(value)} {'=' if ok else '!='} 价税合计 {money(total[1])}"
-            out.append(_field("total_in_words", money(value), printed, row, ok, check))
+        out.append(_words_field(words, None if total is None else total[1]))
     return out
+
+
+WORDS_CHARS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正"
+
+
+def _words_read(text: str, row: Row) -> tuple[str, Row] | None:
+    """The amount in words on the 价税合计 row as read: after 大写 up to 小写 or the figure, from
+    its first numeral (or the character just before it, a numeral misread) to its last, spaces
+    dropped."""
+    m = re.search(r"大写", text)
+    rest = text[m.end() :] if m else text[text.index("价税合计") + 4 :]
+    rest = re.sub(r"\s", "", re.split(r"小写|¥", rest)[0])
+    at = [i for i, ch in enumerate(rest) if ch in WORDS_CHARS]
+    if not at:
+        return None
+    first, last = at[0], at[-1]
+    if first > 0 and _is_cjk(rest[first - 1]):
+        first -= 1
+    return rest[first : last + 1], row
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _words_field(words: tuple[str, Row], total: Decimal | None) -> Field:
+    """The words checked against the figure; words a character or two off the figure's words (an
+    OCR slip) are taken as the figure's."""
+    printed, row = words
+    value = parse_amount_words(printed)
+    if total is None:
+        if value is None:
+            return _field("total_in_words", "", printed, row, False, "not an amount in words")
+        return _field("total_in_words", money(value), printed, row)
+    if value is not None and value == total:
+        return _field("total_in_words", money(value), printed, row, True, f"{printed} = 价税合计 {money(total)}")
+    expected = amount_in_words(total)
+    off = Levenshtein.distance(printed, expected)
+    if off <= max(1, len(expected) // 8):
+        check = f"read {printed}, {off} character(s) off the words of 价税合计 {money(total)}: taken as {expected}"
+        return _field("total_in_words", money(total), printed, row, True, check)
+    said = "not an amount in words" if value is None else f"{money(value)} != 价税合计 {money(total)}"
+    return _field("total_in_words", "" if value is None else money(value), printed, row, False, said)
