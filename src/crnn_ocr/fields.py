@@ -177,7 +177,7 @@ def receipt_fields(rows: Sequence[Row]) -> tuple[Field, ...]:
             company_at += 1
             name += " " + _row_text(rows[company_at])
             cells += rows[company_at]
-        name = ID_RE.sub("", name).strip()
+        name = ID_RE.sub("", name).strip().rstrip(";:,").strip()
         out.append(_field("company", name, name, cells))
         address = _address_rows(rows, company_at + 1)
         if address:
@@ -328,12 +328,13 @@ def _total_adds_up(rows: Sequence[Row], total: Decimal) -> tuple[bool | None, st
     change = _labelled_amount(rows, CHANGE_RE)
     checks: list[tuple[bool, str]] = []
     if subtotal is not None:
-        parts = [("subtotal", subtotal)] + [(n, v) for n, v in (("tax", tax), ("rounding", rounding)) if v is not None]
-        candidates = [parts] + ([parts[:1] + [p for p in parts[1:] if p[0] != "tax"]] if tax is not None else [])
-        for ps in candidates:
-            s = sum((v for _, v in ps), Decimal(0))
-            ok = abs(s - total) < Decimal("0.005") or (rounding is None and abs(s - total) <= Decimal("0.02"))
-            checks.append((ok, " + ".join(f"{n} {money(v)}" for n, v in ps) + f" {'=' if ok else '!='} total {money(total)}"))
+        extras = [(n, v) for n, v in (("tax", tax), ("rounding", rounding)) if v is not None]
+        for parts in ([("subtotal", subtotal)], [("subtotal", subtotal), *extras]):
+            s = sum((v for _, v in parts), Decimal(0))
+            ok = abs(s - total) < Decimal("0.005")
+            if ok or (len(parts) > 1 and parts == [("subtotal", subtotal), *extras]):
+                terms = " + ".join(f"{n} {money(v)}" for n, v in parts)
+                checks.append((ok, f"{terms} {'=' if ok else '!='} total {money(total)}"))
     if cash is not None and change is not None:
         ok = abs(cash - change - total) < Decimal("0.005")
         checks.append((ok, f"cash {money(cash)} - change {money(change)} {'=' if ok else '!='} total {money(total)}"))
@@ -371,7 +372,8 @@ def _after_label(rows: Sequence[Row], label: re.Pattern[str], value: re.Pattern[
             if i + 1 < len(rows):
                 rest.append((_row_text(rows[i + 1]), rows[i + 1]))
             for text, cells in rest:
-                v = value.search(text.lstrip(" :"))
+                text = NUMBER_SIGN.sub("", text.lstrip(" :"))
+                v = value.search(text)
                 if v is not None and v.start() <= 2:
                     return i, _Found(v.group(0).strip(), cells)
                 if text.strip(" :"):
@@ -380,6 +382,7 @@ def _after_label(rows: Sequence[Row], label: re.Pattern[str], value: re.Pattern[
 
 
 COLON = r"\s*[:：]?\s*"
+NUMBER_SIGN = re.compile(r"^(?:No\.?|NO\.?|№|#)\s*(?=\d)")
 DIGITS_RE = re.compile(r"\d[\d ]*\d")
 NAME_RE = re.compile(r"[^\s:：][^:：]*[^\s:：]|[^\s:：]")
 TAX_ID_RE = re.compile(r"[0-9A-Z]{15,20}")
@@ -454,7 +457,10 @@ def _parties(rows: Sequence[Row]) -> list[Field]:
 
 
 def _invoice_amounts(rows: Sequence[Row]) -> list[Field]:
-    amount = tax = total = words = None
+    """金额 and 税额 (the 合计 row), 价税合计 in figures (小写; else a receipt-style TOTAL row) and in
+    words (大写); amount + tax checked against the total, the words against the figure."""
+    found: dict[str, Field] = {}
+    words = None
     for row in rows:
         text = _row_text(row)
         if "价税合计" in text:
@@ -462,24 +468,21 @@ def _invoice_amounts(rows: Sequence[Row]) -> list[Field]:
             small = text[text.index("小写") :] if "小写" in text else text
             figures = find_amounts(small)
             if figures:
-                total = (figures[-1][0], figures[-1][1], row)
-        elif (label := SUM_LABEL.search(text)) and amount is None:
+                found["total"] = _field("total", money(figures[-1][1]), figures[-1][0], row)
+        elif (label := SUM_LABEL.search(text)) and "amount" not in found:
             figures = find_amounts(text[label.end() :])
-            if len(figures) >= 2:
-                amount, tax = (figures[0][0], figures[0][1], row), (figures[1][0], figures[1][1], row)
-            elif figures:
-                amount = (figures[0][0], figures[0][1], row)
-    out: list[Field] = []
-    adds_up: bool | None = None
-    check = ""
-    if amount and tax and total:
-        adds_up = abs(amount[1] + tax[1] - total[1]) < Decimal("0.005")
-        check = f"金额 {money(amount[1])} + 税额 {money(tax[1])} {'=' if adds_up else '!='} 价税合计 {money(total[1])}"
-    for name, item in (("amount", amount), ("tax", tax), ("total", total)):
-        if item is not None:
-            out.append(_field(name, money(item[1]), item[0], item[2], adds_up, check))
+            for name, (printed, value) in zip(("amount", "tax"), figures):
+                found[name] = _field(name, money(value), printed, row)
+    if "total" not in found and (labelled := _receipt_total(rows)) is not None:  # "Total: ¥1,280.00"
+        found["total"] = _replace(labelled, None, "")
+    if {"amount", "tax", "total"} <= found.keys():
+        amount, tax, total = (Decimal(found[k].value) for k in ("amount", "tax", "total"))
+        ok = abs(amount + tax - total) < Decimal("0.005")
+        check = f"金额 {money(amount)} + 税额 {money(tax)} {'=' if ok else '!='} 价税合计 {money(total)}"
+        found = {k: _replace(f, ok, check) for k, f in found.items()}
+    out = [found[k] for k in ("amount", "tax", "total") if k in found]
     if words is not None:
-        out.append(_words_field(words, None if total is None else total[1]))
+        out.append(_words_field(words, Decimal(found["total"].value) if "total" in found else None))
     return out
 
 
@@ -507,8 +510,9 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _words_field(words: tuple[str, Row], total: Decimal | None) -> Field:
-    """The words checked against the figure; words a character or two off the figure's words (an
-    OCR slip) are taken as the figure's."""
+    """The words checked against the figure. Words that are no amount (a character misread as a
+    non-numeral) yet a character or two off the figure's words are taken as the figure's; words
+    that read as another amount are a mismatch."""
     printed, row = words
     value = parse_amount_words(printed)
     if total is None:
@@ -519,7 +523,7 @@ def _words_field(words: tuple[str, Row], total: Decimal | None) -> Field:
         return _field("total_in_words", money(value), printed, row, True, f"{printed} = 价税合计 {money(total)}")
     expected = amount_in_words(total)
     off = Levenshtein.distance(printed, expected)
-    if off <= max(1, len(expected) // 8):
+    if value is None and off <= max(1, len(expected) // 8):  # unreadable, yet close: an OCR slip
         check = f"read {printed}, {off} character(s) off the words of 价税合计 {money(total)}: taken as {expected}"
         return _field("total_in_words", money(total), printed, row, True, check)
     said = "not an amount in words" if value is None else f"{money(value)} != 价税合计 {money(total)}"

@@ -8,7 +8,8 @@ agrees on them. The searchable PDF is ``crnn_ocr.searchable_pdf``.
   form feed (``\\f``), as pdftotext does. ``layout`` chooses the text lines: "lines" (one per
   detected line), "rows" (one per visual row, its cells separated by a tab) or "paragraphs" (a
   paragraph's rows joined into one line; a row of several cells stays a line of its own).
-- json: ``Document.to_dict()``: pages -> lines -> characters, each with its box and confidence.
+- json: ``Document.to_dict()``: pages -> lines -> characters, each with its box and confidence;
+  each page's blocks (rows as indices into its lines) and fields.
 - hOCR 1.2 as XHTML 1.0 (well-formed XML): ocr_page > ocr_carea > ocr_par > ocr_line > ocrx_word,
   ``bbox`` on each, ``x_wconf`` (0-100) on words.
 - ALTO v4 (alto-4-2.xsd structure): Layout > Page > PrintSpace > TextBlock > TextLine > String/SP,
@@ -107,8 +108,17 @@ def _is_cjk(ch: str) -> bool:
 
 
 def to_text(document: Document, layout: TextLayout = "lines") -> str:
-    texts = (page_text(page, layout) for page in document.pages)
+    """Each page's text; a page with fields (``OCROptions.fields``) ends with them, one a line."""
+    texts = ("\n\n".join(filter(None, (page_text(page, layout), fields_text(page)))) for page in document.pages)
     return "\f".join(text + "\n" if text else "" for text in texts)
+
+
+def fields_text(page: Page) -> str:
+    """The page's fields as ``name: value`` lines, each with its validator's verdict."""
+    verdict = {True: "valid", False: "INVALID", None: "unchecked"}
+    return "\n".join(
+        f"{f.name}: {f.value or f.text}  [{verdict[f.valid]}{': ' + f.check if f.check else ''}]" for f in page.fields
+    )
 
 
 def to_json(document: Document) -> str:

@@ -207,8 +207,8 @@ def _parse_integer(s: str) -> int:
             number = _DIGIT_VALUE[ch]
         elif ch in _UNITS:
             unit = _UNITS[ch]
-            if unit >= last_unit and section:
-                raise ValueError(f"unit {ch} out of order in {s!r}")
+            if (unit >= last_unit and section) or (number == 0 and not (unit == 10 and section == 0)):
+                raise ValueError(f"unit {ch} out of order or without a numeral in {s!r}")
             section += (number or (1 if unit == 10 and not section else 0)) * unit
             number, last_unit = 0, unit
         elif ch == "万":
