@@ -17,7 +17,8 @@ from render import render_page, to_png_bytes
 
 from crnn_ocr import OCR
 from crnn_ocr.cli import main as cli_main
-from crnn_ocr.fields import canonical_words, find_fields
+from crnn_ocr.field_rows import canonical_words
+from crnn_ocr.fields import find_fields
 from crnn_ocr.layout import analyse
 from crnn_ocr.server import ServerSettings, create_app
 from crnn_ocr.types import Box, Line, OCROptions

@@ -116,10 +116,9 @@ def _regions(idx: list[int], rects: list[Rect], cfg: LayoutConfig, column: int) 
         band = [i for i in idx if i not in crossing_set and top <= _mid(rects[i]) < bottom]
         left = [i for i in band if rects[i][2] <= g0]
         right = [i for i in band if rects[i][0] >= g1]
-        if left:
-            out += _regions(left, rects, cfg, column)
-        if right:
-            out += _regions(right, rects, cfg, max((c for c, _ in out[-1:] if left), default=column - 1) + 1)
+        left_parts = _regions(left, rects, cfg, column) if left else []
+        right_column = 1 + max(c for c, _ in left_parts) if left_parts else column
+        out += left_parts + (_regions(right, rects, cfg, right_column) if right else [])
         if band:
             spanning_open = False
         if cut is not None:
