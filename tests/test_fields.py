@@ -266,6 +266,35 @@ def test_invoice_number_and_code_lengths(label: str, value: str, valid: bool) ->
     assert fields_of(lines)[name] == (value, valid)
 
 
+@pytest.mark.parametrize(
+    ("words", "figure", "taken"),
+    [
+        pytest.param("⊗叁万霉叁佰垄拾陆圆柒角贰分", "30336.72", True, id="two-unreadable-numerals"),
+        pytest.param("哨肆万伍仟贰佰叁拾登圆肆角叁分", "45231.43", True, id="a-mark-read-as-a-character"),
+        pytest.param("叁万零叁佰叁拾陆圆柒角贰分", "30336.72", True, id="read-right"),
+        pytest.param("叁万零贰佰霉拾陆圆柒角贰分", "30336.72", False, id="a-numeral-that-contradicts"),
+        pytest.param("叁万霉霉霉霉霉霉陆圆柒角贰分", "30336.72", False, id="mostly-unreadable"),
+    ],
+)
+def test_words_misread_are_checked_against_the_figure(words: str, figure: str, taken: bool) -> None:
+    lines = [cell("发票号码：12345678", 10, 10), cell(f"价税合计（大写）{words} （小写）¥{figure}", 10, 50)]
+    value, valid = fields_of(lines)["total_in_words"]
+    assert valid is taken
+    assert (value == figure) is taken
+
+
+def test_amount_and_tax_found_by_adding_up_when_their_label_is_misread() -> None:
+    lines = [
+        cell("发票号码：12345678", 10, 10),
+        cell("合 之", 10, 50),
+        cell("¥17100.57", 300, 50),
+        cell("¥513.02", 500, 50),
+        cell("价税合计（大写）壹万柒仟陆佰壹拾叁圆伍角玖分 （小写）¥17613.59", 10, 90),
+    ]
+    got = fields_of(lines)
+    assert (got["amount"], got["tax"], got["total"]) == (("17100.57", True), ("513.02", True), ("17613.59", True))
+
+
 def test_amounts_that_do_not_add_up_and_words_that_disagree() -> None:
     lines = [
         cell("发票号码：12345678", 10, 10),

@@ -118,6 +118,17 @@ def test_a_turned_page_is_laid_out_in_its_text_frame() -> None:
     assert texts(analyse(lines)) == [[[f"L{i}"] for i in range(6)], [[f"R{i}"] for i in range(6)]]
 
 
+def column(text: str, x: float, y: float, w: float = 40, h: float = 300) -> Line:
+    """A vertical Chinese column as the orientation step gives it: its box's points start at the
+    column's top-right and run down it (the text's own top-left, read turned upright)."""
+    return Line(text, 0.9, Box(((x + w, y), (x + w, y + h), (x, y + h), (x, y))))
+
+
+def test_vertical_columns_are_read_right_to_left() -> None:
+    lines = [column("左", 10, 10), column("右", 130, 10), column("中", 70, 12, h=200)]
+    assert [ln.text for ln in in_reading_order(lines)[0]] == ["右", "中", "左"]
+
+
 def test_columns_are_numbered_and_lines_put_in_reading_order() -> None:
     ordered, blocks = in_reading_order(column_page(3))
     assert [ln.text for ln in ordered] == ["L0", "L1", "L2", "R0", "R1", "R2"]

@@ -135,6 +135,8 @@ def _invoice_amounts(rows: Sequence[Cells]) -> list[Field]:
                 found[name] = make_field(name, money(value), printed, row)
     if "total" not in found and (labelled := receipt_total(rows)) is not None:  # "Total: ¥1,280.00"
         found["total"] = with_verdict(labelled, None, "")
+    if "amount" not in found and "total" in found:  # a 合计 label misread: the row whose two amounts add up
+        found |= _parts_of(rows, Decimal(found["total"].value))
     if {"amount", "tax", "total"} <= found.keys():
         amount, tax, total = (Decimal(found[k].value) for k in ("amount", "tax", "total"))
         ok = abs(amount + tax - total) < Decimal("0.005")
@@ -142,8 +144,21 @@ def _invoice_amounts(rows: Sequence[Cells]) -> list[Field]:
         found = {k: with_verdict(f, ok, check) for k, f in found.items()}
     out = [found[k] for k in ("amount", "tax", "total") if k in found]
     if words is not None:
-        out.append(_wordsmake_field(words, Decimal(found["total"].value) if "total" in found else None))
+        out.append(_words_field(words, Decimal(found["total"].value) if "total" in found else None))
     return out
+
+
+def _parts_of(rows: Sequence[Cells], total: Decimal) -> dict[str, Field]:
+    """金额 and 税额 from the first row other than 价税合计's holding two amounts that add up to it."""
+    for row in rows:
+        text = row_text(row)
+        figures = find_amounts(text)
+        if "价税合计" in text or len(figures) < 2:
+            continue
+        for (pa, a), (pt, t) in zip(figures, figures[1:]):
+            if abs(a + t - total) < Decimal("0.005"):
+                return {"amount": make_field("amount", money(a), pa, row), "tax": make_field("tax", money(t), pt, row)}
+    return {}
 
 
 WORDS_CHARS = "零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正"
@@ -169,10 +184,11 @@ def _is_cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
-def _wordsmake_field(words: tuple[str, Cells], total: Decimal | None) -> Field:
-    """The words checked against the figure. Words that are no amount (a character misread as a
-    non-numeral) yet a character or two off the figure's words are taken as the figure's; words
-    that read as another amount are a mismatch."""
+def _words_field(words: tuple[str, Cells], total: Decimal | None) -> Field:
+    """The words checked against the figure. Words that are no amount because characters were
+    misread as non-numerals, but agree with the figure's words wherever a numeral was read, are
+    taken as the figure's (``_agrees_where_readable``); words that read as another amount, or
+    contradict the figure's words anywhere, are a mismatch."""
     printed, row = words
     value = parse_amount_words(printed)
     if total is None:
@@ -182,9 +198,22 @@ def _wordsmake_field(words: tuple[str, Cells], total: Decimal | None) -> Field:
     if value is not None and value == total:
         return make_field("total_in_words", money(value), printed, row, True, f"{printed} = 价税合计 {money(total)}")
     expected = amount_in_words(total)
-    off = Levenshtein.distance(printed, expected)
-    if value is None and off <= max(1, len(expected) // 8):  # unreadable, yet close: an OCR slip
-        check = f"read {printed}, {off} character(s) off the words of 价税合计 {money(total)}: taken as {expected}"
+    if value is None and _agrees_where_readable(printed, expected):
+        check = f"read {printed}: every numeral read agrees with 价税合计 {money(total)} ({expected})"
         return make_field("total_in_words", money(total), printed, row, True, check)
     said = "not an amount in words" if value is None else f"{money(value)} != 价税合计 {money(total)}"
     return make_field("total_in_words", "" if value is None else money(value), printed, row, False, said)
+
+
+def _agrees_where_readable(read: str, expected: str) -> bool:
+    """Whether ``read`` is ``expected`` with some characters unreadable: aligned character by
+    character, every difference is a non-numeral read in a numeral's place (or an extra
+    non-numeral, e.g. a mark before the words), at most one numeral is missing, and most of the
+    words were read."""
+    ops = Levenshtein.editops(read, expected)
+    for op in ops:
+        if op.tag in ("replace", "delete") and read[op.src_pos] in WORDS_CHARS:
+            return False  # a numeral read that contradicts the figure's words
+    missing = sum(op.tag == "insert" for op in ops)
+    unreadable = sum(op.tag == "replace" for op in ops)
+    return missing <= 1 and missing + unreadable <= len(expected) // 3

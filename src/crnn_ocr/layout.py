@@ -86,15 +86,22 @@ def in_reading_order(lines: Sequence[Line], config: LayoutConfig = LayoutConfig(
 
 
 def _frame_rects(lines: Sequence[Line]) -> list[Rect]:
-    """Each line's bounding rectangle in the text's frame: x along the median reading direction
-    of the lines' top edges, y across it (down the page for upright text)."""
+    """Each line's rectangle in the text's frame: x along the median reading direction of the
+    lines' top edges, y across it (down the page for upright text). x spans the box; y is the
+    box's own height (its left and right edges, averaged) about its centre, so a long line standing
+    a little askew does not reach into the rows above and below it."""
     pts = np.array([line.box.points for line in lines], dtype=np.float64)  # [n, 4, 2]
     direction = np.median(pts[:, 1] - pts[:, 0], axis=0)
     norm = float(np.hypot(*direction))
     u = direction / norm if norm > 0 else np.array([1.0, 0.0])
     v = np.array([-u[1], u[0]])
     xs, ys = pts @ u, pts @ v  # [n, 4]
-    return [(float(a), float(b), float(c), float(d)) for a, b, c, d in zip(xs.min(1), ys.min(1), xs.max(1), ys.max(1))]
+    height = (np.abs(ys[:, 3] - ys[:, 0]) + np.abs(ys[:, 2] - ys[:, 1])) / 2
+    centre = ys.mean(axis=1)
+    return [
+        (float(a), float(c - h / 2), float(b), float(c + h / 2))
+        for a, b, c, h in zip(xs.min(1), xs.max(1), centre, height)
+    ]
 
 
 def _height(r: Rect) -> float:

@@ -172,7 +172,7 @@ def receipt_total(rows: Sequence[Cells]) -> Field | None:
             cells += rows[i + 1]
         if not amounts:
             continue
-        printed, value = amounts[-1]
+        printed, value = max(amounts, key=lambda a: a[1])  # the total is the largest amount on its row
         if value <= 0:
             continue
         key = (rank, value)
