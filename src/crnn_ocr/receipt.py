@@ -33,10 +33,11 @@ TOTAL_LABELS: tuple[tuple[int, re.Pattern[str]], ...] = (
 )
 DATE_LABEL = re.compile(r"date|日期|时间", re.IGNORECASE)
 COMPANY_RE = re.compile(
+    # legal forms (Malaysian SDN BHD and S/B, Ltd, Inc, 有限公司) and common kinds of shop
     r"\b(?:sdn\.?\s*bh?d|s/b|bhd|berhad|enterprise|trading|co\.?,?\s*ltd|ltd|limited|llc|inc|corp\w*|"
-    r"company|restaurant|restoran|cafe|store|stores|mart|market|hardware|supermarket|pharmacy|"
-    r"bookstore|stationery|gallery|holdings|industries|services|marketing|shop|bakery|"
-    r"hotel|petro\w*|station|electrical|perniagaan|kedai)\b|有限公司|商店|超市|餐厅|酒店",
+    r"company|restaurant|restoran|cafe|store|stores|mart|market|supermarket|pharmacy|hardware|"
+    r"bookstore|stationery|holdings|industries|services|shop|bakery|hotel|perniagaan|kedai)\b|"
+    r"有限公司|商店|超市|餐厅|酒店",
     re.IGNORECASE,
 )
 HEADING_RE = re.compile(
