@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import numpy as np
 from render import render_page
 
 from crnn_ocr import OCR
@@ -237,3 +238,20 @@ def test_two_column_pages_are_read_column_by_column(shipped_ocr: OCR, size: int)
     page = shipped_ocr(img)
     assert page.text.splitlines() == left + right
     assert page_text(page, "paragraphs") == " ".join(left) + "\n\n" + " ".join(right)
+
+
+def test_a_title_over_two_uneven_columns(shipped_ocr: OCR) -> None:
+    """A heading across the page, then a left column of five lines and a right one of three."""
+    title = "Notes on reading order"
+    left = ["Two columns of text on", "one page are read down", "the left column first", "and only then down the", "right column."]
+    right = ["The right column may", "be shorter than the", "left one."]
+    head, _ = render_page([title], size=34)
+    cols = [render_page(lines, size=26)[0] for lines in (left, right)]
+    height = max(c.shape[0] for c in cols)
+    cols = [np.pad(c, ((0, height - c.shape[0]), (0, 0)), constant_values=255) for c in cols]
+    body = np.hstack([cols[0], np.full((height, 60), 255, np.uint8), cols[1]])
+    width = max(body.shape[1], head.shape[1])
+    page_img = np.vstack([np.pad(im, ((0, 0), (0, width - im.shape[1])), constant_values=255) for im in (head, body)])
+    page = shipped_ocr(page_img)
+    assert page.text.splitlines() == [title, *left, *right]
+    assert [b.column for b in page.blocks] == [0, 0, 1]

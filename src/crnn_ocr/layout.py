@@ -9,8 +9,8 @@ direction of their boxes' top edges), y across it. A page turned by 90 degrees, 
 Chinese columns (whose boxes run down the page, the next column to the left), are laid out as an
 upright page is.
 
-1. Columns (``find_gutter``): an empty vertical strip at least ``gutter_h`` line heights wide with
-   at least ``min_column_lines`` lines on each side, each side at least ``min_column_share`` of the
+1. Columns (``find_gutter``): a vertical strip at least ``gutter_h`` line heights wide that almost no
+   line crosses, with at least ``min_column_lines`` lines on each side, each side at least ``min_column_share`` of the
    region's width and filled by its lines (median line width at least ``min_fill`` of the side's
    width: text columns, not a label column beside a column of prices). Lines crossing the gutter
    (a title, a footer) cut the region into bands; each band is read left column first, then the
@@ -49,7 +49,7 @@ class LayoutConfig:
     min_column_lines: int = 3
     min_column_share: float = 0.25
     min_fill: float = 0.5
-    spanning_share: float = 0.6  # lines wider than this share of the region may cross a gutter
+    cross_per_lines: int = 8  # a gutter may be crossed by one line in this many (titles, footers)
 
 
 @dataclass(frozen=True)
@@ -143,25 +143,33 @@ def _mid(r: Rect) -> float:
 
 def find_gutter(rects: Sequence[Rect], cfg: LayoutConfig = LayoutConfig()) -> tuple[float, float] | None:
     """The x-interval of the widest gutter between two text columns, or None (see the module
-    docstring)."""
+    docstring). A gutter is a strip at least ``gutter_h`` line heights wide between a column on
+    each side, crossed by at most two lines or one line in ``cross_per_lines`` (a title or footer
+    over both columns)."""
     if len(rects) < 2 * cfg.min_column_lines:
         return None
     x_min, x_max = min(r[0] for r in rects), max(r[2] for r in rects)
     width = x_max - x_min
     h = float(np.median([_height(r) for r in rects]))
-    narrow = sorted((r for r in rects if r[2] - r[0] <= cfg.spanning_share * width), key=lambda r: r[0])
-    gaps: list[tuple[float, float]] = []
-    reach = -math.inf
-    for r in narrow:
-        if reach > -math.inf and r[0] - reach >= cfg.gutter_h * h:
-            gaps.append((reach, r[0]))
-        reach = max(reach, r[2])
-    for g0, g1 in sorted(gaps, key=lambda g: g[0] - g[1]):
-        left = [r for r in rects if r[2] <= g0]
-        right = [r for r in rects if r[0] >= g1]
-        if _is_column(left, width, cfg) and _is_column(right, width, cfg):
-            return g0, g1
-    return None
+    cover = np.zeros(int(math.ceil(width)) + 2, np.int32)  # lines over each pixel column
+    for r in rects:
+        cover[int(r[0] - x_min) : int(math.ceil(r[2] - x_min))] += 1
+    crossing = max(2, len(rects) // cfg.cross_per_lines)
+    low = np.flatnonzero(np.diff(np.r_[False, cover[:-1] <= crossing, False].astype(np.int8)))
+    found: list[tuple[float, float]] = []
+    for a, b in zip(low[::2], low[1::2]):
+        if a == 0 or b >= len(cover) - 1:
+            continue  # not between lines
+        mid = x_min + (a + b) / 2
+        across = [r for r in rects if r[0] < mid < r[2]]
+        left = [r for r in rects if r[2] <= mid]
+        right = [r for r in rects if r[0] >= mid]
+        if len(across) > crossing or not _is_column(left, width, cfg) or not _is_column(right, width, cfg):
+            continue
+        g0, g1 = max(r[2] for r in left), min(r[0] for r in right)
+        if g1 - g0 >= cfg.gutter_h * h:
+            found.append((g0, g1))
+    return max(found, key=lambda g: g[1] - g[0], default=None)
 
 
 def _is_column(rects: Sequence[Rect], region_width: float, cfg: LayoutConfig) -> bool:
