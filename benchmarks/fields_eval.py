@@ -101,6 +101,7 @@ def pages_of(folder: Path, limit: int | None) -> list[Path]:
 def run_sroie(ocr: OCR, folder: Path, limit: int | None, pages: dict[str, Page]) -> dict:
     hits_e2e: Counter = Counter()
     hits_gt: Counter = Counter()
+    in_text: Counter = Counter()  # the value appears in the page's OCR text: the end-to-end ceiling
     kept = {"detector": 0, "layout": 0}
     pairs = 0
     n = 0
@@ -117,7 +118,9 @@ def run_sroie(ocr: OCR, folder: Path, limit: int | None, pages: dict[str, Page])
         lines = gt_lines(image.with_suffix(".boxes.tsv"))
         ordered, blocks = in_reading_order(lines)
         got_gt = {f.name: f for f in find_fields(blocks)}
+        page_text = squash(page.text)
         for name in RECEIPT_FIELDS:
+            in_text[name] += squash(truth[name]) in page_text
             ok = squash(sroie_value(got.get(name), name)) == squash(truth[name])
             hits_e2e[name] += ok
             hits_gt[name] += squash(sroie_value(got_gt.get(name), name)) == squash(truth[name])
@@ -132,6 +135,7 @@ def run_sroie(ocr: OCR, folder: Path, limit: int | None, pages: dict[str, Page])
         "receipts": n,
         "end_to_end": pct(hits_e2e),
         "ground_truth_lines": pct(hits_gt),
+        "in_ocr_text": pct(in_text),
         "adjacent_pairs": pairs,
         "adjacency": {k: 100.0 * v / max(1, pairs) for k, v in kept.items()},
         "misses": misses,
@@ -140,6 +144,7 @@ def run_sroie(ocr: OCR, folder: Path, limit: int | None, pages: dict[str, Page])
 
 def run_invoices(ocr: OCR, n: int) -> dict:
     hits: Counter = Counter()
+    in_text: Counter = Counter()
     as_read = 0
     flagged_invalid = 0
     seconds = 0.0
@@ -149,14 +154,18 @@ def run_invoices(ocr: OCR, n: int) -> dict:
         page = ocr(inv.image, OCROptions(fields=True))
         seconds += time.perf_counter() - t0
         got = {f.name: f for f in page.fields}
+        page_text = squash(page.text)
         for name in INVOICE_FIELDS:
             expected = inv.truth["total"] if name == "total_in_words" else inv.truth[name]
             hits[name] += name in got and got[name].value == expected
+            printed = {"issue_date": "", "total_in_words": inv.truth[name]}.get(name, inv.truth[name])
+            in_text[name] += bool(printed) and squash(printed) in page_text
         as_read += "total_in_words" in got and got["total_in_words"].text == inv.truth["total_in_words"]
         flagged_invalid += any(f.valid is False for f in page.fields)
     return {
         "invoices": n,
         "accuracy": {name: 100.0 * hits[name] / max(1, n) for name in INVOICE_FIELDS},
+        "in_ocr_text": {name: 100.0 * in_text[name] / max(1, n) for name in INVOICE_FIELDS if name != "issue_date"},
         "words_as_read": 100.0 * as_read / max(1, n),
         "pages_with_an_invalid_field": flagged_invalid,
         "seconds_per_invoice": seconds / max(1, n),
@@ -200,15 +209,19 @@ def markdown(result: dict, command: str) -> str:
         "Exact match per field after whitespace normalisation (all whitespace removed, case kept; the ICDAR 2019 "
         "SROIE task 3 convention): the date as printed, the total without its currency. End to end: the shipped "
         "models read the receipt. Ground-truth lines: the `.boxes.tsv` lines with their text (the layout and fields "
-        "steps alone, with perfect OCR).",
+        "steps alone, with perfect OCR). In OCR text: the true value appears (whitespace removed) somewhere in the "
+        "page's OCR text, the ceiling for end to end.",
         "",
-        "| field | end to end % | ground-truth lines % | target (end to end) |",
-        "|---|---:|---:|---|",
+        "| field | end to end % | in OCR text % | ground-truth lines % | target (end to end) |",
+        "|---|---:|---:|---:|---|",
     ]
     for name in RECEIPT_FIELDS:
         target = TARGETS.get(name)
         met = "" if target is None else f"≥ {target:.0f} %: **{'met' if s['end_to_end'][name] >= target else 'not met'}**"
-        lines.append(f"| {name} | {s['end_to_end'][name]:.1f} | {s['ground_truth_lines'][name]:.1f} | {met} |")
+        lines.append(
+            f"| {name} | {s['end_to_end'][name]:.1f} | {s['in_ocr_text'][name]:.1f} | "
+            f"{s['ground_truth_lines'][name]:.1f} | {met} |"
+        )
     lines += [
         "",
         f"### Synthetic Chinese VAT invoices ({inv['invoices']} invoices, `benchmarks/synth_invoices.py` seeds "
@@ -219,10 +232,16 @@ def markdown(result: dict, command: str) -> str:
         "the check against 价税合计 (words that are no amount but a character or two off the figure's words are "
         f"taken as the figure's); as read, the printed words are exact on {inv['words_as_read']:.1f} %.",
         "",
-        "| field | exact % |",
-        "|---|---:|",
+        "In OCR text: the printed value appears in the page's OCR text (the recognizer read it right; the date is "
+        "printed as 年月日 and not counted).",
+        "",
+        "| field | exact % | in OCR text % |",
+        "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {acc:.1f} |" for name, acc in inv["accuracy"].items()]
+    lines += [
+        f"| {name} | {acc:.1f} | {inv['in_ocr_text'][name]:.1f} |" if name in inv["in_ocr_text"] else f"| {name} | {acc:.1f} | |"
+        for name, acc in inv["accuracy"].items()
+    ]
     worst = min(inv["accuracy"].values())
     lines += [
         "",

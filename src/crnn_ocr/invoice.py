@@ -40,13 +40,13 @@ INVOICE_LABELS = re.compile(r"发票代码|发票号码|开票日期|校验码|�
 
 
 def is_invoice(rows: Sequence[Cells]) -> bool:
+    """Whether the rows carry two or more different VAT-invoice labels."""
     return len({m.group(0) for row in rows for m in INVOICE_LABELS.finditer(row_text(row))}) >= 2
 
 
 DIGITS_RE = re.compile(r"\d[\d ]*\d")
 NAME_RE = re.compile(r"[^\s:：][^:：]*[^\s:：]|[^\s:：]")
 TAX_ID_RE = re.compile(r"[0-9A-Z]{15,20}")
-WORDS_RE = re.compile(r"[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正](?:\s*[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整正])+")
 SUM_LABEL = re.compile(r"^\W*合\s*[^\d¥]{0,2}?\s*计")  # OCR may read a mark between the spaced 合 计
 
 
