@@ -229,8 +229,9 @@ def markdown(result: dict, command: str) -> str:
         "",
         "Rendered by the project with their truth (4 CJK fonts, sizes 22-28 px, a third scanned: tilt, blur, "
         "noise), read end to end; exact match of the field's value. total_in_words: the amount the words give after "
-        "the check against 价税合计 (words that are no amount but a character or two off the figure's words are "
-        f"taken as the figure's); as read, the printed words are exact on {inv['words_as_read']:.1f} %.",
+        "the check against 价税合计 (words that are no amount because characters were misread, but agree with the "
+        "figure's words wherever a numeral was read, are taken as the figure's); as read, the printed words are "
+        f"exact on {inv['words_as_read']:.1f} %.",
         "",
         "In OCR text: the printed value appears in the page's OCR text (the recognizer read it right; the date is "
         "printed as 年月日 and not counted).",
