@@ -23,7 +23,7 @@ from render import render_page
 from crnn_ocr import OCR
 from crnn_ocr.cli import main as cli_main
 from crnn_ocr.formats import to_alto, to_hocr, to_json, to_text
-from crnn_ocr.layout import group_blocks, line_words
+from crnn_ocr.layout import analyse, line_words
 from crnn_ocr.searchable_pdf import SearchablePdf, to_searchable_pdf
 from crnn_ocr.types import Box, CharConfidence, Document, DocumentOptions, Line, Page
 
@@ -79,7 +79,7 @@ def document(shipped_ocr: OCR, known) -> Document:
             [line("a", 10, 10, 200, 30), line("b", 10, 120, 180, 30)], [["a"], ["b"]], id="wide-gap"
         ),
         pytest.param(
-            [line("a", 10, 10, 100, 30), line("b", 300, 10, 100, 30)], [["a"], ["b"]], id="same-row"
+            [line("a", 10, 10, 100, 30), line("b", 300, 10, 100, 30)], [["a", "b"]], id="same-row"
         ),
         pytest.param(
             [line("a", 10, 10, 100, 30), line("b", 300, 50, 100, 30)], [["a"], ["b"]], id="new-column"
@@ -88,7 +88,7 @@ def document(shipped_ocr: OCR, known) -> Document:
     ],
 )
 def test_lines_group_into_blocks(lines: list[Line], blocks: list[list[str]]) -> None:
-    assert [[ln.text for ln in b.lines] for b in group_blocks(lines)] == blocks
+    assert [[ln.text for ln in b.lines] for b in analyse(lines)] == blocks
 
 
 def test_words_without_character_boxes_share_the_line_box() -> None:

@@ -148,7 +148,7 @@ def test_boxes_are_clipped_to_the_original_image(tiny_recognizer: Recognizer) ->
     assert ocr(img).lines[0].box.bounds == (0, 0, w, h)
 
 
-def test_empty_recognitions_are_dropped_and_order_is_kept(tiny_recognizer: Recognizer) -> None:
+def test_empty_recognitions_are_dropped_and_lines_come_in_reading_order(tiny_recognizer: Recognizer) -> None:
     page_img, rects = code_page(["3", "4"])
     (x1, y1, _, _), (x2, y2, _, _) = rects
     boxes = [
@@ -157,7 +157,9 @@ def test_empty_recognitions_are_dropped_and_order_is_kept(tiny_recognizer: Recog
         Box.from_rect(x1 - 8, y1 - 4, 40, 32),
     ]
     ocr = OCR(detector=FixedDetector(boxes), recognizer=tiny_recognizer)
-    assert [line.text for line in ocr(page_img).lines] == ["4", "3"]  # detector's order, white box gone
+    page = ocr(page_img)
+    assert [line.text for line in page.lines] == ["3", "4"]  # top to bottom (the layout's), white box gone
+    assert [ln.text for block in page.blocks for ln in block.lines] == ["3", "4"]
 
 
 def test_deskew_maps_boxes_onto_the_rotated_input(tiny_ocr: OCR) -> None:

@@ -316,7 +316,22 @@ def test_shipped_model_in_the_browser(browser, shipped_model: Path) -> None:  # 
         wait_for_result(pg)
         assert pg.locator("#lines li").count() == len(lines)
         assert pg.locator("#overlay polygon").count() == len(lines)
+        assert pg.is_hidden("#fields")
         shot(pg, "shipped_model_page")
+
+        # Fields: a receipt, its fields in a table beside the lines, each with its verdict.
+        receipt, _ = render_page(["KEDAI MAJU TRADING", "DATE: 25/12/2018", "TOTAL: 12.50"])
+        pg.check("input[name=fields]")
+        with pg.expect_response(lambda r: r.url.endswith("/ocr") and r.request.method == "POST") as info:
+            upload(pg, to_png_bytes(receipt), "receipt.png")
+        fields = {f["name"]: f for f in info.value.json()["pages"][0]["fields"]}
+        assert fields["date"]["value"] == "2018-12-25" and fields["total"]["value"] == "12.50"
+        pg.wait_for_selector("#fields tbody tr[data-name=total]")
+        assert pg.is_visible("#fields")
+        assert pg.inner_text("#fields tr[data-name=date] td.value") == "2018-12-25"
+        assert pg.inner_text("#fields tr[data-name=total] td.value") == "12.50"
+        assert "valid" in pg.inner_text("#fields tr[data-name=date] td.check")
+        shot(pg, "fields_table")
         context.close()
 
 

@@ -21,7 +21,7 @@ from crnn_ocr import __version__
 from crnn_ocr.batch import Failure, PageOutcome, PlannedInput
 from crnn_ocr.documents import DEFAULT_MAX_PAGES
 from crnn_ocr.errors import ImageNotFoundError, OCRError, OptionsError
-from crnn_ocr.formats import EXTENSIONS, render, to_text
+from crnn_ocr.formats import EXTENSIONS, TEXT_LAYOUTS, TextLayout, render
 from crnn_ocr.io import DEFAULT_MAX_PIXELS
 from crnn_ocr.types import DecodeOptions, Document, DocumentOptions, OCROptions, PreprocessOptions
 
@@ -173,6 +173,11 @@ def _add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-orient", action="store_true",
         help="read the page as it stands (no 90/180/270 or vertical-column detection)",
     )
+    parser.add_argument(
+        "--fields", action="store_true",
+        help="also extract typed, validated fields (receipts: company, date, address, total; Chinese "
+        "VAT invoices: code, number, date, parties, amounts); in json under each page's fields",
+    )
 
 
 def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
@@ -205,6 +210,7 @@ def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
         detect=detect,
         detector=getattr(args, "detector", "auto"),
         auto_orient=not getattr(args, "no_orient", False),
+        fields=getattr(args, "fields", False),
         preprocess=PreprocessOptions(
             clahe=getattr(args, "clahe", False),
             denoise=getattr(args, "denoise", False),
@@ -263,6 +269,7 @@ def _summary_rows(path: str, document: Document) -> list[dict]:
                 {"text": line.text, "confidence": round(float(line.confidence), 4), "box": line.box.to_list()}
                 for line in page.lines
             ],
+            **({"fields": [f.to_dict() for f in page.fields]} if page.fields else {}),
         }
         for page in document.pages
     ]
@@ -334,7 +341,9 @@ def _write_atomically(target: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _document_bytes(fmt: str, path: str, document: Document, images: Sequence[bytes]) -> bytes:
+def _document_bytes(
+    fmt: str, path: str, document: Document, images: Sequence[bytes], layout: TextLayout = "lines"
+) -> bytes:
     """The output file of one input."""
     if fmt == "pdf":
         from crnn_ocr.searchable_pdf import to_searchable_pdf
@@ -342,7 +351,7 @@ def _document_bytes(fmt: str, path: str, document: Document, images: Sequence[by
         return to_searchable_pdf(list(zip(images, document.pages)), title=Path(path).name)
     if fmt == "json":
         return (json.dumps(_json_record(path, document), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    return render(document, fmt).encode("utf-8")  # type: ignore[arg-type]
+    return render(document, fmt, layout).encode("utf-8")  # type: ignore[arg-type]
 
 
 class _ReadOutput:
@@ -367,7 +376,7 @@ class _ReadOutput:
         target = self.targets[index]
         if target is not None and isinstance(result, Document):
             try:
-                _write_atomically(target, _document_bytes(self.args.format, item.path, result, images))
+                _write_atomically(target, _document_bytes(self.args.format, item.path, result, images, self.args.layout))
             except (OSError, OCRError) as exc:
                 self.failed = True
                 self.progress.write(f"error: {item.path}: cannot write {target}: {exc}")
@@ -388,7 +397,7 @@ class _ReadOutput:
         elif fmt == "json":
             self._json.append(_error_record(path, result) if isinstance(result, Failure) else _json_record(path, result))
         elif isinstance(result, Document):
-            text = to_text(result) if fmt == "text" else render(result, fmt)
+            text = render(result, fmt, self.args.layout)  # type: ignore[arg-type]
             if self.header:
                 out.write(f"==> {path} <==\n{text}\n")
             else:
@@ -622,6 +631,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         "detect": options.detect,
         "detector": options.detector,
         "auto_orient": options.auto_orient,
+        "fields": options.fields,
         "preprocess": dict(options.preprocess.__dict__),
         "decode": dict(options.decode.__dict__),
         "dpi": args.dpi,
@@ -657,6 +667,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--format", choices=READ_FORMATS, default="text",
         help="text (blank line between blocks, form feed between pages), json (pages, lines, "
         "characters with boxes), jsonl (a row per page), hocr, alto (ALTO v4 XML), pdf (searchable)",
+    )
+    read.add_argument(
+        "--layout", choices=TEXT_LAYOUTS, default="lines",
+        help="text lines of the text format: lines (one per detected line, default), rows (one per "
+        "visual row, cells separated by a tab: a label beside its value) or paragraphs (a "
+        "paragraph's lines joined); blocks in reading order (columns one after the other)",
     )
     read.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or folder")
     read.add_argument("--resume", action="store_true", help="skip inputs whose output file exists")

@@ -5,8 +5,11 @@ was rendered at), origin top-left. Blocks and words come from ``crnn_ocr.layout`
 agrees on them. The searchable PDF is ``crnn_ocr.searchable_pdf``.
 
 - text: each page's blocks in reading order, a blank line between blocks; pages separated by a
-  form feed (``\\f``), as pdftotext does.
-- json: ``Document.to_dict()``: pages -> lines -> characters, each with its box and confidence.
+  form feed (``\\f``), as pdftotext does. ``layout`` chooses the text lines: "lines" (one per
+  detected line), "rows" (one per visual row, its cells separated by a tab) or "paragraphs" (a
+  paragraph's rows joined into one line; a row of several cells stays a line of its own).
+- json: ``Document.to_dict()``: pages -> lines -> characters, each with its box and confidence;
+  each page's blocks (rows as indices into its lines) and fields.
 - hOCR 1.2 as XHTML 1.0 (well-formed XML): ocr_page > ocr_carea > ocr_par > ocr_line > ocrx_word,
   ``bbox`` on each, ``x_wconf`` (0-100) on words.
 - ALTO v4 (alto-4-2.xsd structure): Layout > Page > PrintSpace > TextBlock > TextLine > String/SP,
@@ -22,10 +25,12 @@ from collections.abc import Callable
 from typing import Literal
 
 from crnn_ocr.errors import OptionsError
-from crnn_ocr.layout import Block, Word, group_blocks, line_words
-from crnn_ocr.types import Box, Document, Page
+from crnn_ocr.layout import Word, line_words, page_blocks
+from crnn_ocr.types import Block, Box, Document, Page
 
 TextFormat = Literal["text", "json", "hocr", "alto"]
+TextLayout = Literal["lines", "rows", "paragraphs"]
+TEXT_LAYOUTS: tuple[str, ...] = ("lines", "rows", "paragraphs")
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -43,10 +48,12 @@ MEDIA_TYPES = {
 EXTENSIONS = {"text": ".txt", "json": ".json", "hocr": ".hocr", "alto": ".alto.xml", "pdf": ".pdf"}
 
 
-def render(document: Document, fmt: TextFormat) -> str:
-    """``document`` in the text format ``fmt``."""
+def render(document: Document, fmt: TextFormat, layout: TextLayout = "lines") -> str:
+    """``document`` in the text format ``fmt`` (``layout``: the text lines of the text format)."""
+    if layout not in TEXT_LAYOUTS:
+        raise OptionsError(f"unknown text layout {layout!r}; expected one of {', '.join(TEXT_LAYOUTS)}")
     writers: dict[str, Callable[[Document], str]] = {
-        "text": to_text,
+        "text": lambda d: to_text(d, layout),
         "json": to_json,
         "hocr": to_hocr,
         "alto": to_alto,
@@ -59,13 +66,59 @@ def render(document: Document, fmt: TextFormat) -> str:
 # ---- text and JSON -----------------------------------------------------------------------------
 
 
-def page_text(page: Page) -> str:
-    """The page's blocks in reading order, lines one per row, a blank line between blocks."""
-    return "\n\n".join(block.text for block in group_blocks(page.lines))
+def page_text(page: Page, layout: TextLayout = "lines") -> str:
+    """The page's blocks in reading order, a blank line between blocks, their text lines as
+    ``layout`` says (see the module docstring)."""
+    return "\n\n".join(block_text(block, layout) for block in page_blocks(page))
 
 
-def to_text(document: Document) -> str:
-    return "\f".join(text + "\n" if text else "" for text in map(page_text, document.pages))
+def block_text(block: Block, layout: TextLayout = "lines") -> str:
+    if layout == "lines":
+        return block.text
+    if layout == "rows":
+        return "\n".join(row.text("\t") for row in block.rows)
+    out: list[str] = []
+    joining = False  # the last output line is a paragraph that may go on
+    for row in block.rows:
+        if len(row.lines) > 1:
+            out.append(row.text("\t"))
+            joining = False
+        elif joining:
+            out[-1] = join_wrapped(out[-1], row.lines[0].text)
+        else:
+            out.append(row.lines[0].text)
+            joining = True
+    return "\n".join(out)
+
+
+def join_wrapped(head: str, tail: str) -> str:
+    """Two lines of one paragraph as one: a space between words, none between CJK characters,
+    a word hyphenated at the line end joined again."""
+    if not head or not tail:
+        return head + tail
+    if head.endswith("-") and len(head) > 1 and head[-2].isalpha() and tail[0].islower():
+        return head[:-1] + tail
+    if _is_cjk(head[-1]) or _is_cjk(tail[0]):
+        return head + tail
+    return head + " " + tail
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+
+
+def to_text(document: Document, layout: TextLayout = "lines") -> str:
+    """Each page's text; a page with fields (``OCROptions.fields``) ends with them, one a line."""
+    texts = ("\n\n".join(filter(None, (page_text(page, layout), fields_text(page)))) for page in document.pages)
+    return "\f".join(text + "\n" if text else "" for text in texts)
+
+
+def fields_text(page: Page) -> str:
+    """The page's fields as ``name: value`` lines, each with its validator's verdict."""
+    verdict = {True: "valid", False: "INVALID", None: "unchecked"}
+    return "\n".join(
+        f"{f.name}: {f.value or f.text}  [{verdict[f.valid]}{': ' + f.check if f.check else ''}]" for f in page.fields
+    )
 
 
 def to_json(document: Document) -> str:
@@ -120,7 +173,7 @@ def to_hocr(document: Document) -> str:
             title += f"; scan_res {round(page.dpi)} {round(page.dpi)}"
         page_el = ET.SubElement(body, f"{h}div", {"class": "ocr_page", "id": f"page_{n}", "title": title})
         line_no = word_no = 0
-        for b, block in enumerate(group_blocks(page.lines), start=1):
+        for b, block in enumerate(page_blocks(page), start=1):
             area = ET.SubElement(
                 page_el,
                 f"{h}div",
@@ -199,7 +252,7 @@ def to_alto(document: Document) -> str:
             f"{a}PrintSpace",
             {"HPOS": "0", "VPOS": "0", "WIDTH": str(page.width), "HEIGHT": str(page.height)},
         )
-        _alto_blocks(space, group_blocks(page.lines), page, a)
+        _alto_blocks(space, page_blocks(page), page, a)
     ET.indent(alto, space=" ")
     xml = ET.tostring(alto, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n"

@@ -1,4 +1,6 @@
-"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` lists the stages in order.
+"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` lists the stages in order:
+load, preprocess, detect, recognize, layout (rows, paragraphs, columns: ``crnn_ocr.layout``) and,
+when asked for, fields (``crnn_ocr.fields``).
 
 Documents: ``OCR.read_document`` opens a PDF, multi-page TIFF or image (``crnn_ocr.documents``:
 limits checked before any page is rendered), reads each chosen page with ``__call__``, and returns
@@ -23,7 +25,9 @@ from crnn_ocr.detect_learned import LearnedLineDetector
 from crnn_ocr.documents import DEFAULT_MAX_PAGES, DocumentLimits, DocumentReader, PageImage, open_document
 from crnn_ocr.engine import EngineConfig, ModelSpec, OnnxEngine
 from crnn_ocr.errors import OptionsError
+from crnn_ocr.fields import find_fields
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from crnn_ocr.layout import in_reading_order
 from crnn_ocr.models import resolve_detector_model, resolve_model
 from crnn_ocr.orientation import OrientationFinder, OrientedLines, line_crop
 from crnn_ocr.preprocess import Preprocessed, Preprocessor
@@ -120,10 +124,20 @@ class OCR:
             crops = [line_crop(prepared.image, b, v) for b, v in zip(found.boxes, found.vertical)]
             recognitions = self.recognizer.recognize_page(crops, options.decode)
         lines = _lines(found.boxes, crops, recognitions, prepared, original.shape[:2])
+        lines, blocks = in_reading_order(lines)
+        fields = find_fields(blocks) if options.fields else ()
         height, width = original.shape[:2]
         used = "" if detector is None else "learned" if detector is self.learned_detector else "classical"
         return Page(
-            width, height, lines, clock.timings(), tuple(prepared.steps), orientation=found.orientation, detector=used
+            width,
+            height,
+            lines,
+            clock.timings(),
+            tuple(prepared.steps),
+            orientation=found.orientation,
+            detector=used,
+            blocks=blocks,
+            fields=fields,
         )
 
     def read_document(

@@ -6,6 +6,7 @@ Options are frozen dataclasses too: per-call arguments, never mutations of share
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,6 +35,14 @@ class Box:
 
     def to_list(self) -> list[list[float]]:
         return [[round(float(x), 2), round(float(y), 2)] for x, y in self.points]
+
+    @classmethod
+    def union(cls, boxes: Sequence[Box]) -> Box:
+        """The axis-aligned box around ``boxes`` (at least one)."""
+        bounds = [b.bounds for b in boxes]
+        x0, y0 = min(b[0] for b in bounds), min(b[1] for b in bounds)
+        x1, y1 = max(b[2] for b in bounds), max(b[3] for b in bounds)
+        return cls.from_rect(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,77 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Row:
+    """Lines side by side on one visual row (a label and its value, table cells), left to right."""
+
+    lines: tuple[Line, ...]
+
+    @property
+    def box(self) -> Box:
+        return Box.union([line.box for line in self.lines])
+
+    def text(self, sep: str = "\t") -> str:
+        """The cells' texts joined by ``sep``."""
+        return sep.join(line.text for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph: rows one below another, close together, in one column, in reading order.
+
+    ``column``: the page column (0-based, in reading order) the block stands in; blocks spanning
+    several columns (a title over two columns) and pages of one column have column 0.
+    """
+
+    rows: tuple[Row, ...]
+    column: int = 0
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        return tuple(line for row in self.rows for line in row.lines)
+
+    @property
+    def box(self) -> Box:
+        return Box.union([line.box for line in self.lines])
+
+    @property
+    def text(self) -> str:
+        """Each line on its own text line."""
+        return "\n".join(line.text for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A typed field read off a page (``crnn_ocr.fields``): an invoice number, a date, a total.
+
+    ``name``: the field's key (e.g. "date", "total", "invoice_number"); ``value``: its normalised
+    value (a date as YYYY-MM-DD, an amount as "1234.50"); ``text``: the text it was read from;
+    ``box``: where (None when the value is derived, not read); ``confidence``: the recognizer's
+    confidence in the characters it came from; ``valid``: the verdict of its validator (None: no
+    validator applies), and ``check``: what the validator found, in words.
+    """
+
+    name: str
+    value: str
+    text: str
+    box: Box | None
+    confidence: float
+    valid: bool | None = None
+    check: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "text": self.text,
+            "box": None if self.box is None else self.box.to_list(),
+            "confidence": round(float(self.confidence), 4),
+            "valid": self.valid,
+            "check": self.check,
+        }
+
+
+@dataclass(frozen=True)
 class Timings:
     """Milliseconds spent in each stage of one call."""
 
@@ -106,6 +186,10 @@ class Timings:
 class Page:
     """The result of one OCR call on one image: its lines in reading order.
 
+    ``blocks``: the lines grouped into paragraphs of rows, in reading order (``crnn_ocr.layout``;
+    ``lines`` is their lines in that order); () when not analysed (a hand-made Page).
+    ``fields``: typed fields found on the page (``crnn_ocr.fields``), when asked for.
+
     ``number``: 1-based page number in the document the image came from (1 for a lone image).
     ``dpi``: pixels per inch of the image (the rendering resolution of a PDF page, or the
     resolution stored in an image file); None when unknown.
@@ -120,6 +204,8 @@ class Page:
     dpi: float | None = None
     orientation: int = 0  # degrees (0/90/180/270, counter-clockwise) the text stood turned; undone
     detector: str = ""  # the line detector used: "classical", "learned" or "" (no detection)
+    blocks: tuple[Block, ...] = ()
+    fields: tuple[Field, ...] = ()
 
     @property
     def text(self) -> str:
@@ -137,7 +223,24 @@ class Page:
             "preprocessing": list(self.preprocessing),
             "orientation": self.orientation,
             "detector": self.detector,
+            "blocks": self._blocks_dict(),
+            "fields": [f.to_dict() for f in self.fields],
         }
+
+    def _blocks_dict(self) -> list[dict]:
+        """Blocks -> rows -> indices into ``lines`` (each line is written once, in ``lines``)."""
+        index = {id(line): i for i, line in enumerate(self.lines)}
+        return [
+            {
+                "column": block.column,
+                "box": block.box.to_list(),
+                "rows": [
+                    {"box": row.box.to_list(), "lines": [index[id(line)] for line in row.lines]}
+                    for row in block.rows
+                ],
+            }
+            for block in self.blocks
+        ]
 
 
 @dataclass(frozen=True)
@@ -221,6 +324,7 @@ class OCROptions:
     documents and screenshots), "learned" (the DB network; photos, receipts, rotated and curved
     text; an OptionsError when no detector model is loaded), "auto" (learned when a detector model
     is loaded, as the shipped one is, else classical; see ``crnn_ocr.pipeline.choose_detector``).
+    ``fields``: run the fields step (``crnn_ocr.fields``) on each page read.
     ``auto_orient``: find the page orientation (0/90/180/270) and vertical Chinese columns and
     read them upright (``crnn_ocr.orientation``); False reads the page as it stands.
     """
@@ -230,3 +334,4 @@ class OCROptions:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     detector: DetectorChoice = "auto"
     auto_orient: bool = True
+    fields: bool = False  # also extract typed fields (invoices, receipts): Page.fields

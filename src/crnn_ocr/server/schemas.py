@@ -66,6 +66,7 @@ class OptionsIn(_Strict):
         "auto", description="line detector: learned needs a detector model loaded by the server"
     )
     auto_orient: bool = Field(True, description="undo 90/180/270 turns and read vertical Chinese columns")
+    fields: bool = Field(False, description="also extract typed, validated fields (receipts, Chinese VAT invoices)")
     preprocess: PreprocessIn = Field(default_factory=PreprocessIn)
     decode: DecodeIn = Field(default_factory=DecodeIn)
     dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI, description="resolution PDF pages are rendered at")
@@ -78,6 +79,7 @@ class OptionsIn(_Strict):
             detect=self.detect,
             detector=self.detector,
             auto_orient=self.auto_orient,
+            fields=self.fields,
             preprocess=self.preprocess.to_options(),
             decode=self.decode.to_options(),
         )
@@ -107,6 +109,7 @@ class OCRForm(BaseModel):
     detect: bool = True
     detector: Literal["auto", "classical", "learned"] = "auto"
     auto_orient: bool = True
+    fields: bool = False
     grayscale: bool = _PRE.grayscale
     clahe: bool = _PRE.clahe
     denoise: bool = _PRE.denoise
@@ -147,6 +150,7 @@ class OCRForm(BaseModel):
             detect=self.detect,
             detector=self.detector,
             auto_orient=self.auto_orient,
+            fields=self.fields,
             preprocess=PreprocessIn(
                 grayscale=self.grayscale,
                 clahe=self.clahe,
@@ -189,6 +193,27 @@ class DocumentLineOut(LineOut):
     page: int = Field(description="the page (1-based) the line is on; its box is in that page's pixels")
 
 
+class RowOut(BaseModel):
+    box: list[list[float]]
+    lines: list[int] = Field(description="indices into the page's lines, left to right")
+
+
+class BlockOut(BaseModel):
+    column: int = Field(description="the page column the block stands in (0-based, reading order)")
+    box: list[list[float]]
+    rows: list[RowOut] = Field(description="visual rows, top to bottom")
+
+
+class FieldOut(BaseModel):
+    name: str = Field(description="e.g. date, total, invoice_number, buyer_tax_id")
+    value: str = Field(description="normalised value: dates YYYY-MM-DD, amounts 1234.50")
+    text: str = Field(description="the text it was read from")
+    box: list[list[float]] | None
+    confidence: float
+    valid: bool | None = Field(description="its validator's verdict; null when none applies")
+    check: str = Field(description="what the validator found")
+
+
 class ImageInfo(BaseModel):
     width: int
     height: int
@@ -216,6 +241,10 @@ class PageOut(BaseModel):
     lines: list[LineOut]
     orientation: int = Field(0, description="degrees (0/90/180/270) the page stood turned; undone before reading")
     detector: str = Field("", description="the line detector used: classical, learned, or '' (no detection)")
+    blocks: list[BlockOut] = Field(
+        default_factory=list, description="paragraphs of rows in reading order (the lines are already in it)"
+    )
+    fields: list[FieldOut] = Field(default_factory=list, description="typed fields, when options.fields was set")
     processed_image_base64: str | None = None
 
 
@@ -277,6 +306,8 @@ def _page_out(page: Page, png: bytes | None) -> PageOut:
         lines=[LineOut(**line) for line in d["lines"]],
         orientation=d.get("orientation", 0),
         detector=d.get("detector", ""),
+        blocks=[BlockOut(**b) for b in d["blocks"]],
+        fields=[FieldOut(**f) for f in d["fields"]],
         processed_image_base64=base64.b64encode(png).decode("ascii") if png else None,
     )
 

@@ -40,6 +40,14 @@ const I18N = {
     detector_learned: "Learned (photos, receipts, tilted text)",
     detector_classical: "Classical (clean scans)",
     auto_orient: "Turn sideways and upside-down pages upright",
+    fields_option: "Find fields (invoices, receipts)",
+    fields: "Fields",
+    field: "Field",
+    value: "Value",
+    check: "Check",
+    valid: "valid",
+    invalid: "invalid",
+    unchecked: "not checked",
     page_script: "On English pages, re-read unsure Chinese characters as Latin",
     decoding: "Decoding",
     method: "Method",
@@ -130,6 +138,14 @@ const I18N = {
     detector_learned: "学习型（照片、小票、倾斜文字）",
     detector_classical: "传统（干净扫描件）",
     auto_orient: "自动转正横放或倒置的页面",
+    fields_option: "提取字段（发票、收据）",
+    fields: "字段",
+    field: "字段",
+    value: "值",
+    check: "校验",
+    valid: "通过",
+    invalid: "未通过",
+    unchecked: "未校验",
     page_script: "英文页面上，把不确定的汉字按拉丁字母重读",
     decoding: "解码",
     method: "方法",
@@ -439,7 +455,7 @@ function buildForm(forDownload = false) {
   const form = $("options").elements;
   const data = new FormData();
   data.append("image", state.file, "upload");  // the server never uses the name
-  for (const name of ["detect", "auto_orient", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
+  for (const name of ["detect", "auto_orient", "fields", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
     data.append(name, form[name].checked ? "true" : "false");
   }
   data.append("detector", form.detector.value);
@@ -502,6 +518,7 @@ function clearResult() {
   $("download-status").textContent = "";
   $("overlay").replaceChildren();
   $("lines").replaceChildren();
+  renderFields([]);
   $("no-lines").hidden = true;
   $("all-text").value = "";
   $("timing").textContent = "";
@@ -610,6 +627,7 @@ function renderResult(result, rtt) {
     list.appendChild(li);
   });
   $("no-lines").hidden = page.lines.length > 0;
+  renderFields(page.fields || []);
   $("all-text").value = allText(result);
   $("copy").disabled = !result.text;
   $("copy-status").textContent = "";
@@ -622,6 +640,33 @@ function renderResult(result, rtt) {
     p: pages.length,
   });
   if (state.selected >= 0) select(state.selected);
+}
+
+// The page's fields (options.fields) as a table beside the lines: name, value, the validator's verdict.
+function renderFields(fields) {
+  const table = $("fields");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  for (const field of fields) {
+    const tr = document.createElement("tr");
+    tr.dataset.name = field.name;
+    const verdict = field.valid === true ? "valid" : field.valid === false ? "invalid" : "unchecked";
+    tr.className = verdict;
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = field.name;
+    const value = document.createElement("td");
+    value.className = "value";
+    value.textContent = field.value || field.text;
+    if (field.text && field.text !== field.value) value.title = field.text;
+    const check = document.createElement("td");
+    check.className = "check";
+    check.textContent = `${field.valid === true ? "✓" : field.valid === false ? "✗" : "–"} ${t(verdict)}`;
+    if (field.check) check.title = field.check;
+    tr.append(name, value, check);
+    body.appendChild(tr);
+  }
+  table.hidden = fields.length === 0;
 }
 
 // The document's text: pages (separated by form feeds in the API) shown a blank line apart.

@@ -37,7 +37,7 @@ function batchForm(files) {
   const form = $("options").elements;
   const data = new FormData();
   for (const file of files) data.append("images", file, file.name || "upload");
-  for (const name of ["detect", "auto_orient", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
+  for (const name of ["detect", "auto_orient", "fields", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
     data.append(name, form[name].checked ? "true" : "false");
   }
   data.append("detector", form.detector.value);
