@@ -25,8 +25,9 @@ before decoding, so confidences are relative to the characters that may be produ
 
 from __future__ import annotations
 
-import math
+import heapq
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -112,24 +113,32 @@ def greedy_decode(
 # ---- beam search -------------------------------------------------------------------------------
 
 
-def _logsumexp2(a: float, b: float) -> float:
-    if a == _NEG_INF:
-        return b
-    if b == _NEG_INF:
-        return a
-    if a > b:
-        return a + math.log1p(math.exp(b - a))
-    return b + math.log1p(math.exp(a - b))
+class CharScorer(Protocol):
+    """What the beam search needs from a language model (``crnn_ocr.lm.LMScorer``)."""
+
+    weight: float  # multiplies the LM's log-probabilities
+    length_bonus: float  # added per character read
+
+    def context(self, previous: tuple[int, ...], label: int) -> tuple[int, ...]:
+        """The LM state after ``previous`` (a state, () at the line start) reads class ``label``."""
+        ...
+
+    def log_probs(self, states: Sequence[tuple[int, ...]], labels: Sequence[int]) -> np.ndarray:
+        """Natural-log P(label | state) [Q]; label ``BLANK_INDEX`` scores the end of the line."""
+        ...
 
 
-def _add(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], pb: float, pnb: float) -> None:
-    """Accumulate path probabilities (log space) that reach ``prefix`` at this frame."""
-    cur = beams.get(prefix)
-    if cur is None:
-        beams[prefix] = [pb, pnb]
-    else:
-        cur[0] = _logsumexp2(cur[0], pb)
-        cur[1] = _logsumexp2(cur[1], pnb)
+class _Beam:
+    """One prefix: best path log-probability ending in a blank (``pb``) or in its last character
+    (``pnb``), and its language-model score (weighted log P plus length bonus) and state."""
+
+    __slots__ = ("pb", "pnb", "lm", "state")
+
+    def __init__(self, pb: float, pnb: float, lm: float, state: tuple[int, ...]) -> None:
+        self.pb, self.pnb, self.lm, self.state = pb, pnb, lm, state
+
+    def score(self) -> float:
+        return max(self.pb, self.pnb) + self.lm
 
 
 def beam_decode(
@@ -139,16 +148,25 @@ def beam_decode(
     mask: Sequence[bool] | np.ndarray | None = None,
     top_k: int | None = None,
     min_prob: float = 1e-3,
+    lm: CharScorer | None = None,
 ) -> Recognition:
-    """CTC prefix beam search in log space; returns the most probable labelling found.
+    """CTC prefix beam search for the best path, with shallow fusion of a language model ``lm``.
 
-    Each prefix keeps two log-probabilities: paths ending in a blank (``pb``) and paths ending in
-    its last character (``pnb``). Extending with the prefix's own last character only continues
-    ``pnb`` unless a blank separated them (``pb``), so "aa" needs "a-a" while "a a" frames collapse
-    to "a". New characters are tried only among the ``top_k`` most probable classes of each frame
-    (default ``max(beam_width, 8)``) and only when at least ``min_prob`` likely (nearly every
-    frame of a confident model then proposes one or two); blank and "repeat last character"
-    always use the full row.
+    A prefix's score is the log-probability of its best single path (Viterbi, ``max`` where
+    paths merge), plus ``lm.weight`` * log P_LM(prefix) + ``lm.length_bonus`` * len(prefix), and
+    at the end of the line the LM's end-of-line probability. Each prefix keeps two path scores:
+    paths ending in a blank (``pb``) and in its last character (``pnb``); extending with the
+    prefix's own last character only continues ``pnb`` unless a blank separated them (``pb``).
+
+    Best path, not the sum over paths: summing the many improbable alignments of a stretch where
+    the model hesitates (blank at 0.55, the rest spread thin, as after the end of a line) makes a
+    character appear that no frame reads (``Offline OCR on the CPU  _``). Without ``lm`` the
+    search therefore returns exactly the greedy text (the greedy path is the best partial path at
+    every frame, so it is never pruned); the LM is what lets it read something else.
+
+    New characters are tried only among the ``top_k`` most probable classes of a frame (default
+    ``max(beam_width, 8)``) that reach ``min_prob``, plus the frame's best class; frames where no
+    character is proposed (nearly all blank) only extend the prefixes already there.
     Confidences come from the Viterbi alignment of the result (see the module docstring).
     """
     if beam_width < 1:
@@ -159,33 +177,70 @@ def beam_decode(
         return Recognition(text="", confidence=0.0, chars=())
     k = min(n_classes, top_k if top_k is not None else max(beam_width, 8))
     logp = np.log(np.maximum(probs, _TINY))  # [T, C]
+    best = probs.argmax(axis=1)  # [T]
     candidates = np.argpartition(-probs, k - 1, axis=1)[:, :k]  # [T, k] most probable classes, unordered
     proposable = probs >= max(min_prob, np.finfo(np.float64).tiny)  # masked-out classes never are
+    proposable[np.arange(n_frames), best] = probs[np.arange(n_frames), best] > 0.0
+    cache: dict[tuple[tuple[int, ...], int], float] = {}
 
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
+    beams: dict[tuple[int, ...], _Beam] = {(): _Beam(0.0, _NEG_INF, 0.0, ())}
     for t in range(n_frames):
         lp = logp[t]
         lp_blank = float(lp[BLANK_INDEX])
-        nxt: dict[tuple[int, ...], list[float]] = {}
         new_chars = [int(c) for c in candidates[t] if c != BLANK_INDEX and proposable[t, c]]
-        for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp2(pb, pnb)
-            _add(nxt, prefix, total + lp_blank, _NEG_INF)  # emit blank
-            if prefix:  # stay on the last character: collapses into the same prefix
-                _add(nxt, prefix, _NEG_INF, pnb + float(lp[prefix[-1]]))
+        if int(best[t]) != BLANK_INDEX and int(best[t]) not in new_chars:
+            new_chars.append(int(best[t]))
+        if not new_chars:  # blank or stay on the last character: no prefix changes
+            for prefix, beam in beams.items():
+                stay = beam.pnb + float(lp[prefix[-1]]) if prefix else _NEG_INF
+                beam.pb, beam.pnb = max(beam.pb, beam.pnb) + lp_blank, stay
+            continue
+        if lm is not None:
+            _score_extensions(lm, beams, new_chars, cache)
+        nxt: dict[tuple[int, ...], _Beam] = {}
+        for prefix, beam in beams.items():
+            total = max(beam.pb, beam.pnb)
+            stay = beam.pnb + float(lp[prefix[-1]]) if prefix else _NEG_INF
+            _merge(nxt, prefix, total + lp_blank, stay, beam.lm, beam.state)
             for c in new_chars:
-                lc = float(lp[c])
-                if prefix and c == prefix[-1]:
-                    _add(nxt, prefix + (c,), _NEG_INF, pb + lc)  # a repeat needs a blank in between
+                source = beam.pb if prefix and c == prefix[-1] else total  # a repeat needs a blank between
+                if source == _NEG_INF:
+                    continue
+                if lm is None:
+                    lm_score, state = 0.0, ()
                 else:
-                    _add(nxt, prefix + (c,), _NEG_INF, total + lc)
-        ranked = sorted(nxt.items(), key=lambda item: _logsumexp2(*item[1]), reverse=True)
-        beams = {prefix: (v[0], v[1]) for prefix, v in ranked[:beam_width]}
+                    lm_score = beam.lm + lm.weight * cache[(beam.state, c)] + lm.length_bonus
+                    state = lm.context(beam.state, c)
+                _merge(nxt, prefix + (c,), _NEG_INF, source + float(lp[c]), lm_score, state)
+        beams = dict(heapq.nlargest(beam_width, nxt.items(), key=lambda item: item[1].score()))
 
-    best = max(beams.items(), key=lambda item: _logsumexp2(*item[1]))[0]
-    labels = list(best)
+    if lm is not None:  # the end of the line, scored by the LM
+        ends = lm.log_probs([b.state for b in beams.values()], [BLANK_INDEX] * len(beams))
+        for beam, end in zip(beams.values(), ends):
+            beam.lm += lm.weight * float(end)
+    labels = list(max(beams.items(), key=lambda item: item[1].score())[0])
     confidences, frames = viterbi_alignment(probs, labels)
     return _recognition(labels, confidences, frames, probs, charset)
+
+
+def _score_extensions(
+    lm: CharScorer, beams: dict[tuple[int, ...], _Beam], chars: list[int], cache: dict[tuple[tuple[int, ...], int], float]
+) -> None:
+    """Fill ``cache`` with the LM log-probability of each beam's state followed by each char."""
+    missing = [(b.state, c) for b in beams.values() for c in chars if (b.state, c) not in cache]
+    if missing:
+        scores = lm.log_probs([s for s, _ in missing], [c for _, c in missing])
+        cache.update(zip(missing, scores.tolist()))
+
+
+def _merge(beams: dict[tuple[int, ...], _Beam], prefix: tuple[int, ...], pb: float, pnb: float, lm: float, state: tuple[int, ...]) -> None:
+    """Paths that reach ``prefix`` at this frame: keep the best of each kind (Viterbi)."""
+    cur = beams.get(prefix)
+    if cur is None:
+        beams[prefix] = _Beam(pb, pnb, lm, state)
+    else:
+        cur.pb = max(cur.pb, pb)
+        cur.pnb = max(cur.pnb, pnb)
 
 
 def alignment_confidences(probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
