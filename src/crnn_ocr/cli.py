@@ -162,6 +162,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--det-model", metavar="PATH",
         help="learned text-detector ONNX model (default: $CRNN_OCR_DET_MODEL, else none: classical detection)",
     )
+    parser.add_argument(
+        "--lm", metavar="PATH",
+        help="character language model .npz for beam search (default: $CRNN_OCR_LM, else the shipped one)",
+    )
 
 
 def _add_detector_arguments(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +190,29 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "--beam", nargs="?", const=8, type=_positive_int, metavar="WIDTH",
         help="beam search decoding (default width 8) instead of greedy; without WIDTH, put it after the paths",
     )
+    parser.add_argument(
+        "--no-lm", action="store_true",
+        help="beam search without the character language model (by default it is fused when loaded)",
+    )
+    parser.add_argument(
+        "--pattern", metavar="NAME|REGEX",
+        help="read each line as a field: plate, date, time, amount, phone, uscc, email, url, digits, "
+        "or a regular expression the whole line must match (the best reading it accepts)",
+    )
+    parser.add_argument(
+        "--min-confidence", type=_unit_float, default=0.0, metavar="X",
+        help="drop lines read with a confidence below X (0..1; see README 'Confidence')",
+    )
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
 
 
 def _add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,6 +245,9 @@ def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
             allowlist=args.allow,
             denylist=args.deny,
             page_script=not getattr(args, "no_page_script", False),
+            lm=not getattr(args, "no_lm", False),
+            pattern=getattr(args, "pattern", None),
+            min_confidence=getattr(args, "min_confidence", 0.0),
         ),
     )
 
@@ -228,7 +258,13 @@ def _load_ocr(args: argparse.Namespace, options: OCROptions) -> OCR | int:
 
     limits = {"max_pages": args.max_pages, "max_pixels": args.max_pixels} if hasattr(args, "max_pages") else {}
     try:
-        ocr = OCR(args.model, threads=args.threads, det_model_path=getattr(args, "det_model", None), **limits)
+        ocr = OCR(
+            args.model,
+            threads=args.threads,
+            det_model_path=getattr(args, "det_model", None),
+            lm_path=getattr(args, "lm", None),
+            **limits,
+        )
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -454,7 +490,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
             if plan.failure is not None:
                 output.finish(plan.index, plan.failure)
         job = ReadJob(
-            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
+            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), lm=getattr(args, "lm", None), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
             options=options, document=document, want_images=args.format == "pdf",
         )
         done: dict[int, dict[int, PageOutcome]] = {i: {} for i in pages_left}

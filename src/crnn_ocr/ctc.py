@@ -26,6 +26,7 @@ before decoding, so confidences are relative to the characters that may be produ
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -36,6 +37,7 @@ from crnn_ocr.types import CharConfidence, Recognition
 
 _NEG_INF = -np.inf
 _TINY = 1e-30
+_LOG_TINY = math.log(_TINY)
 
 
 def apply_mask(probs: np.ndarray, mask: Sequence[bool] | np.ndarray | None) -> np.ndarray:
@@ -43,9 +45,9 @@ def apply_mask(probs: np.ndarray, mask: Sequence[bool] | np.ndarray | None) -> n
 
     A frame whose whole mass was on removed classes becomes a certain blank.
     """
-    probs = np.asarray(probs, dtype=np.float64)
     if mask is None:
-        return probs
+        return np.asarray(probs)
+    probs = np.asarray(probs, dtype=np.float64)
     keep = np.asarray(mask, dtype=bool)
     if keep.shape != (probs.shape[1],):
         raise ValueError(f"mask has {keep.size} entries for {probs.shape[1]} classes")
@@ -176,33 +178,29 @@ def beam_decode(
     if n_frames == 0:
         return Recognition(text="", confidence=0.0, chars=())
     k = min(n_classes, top_k if top_k is not None else max(beam_width, 8))
-    logp = np.log(np.maximum(probs, _TINY))  # [T, C]
-    best = probs.argmax(axis=1)  # [T]
-    candidates = np.argpartition(-probs, k - 1, axis=1)[:, :k]  # [T, k] most probable classes, unordered
-    proposable = probs >= max(min_prob, np.finfo(np.float64).tiny)  # masked-out classes never are
-    proposable[np.arange(n_frames), best] = probs[np.arange(n_frames), best] > 0.0
+    proposals = _proposals(probs, k, min_prob)  # [T] lists of classes
+    blank_logp = np.log(np.maximum(probs[:, BLANK_INDEX], _TINY)).tolist()  # [T]
     cache: dict[tuple[tuple[int, ...], int], float] = {}
 
     beams: dict[tuple[int, ...], _Beam] = {(): _Beam(0.0, _NEG_INF, 0.0, ())}
     for t in range(n_frames):
-        lp = logp[t]
-        lp_blank = float(lp[BLANK_INDEX])
-        new_chars = [int(c) for c in candidates[t] if c != BLANK_INDEX and proposable[t, c]]
-        if int(best[t]) != BLANK_INDEX and int(best[t]) not in new_chars:
-            new_chars.append(int(best[t]))
+        row = probs[t]
+        lp_blank = blank_logp[t]
+        new_chars = proposals[t]
         if not new_chars:  # blank or stay on the last character: no prefix changes
             for prefix, beam in beams.items():
-                stay = beam.pnb + float(lp[prefix[-1]]) if prefix else _NEG_INF
+                stay = beam.pnb + _log(row[prefix[-1]]) if prefix else _NEG_INF
                 beam.pb, beam.pnb = max(beam.pb, beam.pnb) + lp_blank, stay
             continue
         if lm is not None:
             _score_extensions(lm, beams, new_chars, cache)
+        char_logp = [_log(row[c]) for c in new_chars]
         nxt: dict[tuple[int, ...], _Beam] = {}
         for prefix, beam in beams.items():
             total = max(beam.pb, beam.pnb)
-            stay = beam.pnb + float(lp[prefix[-1]]) if prefix else _NEG_INF
+            stay = beam.pnb + _log(row[prefix[-1]]) if prefix else _NEG_INF
             _merge(nxt, prefix, total + lp_blank, stay, beam.lm, beam.state)
-            for c in new_chars:
+            for c, lc in zip(new_chars, char_logp):
                 source = beam.pb if prefix and c == prefix[-1] else total  # a repeat needs a blank between
                 if source == _NEG_INF:
                     continue
@@ -211,7 +209,7 @@ def beam_decode(
                 else:
                     lm_score = beam.lm + lm.weight * cache[(beam.state, c)] + lm.length_bonus
                     state = lm.context(beam.state, c)
-                _merge(nxt, prefix + (c,), _NEG_INF, source + float(lp[c]), lm_score, state)
+                _merge(nxt, prefix + (c,), _NEG_INF, source + lc, lm_score, state)
         beams = dict(heapq.nlargest(beam_width, nxt.items(), key=lambda item: item[1].score()))
 
     if lm is not None:  # the end of the line, scored by the LM
@@ -221,6 +219,29 @@ def beam_decode(
     labels = list(max(beams.items(), key=lambda item: item[1].score())[0])
     confidences, frames = viterbi_alignment(probs, labels)
     return _recognition(labels, confidences, frames, probs, charset)
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > _TINY else _LOG_TINY
+
+
+def _proposals(probs: np.ndarray, k: int, min_prob: float) -> list[list[int]]:
+    """Per frame, the characters a beam may start there: classes other than the blank reaching
+    ``min_prob`` (at most the ``k`` most probable), plus the frame's best class."""
+    best = probs.argmax(axis=1)  # [T]
+    frames, classes = np.nonzero(probs >= max(min_prob, np.finfo(np.float32).tiny))
+    out: list[list[int]] = [[] for _ in range(probs.shape[0])]
+    for t, c in zip(frames.tolist(), classes.tolist()):
+        if c != BLANK_INDEX:
+            out[t].append(c)
+    for t, chars in enumerate(out):
+        if len(chars) > k:
+            chars.sort(key=lambda c, t=t: -probs[t, c])
+            del chars[k:]
+        b = int(best[t])
+        if b != BLANK_INDEX and b not in chars and probs[t, b] > 0.0:
+            chars.append(b)
+    return out
 
 
 def _score_extensions(
@@ -274,11 +295,11 @@ def viterbi_alignment(probs: np.ndarray, labels: Sequence[int]) -> tuple[np.ndar
     if n_states > 1:
         score[1] = logp[0, 1]
     back = np.zeros((n_frames, n_states), dtype=np.int8)  # 0: stay, 1: from s-1, 2: from s-2
+    choices = np.full((3, n_states), _NEG_INF)  # [3, S]: stay, step, jump
     for t in range(1, n_frames):
-        stay = score
-        step = np.r_[_NEG_INF, score[:-1]]
-        jump = np.where(skip, np.r_[_NEG_INF, _NEG_INF, score[:-2]], _NEG_INF)
-        choices = np.stack([stay, step, jump])  # [3, S]
+        choices[0] = score
+        choices[1, 1:] = score[:-1]
+        choices[2, 2:] = np.where(skip[2:], score[:-2], _NEG_INF)
         back[t] = choices.argmax(axis=0)
         score = choices.max(axis=0) + logp[t]
 
