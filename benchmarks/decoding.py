@@ -10,8 +10,8 @@ batched together for page sets, as the pipeline does) plus that decoder; detecti
 
 ``--tune`` instead scores a grid of LM weights and length bonuses on every set together (the
 synthetic held-out lines of eval/synth_heldout_fonts plus every ../shared/eval set, subsampled
-with ``--limit``) and prints the setting with the lowest mean CER ratio to greedy: one setting
-for all text, never one per set. ``--reliability`` adds the confidence-bucket table (line
+with ``--limit``) and lists the settings by their mean CER change from greedy (absolute points,
+every set weighing the same): one setting for all text, never one per set. ``--reliability`` adds the confidence-bucket table (line
 accuracy per bucket of line confidence, greedy decoding, all line sets together).
 """
 
@@ -36,6 +36,7 @@ from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from crnn_ocr.metrics import normalize_for_scoring, score_pairs
 from crnn_ocr.orientation import OrientedLines, line_crop
 from crnn_ocr.pipeline import OCR
+from crnn_ocr.recognize import Recognizer
 from crnn_ocr.types import DecodeOptions, OCROptions
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/decoding.py section -->"
@@ -97,7 +98,7 @@ def run_set(ocr: OCR, eval_set: EvalSet, decs: list[Decoder]) -> dict[str, Tally
             ms = (time.perf_counter() - t0) * 1000 + net_ms
             tally = tallies[d.name]
             tally.refs.append(sample.text)
-            tally.hyps.append("\n".join(r.text for r in recs if r.text))
+            tally.hyps.append(_text(recs))
             tally.ms += ms
             tally.lines += max(len(crops), 1)
             if not page:
@@ -108,45 +109,37 @@ def run_set(ocr: OCR, eval_set: EvalSet, decs: list[Decoder]) -> dict[str, Tally
 
 
 def tune(ocr: OCR, sets: list[EvalSet], weights: list[float], bonuses: list[float], beam_width: int) -> None:
+    """Print, per grid point (LM weight, length bonus), the mean over ``sets`` of the CER change
+    from greedy in absolute points (every set weighs the same), best first, and each set's CERs."""
     grid = [(w, b) for w in weights for b in bonuses]
-    ratios: dict[tuple[float, float], list[float]] = {g: [] for g in grid}
-    base = ocr.recognizer.lm
+    base = ocr.recognizer
+    assert base.lm is not None
+    fused = {g: Recognizer(base.engine, batch_size=base.batch_size, lm=base.lm.with_weights(*g)) for g in grid}
+    beam = DecodeOptions(method="beam", beam_width=beam_width)
+    cers: dict[str, dict[tuple[float, float] | str, float]] = {}
     for eval_set in sets:
-        decs = [Decoder("greedy", DecodeOptions())]
-        edits: dict[str, int] = {}
-        refs_hyps: dict[str, tuple[list[str], list[str]]] = {"greedy": ([], [])}
-        for g in grid:
-            refs_hyps[str(g)] = ([], [])
-        for sample in eval_set.samples:
+        refs: list[str] = []
+        hyps: dict[tuple[float, float] | str, list[str]] = {"greedy": [], **{g: [] for g in grid}}
+        for i, sample in enumerate(eval_set.samples):
+            if i % 20 == 0:
+                print(f"  {eval_set.name} {i}/{len(eval_set.samples)}", file=sys.stderr, flush=True)
             crops, probs, _ = read_probs(ocr, sample.image, eval_set.kind == "page")
-            hyp = ocr.recognizer.decode_page(crops, probs, decs[0].options)
-            refs_hyps["greedy"][0].append(sample.text)
-            refs_hyps["greedy"][1].append("\n".join(r.text for r in hyp if r.text))
+            refs.append(sample.text)
+            hyps["greedy"].append(_text(base.decode_page(crops, probs, DecodeOptions())))
             for g in grid:
-                rec = replace_lm(ocr, base.with_weights(*g))
-                out = rec.decode_page(crops, probs, DecodeOptions(method="beam", beam_width=beam_width))
-                refs_hyps[str(g)][0].append(sample.text)
-                refs_hyps[str(g)][1].append("\n".join(r.text for r in out if r.text))
-        for key, (refs, hyps) in refs_hyps.items():
-            edits[key] = score_pairs(refs, hyps, eval_set.mode).cer
-        g0 = max(edits["greedy"], 1e-4)
-        line = f"{eval_set.name:28s} greedy {edits['greedy']:.4f}"
-        for g in grid:
-            ratios[g].append(edits[str(g)] / g0)
-        best = min(grid, key=lambda g: edits[str(g)])
-        print(f"{line}  best {best} {edits[str(best)]:.4f}", file=sys.stderr)
-    print("weight bonus  mean CER ratio to greedy (lower is better)")
-    for g in sorted(grid, key=lambda g: np.mean(ratios[g])):
-        print(f"{g[0]:6.2f} {g[1]:5.2f}  {np.mean(ratios[g]):.4f}  " + " ".join(f"{r:.3f}" for r in ratios[g]))
+                hyps[g].append(_text(fused[g].decode_page(crops, probs, beam)))
+        cers[eval_set.name] = {key: score_pairs(refs, h, eval_set.mode).cer for key, h in hyps.items()}
+        best = min(grid, key=lambda g: cers[eval_set.name][g])
+        print(f"{eval_set.name:28s} greedy {cers[eval_set.name]['greedy']:.4f}  best {best} {cers[eval_set.name][best]:.4f}", file=sys.stderr, flush=True)
+    change = {g: float(np.mean([c[g] - c["greedy"] for c in cers.values()])) for g in grid}
+    print("weight bonus  mean CER change from greedy (points)  then CER per set: " + " ".join(cers))
+    print("greedy" + " " * 26 + " ".join(f"{c['greedy']:.4f}" for c in cers.values()))
+    for g in sorted(grid, key=change.__getitem__):
+        print(f"{g[0]:6.2f} {g[1]:5.2f}  {change[g]:+.4f}  " + " ".join(f"{c[g]:.4f}" for c in cers.values()))
 
 
-def replace_lm(ocr: OCR, scorer):
-    """A recognizer over the same engine with another LM scorer (for tuning only)."""
-    rec = ocr.recognizer
-    clone = object.__new__(type(rec))
-    clone.__dict__.update(rec.__dict__)
-    clone.lm = scorer
-    return clone
+def _text(recognitions) -> str:
+    return "\n".join(r.text for r in recognitions if r.text)
 
 
 def reliability(tallies: dict[str, dict[str, Tally]], sets: dict[str, EvalSet], decoder: str) -> list[str]:

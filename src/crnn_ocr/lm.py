@@ -123,22 +123,27 @@ class CharLM:
         chars = np.asarray(chars, dtype=np.int64)
         n_q = len(chars)
         result = np.full(n_q, UNKNOWN_LOG_PROB, dtype=np.float64)
-        found_at = np.zeros((self.order, n_q), dtype=bool)
+        found_at = np.zeros((self.order, n_q), dtype=bool)  # [n - 1]: the n-gram ending in char
         rows = np.zeros((self.order, n_q), dtype=np.int64)
-        ctx_found = np.zeros((self.order, n_q), dtype=bool)  # [n]: the context of length n
+        ctx_found = np.zeros((self.order, n_q), dtype=bool)  # [n]: the context's last n ids
         ctx_rows = np.zeros((self.order, n_q), dtype=np.int64)
         ctx_u = (contexts + 1).astype(np.uint64)
         gram_key = (chars + 1).astype(np.uint64)
         ctx_key = np.zeros(n_q, dtype=np.uint64)
         power = np.uint64(1)
         with np.errstate(over="ignore"):
-            for n in range(1, self.order + 1):  # n: length of the n-gram (context of n - 1)
-                found_at[n - 1], rows[n - 1] = self.tables[n - 1].find(gram_key)
+            for n in range(1, self.order + 1):  # look up the n-grams and the contexts of length n together
+                if n < self.order:
+                    ctx_key = ctx_u[:, -n] * power + ctx_key
+                    keys = np.concatenate([gram_key, ctx_key])
+                else:
+                    keys = gram_key
+                found, idx = self.tables[n - 1].find(keys)
+                found_at[n - 1], rows[n - 1] = found[:n_q], idx[:n_q]
                 if n == self.order:
                     break
-                ctx_key = ctx_u[:, -n] * power + ctx_key  # the context's last n ids
+                ctx_found[n], ctx_rows[n] = found[n_q:], idx[n_q:]
                 power = power * HASH_MULT
-                ctx_found[n], ctx_rows[n] = self.tables[n - 1].find(ctx_key)
                 gram_key = ctx_u[:, -n] * power + gram_key
         done = np.zeros(n_q, dtype=bool)
         backoff = np.zeros(n_q, dtype=np.float64)
@@ -165,7 +170,7 @@ class CharLM:
 #: Shallow-fusion settings chosen on synthetic validation lines plus every dev set together
 #: (``benchmarks/lm_tune.py``); one setting for every kind of text.
 DEFAULT_LM_WEIGHT = 0.5
-DEFAULT_LENGTH_BONUS = 1.0
+DEFAULT_LENGTH_BONUS = 2.0
 
 
 class LMScorer:
