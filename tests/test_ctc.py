@@ -132,9 +132,9 @@ def test_beam_tail_on_the_sample_line_matches_greedy(shipped_ocr) -> None:
     """``crnn-ocr read --no-detect --beam 8 samples/line_en.png`` once printed a trailing "  _"."""
     from crnn_ocr.types import DecodeOptions, OCROptions
 
-    greedy = shipped_ocr(SAMPLES / "line_en.png", OCROptions(detect=False)).text
-    for width in (2, 4, 8):
-        options = OCROptions(detect=False, decode=DecodeOptions(method="beam", beam_width=width, lm=False))
+    greedy = shipped_ocr(SAMPLES / "line_en.png", OCROptions(detect=False, decode=DecodeOptions(method="greedy"))).text
+    for width, lm in ((2, False), (4, False), (8, False), (8, True)):
+        options = OCROptions(detect=False, decode=DecodeOptions(method="beam", beam_width=width, lm=lm))
         assert shipped_ocr(SAMPLES / "line_en.png", options).text == greedy == "Offline OCR on the CPU"
 
 
@@ -207,3 +207,14 @@ def test_alignment_confidences(spec: str, labels: list[int], expected: list[floa
 def test_alignment_without_enough_frames_gives_zero() -> None:
     # "aa" needs three frames (a, blank, a); two cannot spell it.
     np.testing.assert_allclose(alignment_confidences(frames("aa"), [1, 1]), [0.0, 0.0])
+
+
+def test_cli_beam_prints_what_greedy_prints(shipped_model, capsys) -> None:
+    """The issue's own command: ``crnn-ocr read --no-detect --beam 8 samples/line_en.png``."""
+    from crnn_ocr.cli import main
+
+    outputs = []
+    for flags in (["--greedy"], ["--beam", "8"], ["--beam", "8", "--no-lm"], ["--beam", "4", "--no-lm"], ["--beam", "2", "--no-lm"]):
+        assert main(["read", "--no-detect", "--threads", "1", *flags, str(SAMPLES / "line_en.png")]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs == ["Offline OCR on the CPU\n"] * len(outputs)

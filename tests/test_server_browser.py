@@ -191,10 +191,11 @@ def test_upload_shows_lines_boxes_and_copies_the_text(tiny_server: ServerThread,
     assert page.evaluate("navigator.clipboard.readText()") == CODE_TEXT
     shot(page, "line_result")
 
-    # Beam search from the decoding menu: the same reading.
-    body = rerun(page, lambda: page.select_option("select[name=decode]", "beam"))
-    assert body["text"] == CODE_TEXT
+    # Greedy decoding from the decoding menu (beam search is the default): the same reading.
     assert page.is_enabled("input[name=beam_width]")
+    body = rerun(page, lambda: page.select_option("select[name=decode]", "greedy"))
+    assert body["text"] == CODE_TEXT
+    assert page.is_disabled("input[name=beam_width]")
 
     # Toggle the processed view and a preprocessing step: the page re-runs and shows the new image.
     body = rerun(page, lambda: page.check("input[name=return_processed_image]"))

@@ -186,9 +186,14 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-page-script", action="store_true",
         help="keep unsure CJK characters on pages read in Latin letters (by default they are read again without CJK)",
     )
-    parser.add_argument(
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument(
         "--beam", nargs="?", const=8, type=_positive_int, metavar="WIDTH",
-        help="beam search decoding (default width 8) instead of greedy; without WIDTH, put it after the paths",
+        help="beam search width (default 8; beam search + the character LM is the default decoding); "
+        "without WIDTH, put it after the paths",
+    )
+    decoding.add_argument(
+        "--greedy", action="store_true", help="greedy decoding: fastest, no language model (see README 'Decoding')"
     )
     parser.add_argument(
         "--no-lm", action="store_true",
@@ -240,7 +245,7 @@ def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
             deskew=getattr(args, "deskew", False),
         ),
         decode=DecodeOptions(
-            method="beam" if args.beam is not None else "greedy",
+            method="greedy" if getattr(args, "greedy", False) else "beam",
             beam_width=args.beam if args.beam is not None else DecodeOptions().beam_width,
             allowlist=args.allow,
             denylist=args.deny,

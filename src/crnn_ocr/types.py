@@ -212,7 +212,7 @@ class DecodeOptions:
     their characters' confidences) is below it are dropped from the result.
     """
 
-    method: Literal["greedy", "beam"] = "greedy"
+    method: Literal["greedy", "beam"] = "beam"  # beam + LM by default: see README "Decoding"
     beam_width: int = 8
     lm: bool = True
     pattern: str | None = None
