@@ -495,7 +495,8 @@ def _cmd_read(args: argparse.Namespace) -> int:
             if plan.failure is not None:
                 output.finish(plan.index, plan.failure)
         job = ReadJob(
-            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), lm=getattr(args, "lm", None), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
+            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), lm=getattr(args, "lm", None),
+            threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
             options=options, document=document, want_images=args.format == "pdf",
         )
         done: dict[int, dict[int, PageOutcome]] = {i: {} for i in pages_left}

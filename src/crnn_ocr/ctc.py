@@ -244,8 +244,11 @@ def _proposals(probs: np.ndarray, k: int, min_prob: float) -> list[list[int]]:
     return out
 
 
+_Prefix = tuple[int, ...]
+
+
 def _score_extensions(
-    lm: CharScorer, beams: dict[tuple[int, ...], _Beam], chars: list[int], cache: dict[tuple[tuple[int, ...], int], float]
+    lm: CharScorer, beams: dict[_Prefix, _Beam], chars: list[int], cache: dict[tuple[_Prefix, int], float]
 ) -> None:
     """Fill ``cache`` with the LM log-probability of each beam's state followed by each char."""
     missing = [(b.state, c) for b in beams.values() for c in chars if (b.state, c) not in cache]
@@ -254,7 +257,7 @@ def _score_extensions(
         cache.update(zip(missing, scores.tolist()))
 
 
-def _merge(beams: dict[tuple[int, ...], _Beam], prefix: tuple[int, ...], pb: float, pnb: float, lm: float, state: tuple[int, ...]) -> None:
+def _merge(beams: dict[_Prefix, _Beam], prefix: _Prefix, pb: float, pnb: float, lm: float, state: _Prefix) -> None:
     """Paths that reach ``prefix`` at this frame: keep the best of each kind (Viterbi)."""
     cur = beams.get(prefix)
     if cur is None:

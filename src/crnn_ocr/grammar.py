@@ -97,8 +97,14 @@ class Grammar:
 
 # ---- regular expressions -> NFA --------------------------------------------------------------
 
-_Node = tuple  # ("chars", frozenset[str] | None-for-any, negated) | ("cat", [...]) | ("alt", [...]) | ("rep", node, m, M)
-_CLASS_ESCAPES = {"d": "0123456789", "s": " \t", "w": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"}
+#: A parsed regular expression: ("chars", frozenset[str], negated) (negated with an empty set: any
+#: character), ("cat", [nodes]), ("alt", [nodes]) or ("rep", node, least, most or None).
+_Node = tuple
+_CLASS_ESCAPES = {
+    "d": "0123456789",
+    "s": " \t",
+    "w": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+}
 _MAX_REPEAT = 100
 
 
@@ -139,9 +145,12 @@ class _Parser:
 
     def cat(self) -> _Node:
         items = []
-        while self.peek() is not None and self.peek() not in "|)" and not (self.peek() == "$" and self.i == len(self.p) - 1):
+        while self.peek() is not None and self.peek() not in "|)" and not self.at_final_dollar():
             items.append(self.repeat(self.atom()))
         return ("cat", items)
+
+    def at_final_dollar(self) -> bool:
+        return self.peek() == "$" and self.i == len(self.p) - 1
 
     def atom(self) -> _Node:
         c = self.take()
@@ -321,15 +330,20 @@ def _grammar(name: str, accept: np.ndarray, src: list, label: list, dst: list) -
     if not src:
         empty = np.zeros(0, dtype=np.int64)
         return Grammar(name, accept, empty, empty, empty)
-    triples = np.unique(np.stack([np.concatenate(src), np.concatenate(label), np.concatenate(dst)], axis=1), axis=0)
-    return Grammar(name, accept, triples[:, 0].astype(np.int64), triples[:, 1].astype(np.int64), triples[:, 2].astype(np.int64))
+    columns = [np.concatenate(src), np.concatenate(label), np.concatenate(dst)]
+    triples = np.unique(np.stack(columns, axis=1), axis=0).astype(np.int64)  # [E, 3], deduplicated
+    return Grammar(name, accept, triples[:, 0].copy(), triples[:, 1].copy(), triples[:, 2].copy())
 
 
 def uscc_grammar(charset: Charset) -> Grammar:
     """18 characters of ``USCC_CHARS`` (3rd to 8th: digits, the area code) whose last is the
     check character of the first 17: states (position, weighted sum modulo 31), then accept."""
     values = [(v, charset.index(c)) for v, c in enumerate(USCC_CHARS) if c in charset]
-    state = lambda pos, total: 1 + (pos - 1) * 31 + total  # noqa: E731 - after pos characters
+
+    def state(pos: int, total: int) -> int:
+        """After ``pos`` >= 1 characters whose weighted sum is ``total`` modulo 31 (0: the start)."""
+        return 1 + (pos - 1) * 31 + total
+
     final = 1 + 17 * 31
     src, label, dst = [], [], []
     for pos in range(17):
@@ -385,8 +399,10 @@ def grammar_decode(
     """
     probs = apply_mask(_check(probs, charset), mask)
     n_frames = probs.shape[0]
-    if n_frames == 0 or grammar.src.size == 0:
-        return Recognition(text="", confidence=0.0 if n_frames == 0 else float(np.exp(np.mean(np.log(np.maximum(probs[:, BLANK_INDEX], 1e-30))))), chars=())
+    if n_frames == 0:
+        return Recognition(text="", confidence=0.0, chars=())
+    if grammar.src.size == 0:  # the grammar accepts only the empty line
+        return _recognition([], np.zeros(0), np.zeros((0, 2), dtype=np.int64), probs, charset)
     logp = np.log(np.maximum(probs, 1e-30))  # [T, C]
     q_count = grammar.n_states
     nodes, edge_node = np.unique(np.stack([grammar.dst, grammar.label], axis=1), axis=0, return_inverse=True)
@@ -394,6 +410,7 @@ def grammar_decode(
     node_state, node_label = nodes[:, 0], nodes[:, 1]  # sorted by state
     n_nodes = len(nodes)
     seg_states, seg_starts = np.unique(node_state, return_index=True)
+    node_seg = np.searchsorted(seg_states, node_state)  # [N] each node's segment (its state's nodes)
     neg = -np.inf
     blank = np.full(q_count, neg)
     blank[0] = 0.0
@@ -410,12 +427,12 @@ def grammar_decode(
         top2 = np.full(q_count, neg)
         top2_node = np.full(q_count, -1)
         best = np.maximum.reduceat(held, seg_starts)
-        first = np.minimum.reduceat(np.where(held == best[np.searchsorted(seg_states, node_state)], idx, n_nodes), seg_starts)
+        first = np.minimum.reduceat(np.where(held == best[node_seg], idx, n_nodes), seg_starts)
         top1[seg_states], top1_node[seg_states] = best, first
         rest = held.copy()
         rest[first] = neg
         second = np.maximum.reduceat(rest, seg_starts)
-        second_node = np.minimum.reduceat(np.where(rest == second[np.searchsorted(seg_states, node_state)], idx, n_nodes), seg_starts)
+        second_node = np.minimum.reduceat(np.where(rest == second[node_seg], idx, n_nodes), seg_starts)
         top2[seg_states], top2_node[seg_states] = second, second_node
         # new characters along every edge
         s = grammar.src
@@ -433,7 +450,8 @@ def grammar_decode(
         take_emit = emit > stay
         new_held = np.where(take_emit, emit, stay)
         back_node[t] = np.where(take_emit, winner, -1)
-        back_from[t] = np.where(take_emit, np.where(from_blank[np.maximum(winner, 0)], -1, other_node[np.maximum(winner, 0)]), -1)
+        edge = np.maximum(winner, 0)
+        back_from[t] = np.where(take_emit & ~from_blank[edge], other_node[edge], -1)
         # blanks: from blank[q] or the best node of q
         from_node = top1 > blank
         back_blank[t] = np.where(from_node, top1_node, -1)
@@ -442,14 +460,22 @@ def grammar_decode(
     # best accepted end
     end_blank = np.where(grammar.accept, blank, neg)
     end_held = np.where(grammar.accept[node_state], held, neg)
-    if max(end_blank.max(), end_held.max()) == neg:
+    if max(end_blank.max(), end_held.max()) == neg:  # no path of these frames spells an accepted text
         return Recognition(text="", confidence=0.0, chars=())
-    labels = _backtrack(end_blank, end_held, back_node, back_from, back_blank, grammar, node_state, node_label)
+    labels = _backtrack(end_blank, end_held, back_node, back_from, back_blank, grammar.src, node_label)
     confidences, frames = viterbi_alignment(probs, labels)
     return _recognition(labels, confidences, frames, probs, charset)
 
 
-def _backtrack(end_blank, end_held, back_node, back_from, back_blank, grammar, node_state, node_label) -> list[int]:
+def _backtrack(
+    end_blank: np.ndarray,
+    end_held: np.ndarray,
+    back_node: np.ndarray,
+    back_from: np.ndarray,
+    back_blank: np.ndarray,
+    edge_src: np.ndarray,
+    node_label: np.ndarray,
+) -> list[int]:
     """The classes read along the best path, from its end back to frame 0."""
     in_blank = end_blank.max() >= end_held.max()
     where = int(end_blank.argmax()) if in_blank else int(end_held.argmax())  # a state or a node
@@ -465,7 +491,7 @@ def _backtrack(end_blank, end_held, back_node, back_from, back_blank, grammar, n
                 labels.append(int(node_label[where]))
                 prev = int(back_from[t, where])
                 if prev < 0:
-                    in_blank, where = True, int(grammar.src[edge])
+                    in_blank, where = True, int(edge_src[edge])
                 else:
                     where = prev
     return labels[::-1]

@@ -180,7 +180,11 @@ class LMScorer:
     class (``CharLM.class_ids``; the blank maps to EOS)."""
 
     def __init__(
-        self, lm: CharLM, lm_ids: np.ndarray, weight: float = DEFAULT_LM_WEIGHT, length_bonus: float = DEFAULT_LENGTH_BONUS
+        self,
+        lm: CharLM,
+        lm_ids: np.ndarray,
+        weight: float = DEFAULT_LM_WEIGHT,
+        length_bonus: float = DEFAULT_LENGTH_BONUS,
     ) -> None:
         self.lm = lm
         self.lm_ids = lm_ids
@@ -190,7 +194,11 @@ class LMScorer:
 
     @classmethod
     def for_charset(
-        cls, lm: CharLM, charset: Charset, weight: float = DEFAULT_LM_WEIGHT, length_bonus: float = DEFAULT_LENGTH_BONUS
+        cls,
+        lm: CharLM,
+        charset: Charset,
+        weight: float = DEFAULT_LM_WEIGHT,
+        length_bonus: float = DEFAULT_LENGTH_BONUS,
     ) -> LMScorer:
         return cls(lm, lm.class_ids(charset), weight, length_bonus)
 

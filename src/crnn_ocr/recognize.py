@@ -200,7 +200,8 @@ class Recognizer:
         """One Recognition per crop, in the order of ``crops``, with ``frame_width`` set so that
         each character's CTC frames map back to x-coordinates in its crop."""
         plan = self._plan(options)
-        return [self._decode(crop, probs, options, plan) for crop, probs in zip(crops, self.probabilities(crops))]
+        probs = self.probabilities(crops)
+        return [self._decode(crop, p, options, plan) for crop, p in zip(crops, probs)]
 
     def recognize_page(
         self, crops: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
@@ -224,12 +225,15 @@ class Recognizer:
             for crop, p, rec in zip(crops, probs, results)
         ]
 
-    def _decode(self, crop: np.ndarray, probs: np.ndarray, options: DecodeOptions, plan: _DecodePlan) -> Recognition:
+    def _decode(
+        self, crop: np.ndarray, probs: np.ndarray, options: DecodeOptions, plan: _DecodePlan
+    ) -> Recognition:
         charset = self.spec.charset
         if plan.grammar is not None:
             rec = grammar_decode(probs, charset, plan.grammar, plan.mask)
         elif options.method == "beam":
-            rec = beam_decode(probs, charset, options.beam_width, plan.mask, lm=self.lm if options.lm else None)
+            lm = self.lm if options.lm else None
+            rec = beam_decode(probs, charset, options.beam_width, plan.mask, lm=lm)
         else:
             rec = greedy_decode(probs, charset, plan.mask)
         return replace(rec, frame_width=self.frame_width(crop))

@@ -83,7 +83,8 @@ def estimate(stream: np.ndarray, vocab_size: int, order: int, cutoffs: list[int]
     no_inner_eos = np.ones(len(stream), dtype=bool)  # no EOS before the n-gram's last position
     with np.errstate(over="ignore"):
         for n in range(1, order + 1):
-            k = k[: len(stream)] * HASH_MULT + (np.r_[stream[n - 1 :], np.zeros(n - 1, np.int64)].astype(np.uint64) + np.uint64(1))
+            last = np.r_[stream[n - 1 :], np.zeros(n - 1, np.int64)].astype(np.uint64)  # n-th id from i
+            k = k * HASH_MULT + last + np.uint64(1)
             if n > 1:
                 no_inner_eos &= ~np.r_[is_eos[n - 2 :], np.ones(n - 2, bool)]
                 bos_inside = np.r_[is_bos[n - 1 :], np.ones(n - 1, bool)]
@@ -136,7 +137,7 @@ def estimate(stream: np.ndarray, vocab_size: int, order: int, cutoffs: list[int]
             prob = (adjusted - disc) / ctx_total + gamma_of * np.exp(lt.logp[li].astype(np.float64))
             # backoff weight of each context, stored on the (n-1)-gram table
             ctx_unique = sk[starts]
-            gamma_ctx = (np.add.reduceat(disc[order_ctx], starts) / np.add.reduceat(adjusted[order_ctx], starts))
+            gamma_ctx = np.add.reduceat(disc[order_ctx], starts) / np.add.reduceat(adjusted[order_ctx], starts)
             ci = np.searchsorted(lt.keys, ctx_unique).clip(max=len(lt.keys) - 1)
             hit = lt.keys[ci] == ctx_unique
             lt.bow[ci[hit]] = np.log(gamma_ctx[hit])
@@ -148,7 +149,9 @@ def estimate(stream: np.ndarray, vocab_size: int, order: int, cutoffs: list[int]
     return _prune(tables, kept_counts, cutoffs)
 
 
-def _complete_unigrams(table: _Table, counts: np.ndarray, vocab_size: int, floor: float) -> tuple[_Table, np.ndarray]:
+def _complete_unigrams(
+    table: _Table, counts: np.ndarray, vocab_size: int, floor: float
+) -> tuple[_Table, np.ndarray]:
     ids = np.r_[EOS, BOS, np.arange(FIRST_CHAR_ID, FIRST_CHAR_ID + vocab_size)]
     want = ngram_keys(ids[:, None])
     missing = want[~np.isin(want, table.keys)]
