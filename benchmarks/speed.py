@@ -77,7 +77,7 @@ def _run_crnn(job: SpeedJob, crops, pages) -> SpeedResult:
     images = [im for im, _lang in crops]
     rates = {}
     for b in BATCH_SIZES:
-        rec = Recognizer(ocr.recognizer.engine, batch_size=b)
+        rec = Recognizer(ocr.recognizer.engine, batch_size=b, lm=ocr.recognizer.lm)  # default decoding: beam + LM
         rec.recognize(images[:b])  # warm-up at this batch shape
         rates[b] = len(images) / _timed(rec.recognize, images, b)
     options = OCROptions(detect=True)

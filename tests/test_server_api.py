@@ -229,7 +229,7 @@ def test_openapi_documents_both_endpoints(client: TestClient) -> None:
 def test_info_gives_limits_and_default_options(client: TestClient) -> None:
     body = client.get("/api/v1/info").json()
     assert body["limits"]["max_bytes"] == ServerSettings().max_bytes
-    assert body["default_options"]["decode"]["method"] == "greedy"
+    assert body["default_options"]["decode"]["method"] == "beam" and body["default_options"]["decode"]["lm"] is True
     assert body["model"]["name"] == "tiny_test"
 
 

@@ -191,10 +191,11 @@ def test_upload_shows_lines_boxes_and_copies_the_text(tiny_server: ServerThread,
     assert page.evaluate("navigator.clipboard.readText()") == CODE_TEXT
     shot(page, "line_result")
 
-    # Beam search from the decoding menu: the same reading.
-    body = rerun(page, lambda: page.select_option("select[name=decode]", "beam"))
-    assert body["text"] == CODE_TEXT
+    # Greedy decoding from the decoding menu (beam search is the default): the same reading.
     assert page.is_enabled("input[name=beam_width]")
+    body = rerun(page, lambda: page.select_option("select[name=decode]", "greedy"))
+    assert body["text"] == CODE_TEXT
+    assert page.is_disabled("input[name=beam_width]")
 
     # Toggle the processed view and a preprocessing step: the page re-runs and shows the new image.
     body = rerun(page, lambda: page.check("input[name=return_processed_image]"))
@@ -233,6 +234,30 @@ def test_detection_draws_a_box_per_line(tiny_server: ServerThread, page) -> None
     page.locator("#overlay polygon").nth(2).dispatch_event("click")
     assert page.get_attribute("#lines li.selected", "data-index") == "2"
     shot(page, "detected_page")
+
+
+def test_field_format_and_confidence_slider(tiny_server: ServerThread, page) -> None:
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    page.uncheck("input[name=detect]")
+    upload(page, png(render_code_line(CODE_TEXT)))
+    wait_for_result(page)
+    assert page.locator("#lines li .text").all_inner_texts() == [CODE_TEXT]
+
+    # A field format: only digits can come out (the line reads "0123ab中文" without one).
+    body = rerun(page, lambda: (page.fill("input[name=pattern]", "digits"), page.press("input[name=pattern]", "Tab")))
+    assert body["text"].isdigit()
+    body = rerun(page, lambda: (page.fill("input[name=pattern]", ""), page.press("input[name=pattern]", "Tab")))
+    assert body["text"] == CODE_TEXT
+
+    # The confidence slider: at 100% every line (confidence just under 1) is hidden.
+    set_slider = "v => { const s = document.querySelector('input[name=min_confidence]'); s.value = v;" \
+        " s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true})); }"
+    body = rerun(page, lambda: page.evaluate(set_slider, "1"))
+    assert body["lines"] == [] and page.locator("#lines li").count() == 0
+    assert page.inner_text("#min-confidence-value") == "100%"
+    body = rerun(page, lambda: page.evaluate(set_slider, "0.5"))
+    assert [line["text"] for line in body["lines"]] == [CODE_TEXT]
 
 
 def test_errors_are_shown_in_plain_words(tiny_server: ServerThread, page) -> None:

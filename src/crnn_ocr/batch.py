@@ -41,6 +41,7 @@ class ReadJob:
     document: DocumentOptions
     want_images: bool  # also return each page image as JPEG (for the searchable PDF)
     det_model: str | None = None  # learned detector model (None: $CRNN_OCR_DET_MODEL or none)
+    lm: str | None = None  # character language model (None: $CRNN_OCR_LM or the shipped one)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,12 @@ def build_ocr(job: ReadJob) -> OCR:
     from crnn_ocr.pipeline import OCR
 
     return OCR(
-        job.model, threads=job.threads, det_model_path=job.det_model, max_pixels=job.max_pixels, max_pages=job.max_pages
+        job.model,
+        threads=job.threads,
+        det_model_path=job.det_model,
+        lm_path=job.lm,
+        max_pixels=job.max_pixels,
+        max_pages=job.max_pages,
     )
 
 

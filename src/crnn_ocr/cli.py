@@ -162,6 +162,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--det-model", metavar="PATH",
         help="learned text-detector ONNX model (default: $CRNN_OCR_DET_MODEL, else none: classical detection)",
     )
+    parser.add_argument(
+        "--lm", metavar="PATH",
+        help="character language model .npz for beam search (default: $CRNN_OCR_LM, else the shipped one)",
+    )
 
 
 def _add_detector_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,10 +191,38 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-page-script", action="store_true",
         help="keep unsure CJK characters on pages read in Latin letters (by default they are read again without CJK)",
     )
-    parser.add_argument(
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument(
         "--beam", nargs="?", const=8, type=_positive_int, metavar="WIDTH",
-        help="beam search decoding (default width 8) instead of greedy; without WIDTH, put it after the paths",
+        help="beam search width (default 8; beam search + the character LM is the default decoding); "
+        "without WIDTH, put it after the paths",
     )
+    decoding.add_argument(
+        "--greedy", action="store_true", help="greedy decoding: fastest, no language model (see README 'Decoding')"
+    )
+    parser.add_argument(
+        "--no-lm", action="store_true",
+        help="beam search without the character language model (by default it is fused when loaded)",
+    )
+    parser.add_argument(
+        "--pattern", metavar="NAME|REGEX",
+        help="read each line as a field: plate, date, time, amount, phone, uscc, email, url, digits, "
+        "or a regular expression the whole line must match (the best reading it accepts)",
+    )
+    parser.add_argument(
+        "--min-confidence", type=_unit_float, default=0.0, metavar="X",
+        help="drop lines read with a confidence below X (0..1; see README 'Confidence')",
+    )
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
 
 
 def _add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,11 +251,14 @@ def _options(args: argparse.Namespace, detect: bool) -> OCROptions:
             deskew=getattr(args, "deskew", False),
         ),
         decode=DecodeOptions(
-            method="beam" if args.beam is not None else "greedy",
+            method="greedy" if getattr(args, "greedy", False) else "beam",
             beam_width=args.beam if args.beam is not None else DecodeOptions().beam_width,
             allowlist=args.allow,
             denylist=args.deny,
             page_script=not getattr(args, "no_page_script", False),
+            lm=not getattr(args, "no_lm", False),
+            pattern=getattr(args, "pattern", None),
+            min_confidence=getattr(args, "min_confidence", 0.0),
         ),
     )
 
@@ -234,7 +269,13 @@ def _load_ocr(args: argparse.Namespace, options: OCROptions) -> OCR | int:
 
     limits = {"max_pages": args.max_pages, "max_pixels": args.max_pixels} if hasattr(args, "max_pages") else {}
     try:
-        ocr = OCR(args.model, threads=args.threads, det_model_path=getattr(args, "det_model", None), **limits)
+        ocr = OCR(
+            args.model,
+            threads=args.threads,
+            det_model_path=getattr(args, "det_model", None),
+            lm_path=getattr(args, "lm", None),
+            **limits,
+        )
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -463,7 +504,8 @@ def _cmd_read(args: argparse.Namespace) -> int:
             if plan.failure is not None:
                 output.finish(plan.index, plan.failure)
         job = ReadJob(
-            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
+            model=str(ocr.model_path), det_model=getattr(args, "det_model", None), lm=getattr(args, "lm", None),
+            threads=threads, max_pages=args.max_pages, max_pixels=args.max_pixels,
             options=options, document=document, want_images=args.format == "pdf",
         )
         done: dict[int, dict[int, PageOutcome]] = {i: {} for i in pages_left}

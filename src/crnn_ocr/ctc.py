@@ -25,8 +25,10 @@ before decoding, so confidences are relative to the characters that may be produ
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +37,7 @@ from crnn_ocr.types import CharConfidence, Recognition
 
 _NEG_INF = -np.inf
 _TINY = 1e-30
+_LOG_TINY = math.log(_TINY)
 
 
 def apply_mask(probs: np.ndarray, mask: Sequence[bool] | np.ndarray | None) -> np.ndarray:
@@ -42,9 +45,9 @@ def apply_mask(probs: np.ndarray, mask: Sequence[bool] | np.ndarray | None) -> n
 
     A frame whose whole mass was on removed classes becomes a certain blank.
     """
-    probs = np.asarray(probs, dtype=np.float64)
     if mask is None:
-        return probs
+        return np.asarray(probs)
+    probs = np.asarray(probs, dtype=np.float64)
     keep = np.asarray(mask, dtype=bool)
     if keep.shape != (probs.shape[1],):
         raise ValueError(f"mask has {keep.size} entries for {probs.shape[1]} classes")
@@ -112,24 +115,32 @@ def greedy_decode(
 # ---- beam search -------------------------------------------------------------------------------
 
 
-def _logsumexp2(a: float, b: float) -> float:
-    if a == _NEG_INF:
-        return b
-    if b == _NEG_INF:
-        return a
-    if a > b:
-        return a + math.log1p(math.exp(b - a))
-    return b + math.log1p(math.exp(a - b))
+class CharScorer(Protocol):
+    """What the beam search needs from a language model (``crnn_ocr.lm.LMScorer``)."""
+
+    weight: float  # multiplies the LM's log-probabilities
+    length_bonus: float  # added per character read
+
+    def context(self, previous: tuple[int, ...], label: int) -> tuple[int, ...]:
+        """The LM state after ``previous`` (a state, () at the line start) reads class ``label``."""
+        ...
+
+    def log_probs(self, states: Sequence[tuple[int, ...]], labels: Sequence[int]) -> np.ndarray:
+        """Natural-log P(label | state) [Q]; label ``BLANK_INDEX`` scores the end of the line."""
+        ...
 
 
-def _add(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], pb: float, pnb: float) -> None:
-    """Accumulate path probabilities (log space) that reach ``prefix`` at this frame."""
-    cur = beams.get(prefix)
-    if cur is None:
-        beams[prefix] = [pb, pnb]
-    else:
-        cur[0] = _logsumexp2(cur[0], pb)
-        cur[1] = _logsumexp2(cur[1], pnb)
+class _Beam:
+    """One prefix: best path log-probability ending in a blank (``pb``) or in its last character
+    (``pnb``), and its language-model score (weighted log P plus length bonus) and state."""
+
+    __slots__ = ("pb", "pnb", "lm", "state")
+
+    def __init__(self, pb: float, pnb: float, lm: float, state: tuple[int, ...]) -> None:
+        self.pb, self.pnb, self.lm, self.state = pb, pnb, lm, state
+
+    def score(self) -> float:
+        return max(self.pb, self.pnb) + self.lm
 
 
 def beam_decode(
@@ -139,16 +150,25 @@ def beam_decode(
     mask: Sequence[bool] | np.ndarray | None = None,
     top_k: int | None = None,
     min_prob: float = 1e-3,
+    lm: CharScorer | None = None,
 ) -> Recognition:
-    """CTC prefix beam search in log space; returns the most probable labelling found.
+    """CTC prefix beam search for the best path, with shallow fusion of a language model ``lm``.
 
-    Each prefix keeps two log-probabilities: paths ending in a blank (``pb``) and paths ending in
-    its last character (``pnb``). Extending with the prefix's own last character only continues
-    ``pnb`` unless a blank separated them (``pb``), so "aa" needs "a-a" while "a a" frames collapse
-    to "a". New characters are tried only among the ``top_k`` most probable classes of each frame
-    (default ``max(beam_width, 8)``) and only when at least ``min_prob`` likely (nearly every
-    frame of a confident model then proposes one or two); blank and "repeat last character"
-    always use the full row.
+    A prefix's score is the log-probability of its best single path (Viterbi, ``max`` where
+    paths merge), plus ``lm.weight`` * log P_LM(prefix) + ``lm.length_bonus`` * len(prefix), and
+    at the end of the line the LM's end-of-line probability. Each prefix keeps two path scores:
+    paths ending in a blank (``pb``) and in its last character (``pnb``); extending with the
+    prefix's own last character only continues ``pnb`` unless a blank separated them (``pb``).
+
+    Best path, not the sum over paths: summing the many improbable alignments of a stretch where
+    the model hesitates (blank at 0.55, the rest spread thin, as after the end of a line) makes a
+    character appear that no frame reads (``Offline OCR on the CPU  _``). Without ``lm`` the
+    search therefore returns exactly the greedy text (the greedy path is the best partial path at
+    every frame, so it is never pruned); the LM is what lets it read something else.
+
+    New characters are tried only among the ``top_k`` most probable classes of a frame (default
+    ``max(beam_width, 8)``) that reach ``min_prob``, plus the frame's best class; frames where no
+    character is proposed (nearly all blank) only extend the prefixes already there.
     Confidences come from the Viterbi alignment of the result (see the module docstring).
     """
     if beam_width < 1:
@@ -158,34 +178,93 @@ def beam_decode(
     if n_frames == 0:
         return Recognition(text="", confidence=0.0, chars=())
     k = min(n_classes, top_k if top_k is not None else max(beam_width, 8))
-    logp = np.log(np.maximum(probs, _TINY))  # [T, C]
-    candidates = np.argpartition(-probs, k - 1, axis=1)[:, :k]  # [T, k] most probable classes, unordered
-    proposable = probs >= max(min_prob, np.finfo(np.float64).tiny)  # masked-out classes never are
+    proposals = _proposals(probs, k, min_prob)  # [T] lists of classes
+    blank_logp = np.log(np.maximum(probs[:, BLANK_INDEX], _TINY)).tolist()  # [T]
+    cache: dict[tuple[tuple[int, ...], int], float] = {}
 
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, _NEG_INF)}
+    beams: dict[tuple[int, ...], _Beam] = {(): _Beam(0.0, _NEG_INF, 0.0, ())}
     for t in range(n_frames):
-        lp = logp[t]
-        lp_blank = float(lp[BLANK_INDEX])
-        nxt: dict[tuple[int, ...], list[float]] = {}
-        new_chars = [int(c) for c in candidates[t] if c != BLANK_INDEX and proposable[t, c]]
-        for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp2(pb, pnb)
-            _add(nxt, prefix, total + lp_blank, _NEG_INF)  # emit blank
-            if prefix:  # stay on the last character: collapses into the same prefix
-                _add(nxt, prefix, _NEG_INF, pnb + float(lp[prefix[-1]]))
-            for c in new_chars:
-                lc = float(lp[c])
-                if prefix and c == prefix[-1]:
-                    _add(nxt, prefix + (c,), _NEG_INF, pb + lc)  # a repeat needs a blank in between
+        row = probs[t]
+        lp_blank = blank_logp[t]
+        new_chars = proposals[t]
+        if not new_chars:  # blank or stay on the last character: no prefix changes
+            for prefix, beam in beams.items():
+                stay = beam.pnb + _log(row[prefix[-1]]) if prefix else _NEG_INF
+                beam.pb, beam.pnb = max(beam.pb, beam.pnb) + lp_blank, stay
+            continue
+        if lm is not None:
+            _score_extensions(lm, beams, new_chars, cache)
+        char_logp = [_log(row[c]) for c in new_chars]
+        nxt: dict[tuple[int, ...], _Beam] = {}
+        for prefix, beam in beams.items():
+            total = max(beam.pb, beam.pnb)
+            stay = beam.pnb + _log(row[prefix[-1]]) if prefix else _NEG_INF
+            _merge(nxt, prefix, total + lp_blank, stay, beam.lm, beam.state)
+            for c, lc in zip(new_chars, char_logp):
+                source = beam.pb if prefix and c == prefix[-1] else total  # a repeat needs a blank between
+                if source == _NEG_INF:
+                    continue
+                if lm is None:
+                    lm_score, state = 0.0, ()
                 else:
-                    _add(nxt, prefix + (c,), _NEG_INF, total + lc)
-        ranked = sorted(nxt.items(), key=lambda item: _logsumexp2(*item[1]), reverse=True)
-        beams = {prefix: (v[0], v[1]) for prefix, v in ranked[:beam_width]}
+                    lm_score = beam.lm + lm.weight * cache[(beam.state, c)] + lm.length_bonus
+                    state = lm.context(beam.state, c)
+                _merge(nxt, prefix + (c,), _NEG_INF, source + lc, lm_score, state)
+        beams = dict(heapq.nlargest(beam_width, nxt.items(), key=lambda item: item[1].score()))
 
-    best = max(beams.items(), key=lambda item: _logsumexp2(*item[1]))[0]
-    labels = list(best)
+    if lm is not None:  # the end of the line, scored by the LM
+        ends = lm.log_probs([b.state for b in beams.values()], [BLANK_INDEX] * len(beams))
+        for beam, end in zip(beams.values(), ends):
+            beam.lm += lm.weight * float(end)
+    labels = list(max(beams.items(), key=lambda item: item[1].score())[0])
     confidences, frames = viterbi_alignment(probs, labels)
     return _recognition(labels, confidences, frames, probs, charset)
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > _TINY else _LOG_TINY
+
+
+def _proposals(probs: np.ndarray, k: int, min_prob: float) -> list[list[int]]:
+    """Per frame, the characters a beam may start there: classes other than the blank reaching
+    ``min_prob`` (at most the ``k`` most probable), plus the frame's best class."""
+    best = probs.argmax(axis=1)  # [T]
+    frames, classes = np.nonzero(probs >= max(min_prob, np.finfo(np.float32).tiny))
+    out: list[list[int]] = [[] for _ in range(probs.shape[0])]
+    for t, c in zip(frames.tolist(), classes.tolist()):
+        if c != BLANK_INDEX:
+            out[t].append(c)
+    for t, chars in enumerate(out):
+        if len(chars) > k:
+            chars.sort(key=lambda c, t=t: -probs[t, c])
+            del chars[k:]
+        b = int(best[t])
+        if b != BLANK_INDEX and b not in chars and probs[t, b] > 0.0:
+            chars.append(b)
+    return out
+
+
+_Prefix = tuple[int, ...]
+
+
+def _score_extensions(
+    lm: CharScorer, beams: dict[_Prefix, _Beam], chars: list[int], cache: dict[tuple[_Prefix, int], float]
+) -> None:
+    """Fill ``cache`` with the LM log-probability of each beam's state followed by each char."""
+    missing = [(b.state, c) for b in beams.values() for c in chars if (b.state, c) not in cache]
+    if missing:
+        scores = lm.log_probs([s for s, _ in missing], [c for _, c in missing])
+        cache.update(zip(missing, scores.tolist()))
+
+
+def _merge(beams: dict[_Prefix, _Beam], prefix: _Prefix, pb: float, pnb: float, lm: float, state: _Prefix) -> None:
+    """Paths that reach ``prefix`` at this frame: keep the best of each kind (Viterbi)."""
+    cur = beams.get(prefix)
+    if cur is None:
+        beams[prefix] = _Beam(pb, pnb, lm, state)
+    else:
+        cur.pb = max(cur.pb, pb)
+        cur.pnb = max(cur.pnb, pnb)
 
 
 def alignment_confidences(probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
@@ -219,11 +298,11 @@ def viterbi_alignment(probs: np.ndarray, labels: Sequence[int]) -> tuple[np.ndar
     if n_states > 1:
         score[1] = logp[0, 1]
     back = np.zeros((n_frames, n_states), dtype=np.int8)  # 0: stay, 1: from s-1, 2: from s-2
+    choices = np.full((3, n_states), _NEG_INF)  # [3, S]: stay, step, jump
     for t in range(1, n_frames):
-        stay = score
-        step = np.r_[_NEG_INF, score[:-1]]
-        jump = np.where(skip, np.r_[_NEG_INF, _NEG_INF, score[:-2]], _NEG_INF)
-        choices = np.stack([stay, step, jump])  # [3, S]
+        choices[0] = score
+        choices[1, 1:] = score[:-1]
+        choices[2, 2:] = np.where(skip[2:], score[:-2], _NEG_INF)
         back[t] = choices.argmax(axis=0)
         score = choices.max(axis=0) + logp[t]
 

@@ -11,6 +11,8 @@ Resolution order (first that applies):
      "models": {"crnn_zh_en_v1": {"file": "crnn_zh_en_v1.onnx", "sha256": "..."}}}
 
 Models named by the manifest have their SHA-256 checked when resolved; explicit paths do not.
+The learned detector (``"detector"``) and the character language model (``"lm"``) are optional
+manifest entries resolved the same way (``resolve_detector_model``, ``resolve_lm``).
 """
 
 from __future__ import annotations
@@ -163,4 +165,42 @@ def resolve_detector_model(model_path: str | os.PathLike | None = None, *, verif
     entry = manifest.models.get(str(name))
     if entry is None:
         raise ModelError(f"{manifest.path}: detector model {name!r} is not listed under 'models'")
+    return _from_manifest(entry, verify).path
+
+
+LM_ENV = "CRNN_OCR_LM"
+
+
+def resolve_lm(lm_path: str | os.PathLike | None = None, *, verify: bool = True) -> Path | None:
+    """The character language model to load (``crnn_ocr.lm``), or None when there is none.
+
+    Order: an explicit path (must exist); ``$CRNN_OCR_LM`` (must exist; "none" or "" loads no LM);
+    the manifest's optional ``"lm"`` entry (a name under ``models``, SHA-256 checked); else None.
+    """
+    if lm_path is not None:
+        path = Path(lm_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: language model file not found")
+        return path
+    env = os.environ.get(LM_ENV)
+    if env is not None:
+        if env in ("", "none"):
+            return None
+        path = Path(env)
+        if not path.is_file():
+            raise ModelError(f"{path}: language model file not found (from ${LM_ENV})")
+        return path
+    model_dir = default_model_dir()
+    if not (model_dir / MANIFEST_NAME).is_file():
+        return None
+    manifest = Manifest.read(model_dir)
+    try:
+        name = json.loads(manifest.path.read_text(encoding="utf-8")).get("lm")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{manifest.path}: unreadable manifest ({exc})") from exc
+    if name is None:
+        return None
+    entry = manifest.models.get(str(name))
+    if entry is None:
+        raise ModelError(f"{manifest.path}: language model {name!r} is not listed under 'models'")
     return _from_manifest(entry, verify).path

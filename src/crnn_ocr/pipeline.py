@@ -28,7 +28,8 @@ from crnn_ocr.errors import OptionsError
 from crnn_ocr.fields import find_fields
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from crnn_ocr.layout import in_reading_order
-from crnn_ocr.models import resolve_detector_model, resolve_model
+from crnn_ocr.lm import CharLM
+from crnn_ocr.models import resolve_detector_model, resolve_lm, resolve_model
 from crnn_ocr.orientation import OrientationFinder, OrientedLines, line_crop
 from crnn_ocr.preprocess import Preprocessed, Preprocessor
 from crnn_ocr.recognize import Recognizer, pad_value, to_gray
@@ -65,6 +66,10 @@ class OCR:
     manifest's optional ``detector`` entry, else no learned detector). ``learned_detector``:
     a ready learned stage instead (then ``det_model_path`` must be None). A given ``detector``
     without either of these means no learned detector: that detector reads every page.
+    ``lm_path``: the character language model beam search fuses (``crnn_ocr.lm``; None:
+    ``$CRNN_OCR_LM``, else the manifest's optional ``lm`` entry, hash-checked; else none). It
+    belongs to the recognizer, so a given ``recognizer`` brings its own (then ``lm_path`` must be
+    None).
     ``max_pixels``: largest width * height accepted by ``load_image`` (for a document: per page).
     ``max_pages``: most pages ``read_document`` reads from one document.
     """
@@ -79,14 +84,19 @@ class OCR:
         recognizer: Recognizer | None = None,
         det_model_path: str | os.PathLike | None = None,
         learned_detector: LineDetector | None = None,
+        lm_path: str | os.PathLike | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         if recognizer is None:
             model = resolve_model(model_path)
-            recognizer = Recognizer(OnnxEngine(model.path, EngineConfig(intra_op_threads=threads)))
-        elif model_path is not None or threads is not None:
-            raise ValueError("pass either a recognizer or model_path/threads, not both")
+            lm_file = resolve_lm(lm_path)
+            recognizer = Recognizer(
+                OnnxEngine(model.path, EngineConfig(intra_op_threads=threads)),
+                lm=None if lm_file is None else CharLM.load(lm_file),
+            )
+        elif model_path is not None or threads is not None or lm_path is not None:
+            raise ValueError("pass either a recognizer or model_path/threads/lm_path, not both")
         self.recognizer = recognizer
         self.detector = detector if detector is not None else ClassicalLineDetector()
         if learned_detector is not None and det_model_path is not None:
@@ -123,7 +133,7 @@ class OCR:
         with clock("recognize"):
             crops = [line_crop(prepared.image, b, v) for b, v in zip(found.boxes, found.vertical)]
             recognitions = self.recognizer.recognize_page(crops, options.decode)
-        lines = _lines(found.boxes, crops, recognitions, prepared, original.shape[:2])
+        lines = _lines(found.boxes, crops, recognitions, prepared, original.shape[:2], options.decode.min_confidence)
         lines, blocks = in_reading_order(lines)
         fields = find_fields(blocks) if options.fields else ()
         height, width = original.shape[:2]
@@ -224,9 +234,10 @@ def _lines(
     recognitions: Sequence[Recognition],
     prepared: Preprocessed,
     shape: tuple[int, int],
+    min_confidence: float = 0.0,
 ) -> tuple[Line, ...]:
-    """Lines with text; their boxes (and their characters' boxes) mapped back to the original
-    image, clipped to its ``shape``."""
+    """Lines with text read with at least ``min_confidence``; their boxes (and their characters'
+    boxes) mapped back to the original image, clipped to its ``shape``."""
     return tuple(
         Line(
             rec.text,
@@ -235,7 +246,7 @@ def _lines(
             _located_chars(box, crop, rec, prepared, shape),
         )
         for box, crop, rec in zip(boxes, crops, recognitions)
-        if rec.text
+        if rec.text and rec.confidence >= min_confidence
     )
 
 

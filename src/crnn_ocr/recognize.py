@@ -6,7 +6,11 @@ Per crop:  uint8 HxW / HxWx3 BGR / HxWx4 BGRA
         -> pieces of at most ``max_width`` px overlapping by ``overlap`` px (long lines only)
         -> batches of similar widths, right-padded per crop with ``pad_value`` of that crop
         -> engine -> probabilities [N, T, C] -> each crop's frames [T_i, C]
-        -> pieces merged at frame level -> CTC decoding (greedy or beam) -> Recognition
+        -> pieces merged at frame level -> CTC decoding -> Recognition
+
+Decoding (``DecodeOptions``): greedy; beam search, fused with the character language model when
+one is given (``crnn_ocr.lm``); or, with a ``pattern``, the best path a field grammar accepts
+(``crnn_ocr.grammar``).
 
 The training side imports ``pad_value`` and ``fit_to_height`` so that both sides prepare lines
 the same way.
@@ -23,6 +27,8 @@ import numpy as np
 
 from crnn_ocr.ctc import beam_decode, greedy_decode
 from crnn_ocr.errors import EmptyImageError, OptionsError, UnsupportedImageError
+from crnn_ocr.grammar import Grammar, compile_pattern, grammar_decode
+from crnn_ocr.lm import CharLM, LMScorer
 from crnn_ocr.preprocess import resize_to_height
 from crnn_ocr.script import latin_page, unsure_cjk, without_cjk
 from crnn_ocr.types import DecodeOptions, Recognition
@@ -121,8 +127,19 @@ class _Piece:
     background: int
 
 
+@dataclass(frozen=True)
+class _DecodePlan:
+    """What ``DecodeOptions`` mean for this model: the class mask (None: all) and the grammar."""
+
+    mask: np.ndarray | None
+    grammar: Grammar | None
+
+
 class Recognizer:
-    """Reads text lines with an ``OnnxEngine``; stateless between calls, safe to share."""
+    """Reads text lines with an ``OnnxEngine``; stateless between calls, safe to share.
+
+    ``lm``: the character language model beam search fuses (``DecodeOptions.lm``); None: none.
+    """
 
     def __init__(
         self,
@@ -130,6 +147,7 @@ class Recognizer:
         batch_size: int = 16,
         max_width: int | None = None,
         overlap: int | None = None,
+        lm: CharLM | LMScorer | None = None,
     ) -> None:
         spec = engine.spec
         stride, height = spec.width_stride, spec.input_height
@@ -143,6 +161,7 @@ class Recognizer:
                 f"got max_width={max_width}, overlap={overlap}"
             )
         self.engine = engine
+        self.lm = LMScorer.for_charset(lm, spec.charset) if isinstance(lm, CharLM) else lm
         self.batch_size = batch_size
         self.max_frames = max_width // stride  # widest piece, in frames
         self.overlap_frames = -(-overlap // stride)
@@ -153,28 +172,36 @@ class Recognizer:
 
     def check_options(self, options: DecodeOptions) -> np.ndarray | None:
         """Validate ``options`` against this model; the class mask to decode with (None: all)."""
+        return self._plan(options).mask
+
+    def _plan(self, options: DecodeOptions) -> _DecodePlan:
         if options.method not in ("greedy", "beam"):
             raise OptionsError(f"unknown decoding method {options.method!r}; expected 'greedy' or 'beam'")
         width = options.beam_width
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise OptionsError(f"beam_width must be an integer >= 1; got {options.beam_width!r}")
+        floor = options.min_confidence
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+            raise OptionsError(f"min_confidence must be a number from 0 to 1; got {floor!r}")
+        grammar = None if options.pattern is None else compile_pattern(options.pattern, self.spec.charset)
         if options.allowlist is None and not options.denylist:
-            return None
+            return _DecodePlan(None, grammar)
         mask = np.asarray(self.spec.charset.mask(options.allowlist, options.denylist), dtype=bool)
         if mask.sum() <= 1:  # the blank alone: nothing could ever be read
             raise OptionsError(
                 f"allowlist {options.allowlist!r} / denylist {options.denylist!r} leave no character "
                 "of the model's charset"
             )
-        return mask
+        return _DecodePlan(mask, grammar)
 
     def recognize(
         self, crops: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
     ) -> list[Recognition]:
         """One Recognition per crop, in the order of ``crops``, with ``frame_width`` set so that
         each character's CTC frames map back to x-coordinates in its crop."""
-        mask = self.check_options(options)
-        return [self._decode(crop, probs, options, mask) for crop, probs in zip(crops, self.probabilities(crops))]
+        plan = self._plan(options)
+        probs = self.probabilities(crops)
+        return [self._decode(crop, p, options, plan) for crop, p in zip(crops, probs)]
 
     def recognize_page(
         self, crops: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
@@ -182,23 +209,33 @@ class Recognizer:
         """``recognize`` for the lines of one page: with ``options.page_script``, lines of a page
         read almost entirely in Latin letters lose the CJK characters they were unsure of
         (``crnn_ocr.script``)."""
-        mask = self.check_options(options)
-        probs = self.probabilities(crops)
-        results = [self._decode(crop, p, options, mask) for crop, p in zip(crops, probs)]
+        return self.decode_page(crops, self.probabilities(crops), options)
+
+    def decode_page(
+        self, crops: Sequence[np.ndarray], probs: Sequence[np.ndarray], options: DecodeOptions = DecodeOptions()
+    ) -> list[Recognition]:
+        """``recognize_page`` from the crops' frame probabilities (``probabilities``)."""
+        plan = self._plan(options)
+        results = [self._decode(crop, p, options, plan) for crop, p in zip(crops, probs)]
         if not options.page_script or not latin_page(results):
             return results
-        latin_mask = without_cjk(self.spec.charset, mask)
+        latin = _DecodePlan(without_cjk(self.spec.charset, plan.mask), plan.grammar)
         return [
-            self._decode(crop, p, options, latin_mask) if unsure_cjk(rec) else rec
+            self._decode(crop, p, options, latin) if unsure_cjk(rec) else rec
             for crop, p, rec in zip(crops, probs, results)
         ]
 
-    def _decode(self, crop: np.ndarray, probs: np.ndarray, options: DecodeOptions, mask: np.ndarray | None) -> Recognition:
+    def _decode(
+        self, crop: np.ndarray, probs: np.ndarray, options: DecodeOptions, plan: _DecodePlan
+    ) -> Recognition:
         charset = self.spec.charset
-        if options.method == "beam":
-            rec = beam_decode(probs, charset, options.beam_width, mask)
+        if plan.grammar is not None:
+            rec = grammar_decode(probs, charset, plan.grammar, plan.mask)
+        elif options.method == "beam":
+            lm = self.lm if options.lm else None
+            rec = beam_decode(probs, charset, options.beam_width, plan.mask, lm=lm)
         else:
-            rec = greedy_decode(probs, charset, mask)
+            rec = greedy_decode(probs, charset, plan.mask)
         return replace(rec, frame_width=self.frame_width(crop))
 
     def frame_width(self, crop: np.ndarray) -> float:

@@ -83,15 +83,28 @@ class Recognition:
 
 @dataclass(frozen=True)
 class Line:
+    """A line read: ``confidence`` is the geometric mean of its characters' confidences (see
+    ``crnn_ocr.ctc``); ``mean_char_confidence`` and ``min_char_confidence`` summarise them too."""
+
     text: str
     confidence: float
     box: Box
     chars: tuple[CharConfidence, ...] = ()
 
+    @property
+    def mean_char_confidence(self) -> float:
+        return sum(c.confidence for c in self.chars) / len(self.chars) if self.chars else self.confidence
+
+    @property
+    def min_char_confidence(self) -> float:
+        return min((c.confidence for c in self.chars), default=self.confidence)
+
     def to_dict(self) -> dict:
         return {
             "text": self.text,
             "confidence": round(float(self.confidence), 4),
+            "mean_char_confidence": round(float(self.mean_char_confidence), 4),
+            "min_char_confidence": round(float(self.min_char_confidence), 4),
             "box": self.box.to_list(),
             "chars": [c.to_dict() for c in self.chars],
         }
@@ -291,8 +304,22 @@ class PreprocessOptions:
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    method: Literal["greedy", "beam"] = "greedy"
+    """How line probabilities become text, and which lines are kept.
+
+    ``method``: "greedy" (best path) or "beam" (prefix beam search; with ``lm`` it fuses the
+    recognizer's character language model, ``crnn_ocr.lm``, when one is loaded, as the shipped
+    one is by default; a recognizer without one searches without).
+    ``pattern``: read every line as a field of this grammar (``crnn_ocr.grammar``: a built-in name
+    such as "plate", "date", "uscc", or a regular expression); the best path the grammar accepts,
+    overriding ``method``. ``min_confidence``: lines whose confidence (0..1, the geometric mean of
+    their characters' confidences) is below it are dropped from the result.
+    """
+
+    method: Literal["greedy", "beam"] = "beam"  # beam + LM by default: see README "Decoding"
     beam_width: int = 8
+    lm: bool = True
+    pattern: str | None = None
+    min_confidence: float = 0.0
     allowlist: str | None = None  # only these characters may be produced
     denylist: str | None = None  # these characters are never produced
     # A page read almost all in Latin letters: CJK characters read without confidence are read

@@ -24,6 +24,7 @@ MAX_PAGE_RANGE = 200  # characters in a page range
 
 MAX_BEAM_WIDTH = 64
 MAX_CHARLIST = 20_000  # characters in an allowlist / denylist
+MAX_PATTERN = 500  # characters in a field pattern (a regular expression)
 
 
 class _Strict(BaseModel):
@@ -54,6 +55,15 @@ class DecodeIn(_Strict):
     denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST, description="never these characters")
     page_script: bool = Field(
         _DEC.page_script, description="on a page read in Latin letters, re-read unsure CJK characters without CJK"
+    )
+    lm: bool = Field(_DEC.lm, description="beam search fuses the character language model")
+    pattern: str | None = Field(
+        _DEC.pattern,
+        max_length=MAX_PATTERN,
+        description="read each line as a field: plate, date, time, amount, phone, uscc, email, url, digits, or a regex",
+    )
+    min_confidence: float = Field(
+        _DEC.min_confidence, ge=0.0, le=1.0, description="drop lines whose confidence is below this (0..1)"
     )
 
     def to_options(self) -> DecodeOptions:
@@ -121,6 +131,9 @@ class OCRForm(BaseModel):
     allowlist: str | None = Field(_DEC.allowlist, max_length=MAX_CHARLIST)
     denylist: str | None = Field(_DEC.denylist, max_length=MAX_CHARLIST)
     page_script: bool = _DEC.page_script
+    lm: bool = _DEC.lm
+    pattern: str | None = Field(_DEC.pattern, max_length=MAX_PATTERN)
+    min_confidence: float = Field(_DEC.min_confidence, ge=0.0, le=1.0)
     dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI)
     pages: str | None = Field(_DOC.pages, max_length=MAX_PAGE_RANGE)
     return_processed_image: bool = False
@@ -132,7 +145,7 @@ class OCRForm(BaseModel):
             raise ValueError(f"unknown form field(s): {', '.join(unknown)}")
         return self
 
-    @field_validator("allowlist", "denylist", "pages", mode="before")
+    @field_validator("allowlist", "denylist", "pages", "pattern", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         """An HTML form sends an empty text box as ""; that means "no list"."""
@@ -165,6 +178,9 @@ class OCRForm(BaseModel):
                 allowlist=self.allowlist,
                 denylist=self.denylist,
                 page_script=self.page_script,
+                lm=self.lm,
+                pattern=self.pattern,
+                min_confidence=self.min_confidence,
             ),
             dpi=self.dpi,
             pages=self.pages,
@@ -184,7 +200,9 @@ class CharOut(BaseModel):
 
 class LineOut(BaseModel):
     text: str
-    confidence: float = Field(description="mean character confidence, 0..1")
+    confidence: float = Field(description="geometric mean of the character confidences, 0..1 (see README 'Confidence')")
+    mean_char_confidence: float = Field(description="arithmetic mean of the character confidences")
+    min_char_confidence: float = Field(description="the least sure character's confidence")
     box: list[list[float]] = Field(description="four [x, y] corners, clockwise from top-left, in pixels")
     chars: list[CharOut]
 

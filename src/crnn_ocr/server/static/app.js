@@ -57,6 +57,10 @@ const I18N = {
     allowlist: "Only these characters",
     allowlist_hint: "e.g. 0123456789",
     denylist: "Never these characters",
+    lm: "Beam search uses the language model",
+    pattern: "Field format",
+    pattern_hint: "any text; or plate, date, amount, a regex…",
+    min_confidence: "Hide lines below confidence",
     view: "View",
     show_processed: "Show the processed image",
     recognise: "Recognise",
@@ -155,6 +159,10 @@ const I18N = {
     allowlist: "只允许这些字符",
     allowlist_hint: "例如 0123456789",
     denylist: "禁止这些字符",
+    lm: "束搜索使用语言模型",
+    pattern: "字段格式",
+    pattern_hint: "任意文字；或 plate、date、amount、正则表达式…",
+    min_confidence: "隐藏置信度低于此值的行",
     view: "显示",
     show_processed: "显示预处理后的图片",
     recognise: "识别",
@@ -425,6 +433,9 @@ function setupInputs() {
 
   const form = $("options");
   form.elements.beam_width.disabled = form.elements.decode.value !== "beam";  // after a form restore
+  const showFloor = () => { $("min-confidence-value").textContent = `${Math.round(form.elements.min_confidence.value * 100)}%`; };
+  showFloor();
+  form.elements.min_confidence.addEventListener("input", showFloor);
   form.addEventListener("submit", (e) => { e.preventDefault(); recognise(); });
   form.addEventListener("change", (e) => {
     if (e.target.name === "decode") form.elements.beam_width.disabled = e.target.value !== "beam";
@@ -463,11 +474,19 @@ function buildForm(forDownload = false) {
   data.append("return_processed_image", preview ? "true" : "false");
   if (form.dpi.value) data.append("dpi", form.dpi.value);
   if (form.pages.value.trim()) data.append("pages", form.pages.value.trim());
+  appendDecodeFields(data, form);
+  return data;
+}
+
+// The decoding fields of the options form (shared by single reads and batch jobs).
+function appendDecodeFields(data, form) {
   data.append("decode", form.decode.value);
   if (form.decode.value === "beam") data.append("beam_width", form.beam_width.value || "8");
   if (form.allowlist.value) data.append("allowlist", form.allowlist.value);
   if (form.denylist.value) data.append("denylist", form.denylist.value);
-  return data;
+  data.append("lm", form.lm.checked ? "true" : "false");
+  if (form.pattern.value.trim()) data.append("pattern", form.pattern.value.trim());
+  data.append("min_confidence", form.min_confidence.value || "0");
 }
 
 async function recognise() {

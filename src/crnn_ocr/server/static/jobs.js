@@ -43,10 +43,7 @@ function batchForm(files) {
   data.append("detector", form.detector.value);
   if (form.dpi.value) data.append("dpi", form.dpi.value);
   if (form.pages.value.trim()) data.append("pages", form.pages.value.trim());
-  data.append("decode", form.decode.value);
-  if (form.decode.value === "beam") data.append("beam_width", form.beam_width.value || "8");
-  if (form.allowlist.value) data.append("allowlist", form.allowlist.value);
-  if (form.denylist.value) data.append("denylist", form.denylist.value);
+  appendDecodeFields(data, form);  // app.js
   return data;
 }
 
