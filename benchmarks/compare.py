@@ -174,19 +174,21 @@ def package_version(dist: str) -> str:
 class CrnnEngine:
     name = "crnn"
 
-    def __init__(self, model_path: str | None) -> None:
+    def __init__(self, model_path: str | None, decode: str = "default") -> None:
         try:
             from crnn_ocr.pipeline import OCR
-            from crnn_ocr.types import OCROptions
+            from crnn_ocr.types import DecodeOptions, OCROptions
 
             self._ocr = OCR(model_path=model_path, threads=1)
         except Exception as exc:  # reported as the reason the engine is skipped
             raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        self._line_options = OCROptions(detect=False)
-        self._page_options = OCROptions(detect=True)
+        dec = DecodeOptions(method="greedy") if decode == "greedy" else DecodeOptions()
+        self._line_options = OCROptions(detect=False, decode=dec)
+        self._page_options = OCROptions(detect=True, decode=dec)
         model = getattr(self._ocr, "model_path", None) or model_path or "default"
         self.version = f"crnn-ocr {package_version('crnn-ocr')} (model: {Path(model).name})"
-        self.notes = "threads=1 (ONNX Runtime intra-op); line sets with detect=False, pages with detect=True"
+        how = "greedy decoding" if decode == "greedy" else "default decoding (beam 8 + character LM)"
+        self.notes = f"threads=1 (ONNX Runtime intra-op); {how}; line sets with detect=False, pages with detect=True"
 
     def read(self, image: Path, eval_set: EvalSet) -> list[str]:
         options = self._page_options if eval_set.kind == "page" else self._line_options
@@ -312,7 +314,7 @@ class PpOcrV6Engine:
 def build_engines(names: Sequence[str], args: argparse.Namespace) -> tuple[list[Engine], dict[str, str]]:
     """The engines that start, and for the others why they were skipped."""
     factories: dict[str, Callable[[], Engine]] = {
-        "crnn": lambda: CrnnEngine(args.crnn_model),
+        "crnn": lambda: CrnnEngine(args.crnn_model, args.crnn_decode),
         "tesseract": lambda: TesseractEngine(args.tesseract_zh_lang, args.tesseract_page_psm),
         "rapidocr": RapidOcrEngine,
         "ppocrv6": PpOcrV6Engine,
@@ -695,6 +697,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="write/replace the results section of this file")
     parser.add_argument("--json", type=Path, help="write all results, per image included, as JSON")
     parser.add_argument("--crnn-model", default=None, help="ONNX model for crnn (default: the shipped one)")
+    parser.add_argument(
+        "--crnn-decode", choices=("default", "greedy"), default="default",
+        help="crnn's decoding: the product default (beam + character LM) or greedy (the recognizer alone)",
+    )
     parser.add_argument(
         "--tesseract-zh-lang", default="chi_sim+eng", help="tesseract -l for zh sets (default chi_sim+eng)"
     )

@@ -218,8 +218,12 @@ def test_receipt_rows_put_each_label_beside_its_value(shipped_ocr: OCR) -> None:
     if not RECEIPT.is_file():
         pytest.skip(f"{RECEIPT} (the shared eval set) is not on this machine")
     rows = page_text(shipped_ocr(RECEIPT), "rows").splitlines()
-    for expected in ("Date;\t25/12/2018 8:13:39 PM", "Cashier:\tMANIS", "Total:\t9.00"):
-        assert expected in rows
+    assert "Cashier:\tMANIS" in rows
+    cells = [[c.replace(" ", "") for c in row.split("\t")] for row in rows]
+    # The default decoding (beam + LM) reads "Date:" and "Total :"; spaces inside a cell are the
+    # recognizer's business, the label and its value sharing one row is the layout's.
+    assert ["Date:", "25/12/20188:13:39PM"] in cells
+    assert ["Total:", "9.00"] in cells
 
 
 TWO_COLUMN_TEXT = [
