@@ -141,30 +141,41 @@ def resolve_detector_model(model_path: str | os.PathLike | None = None, *, verif
     Order: an explicit path (must exist); ``$CRNN_OCR_DET_MODEL`` (must exist); the manifest's
     optional ``"detector"`` entry (a model name under ``models``, SHA-256 checked); else None.
     """
-    if model_path is not None:
-        path = Path(model_path)
-        if not path.is_file():
-            raise ModelError(f"{path}: detector model file not found")
-        return path
-    env = os.environ.get(DET_MODEL_ENV)
+    return _resolve_optional(model_path, DET_MODEL_ENV, "detector", "detector model", verify, env_can_say_none=False)
+
+
+def _resolve_optional(
+    path: str | os.PathLike | None, env_name: str, key: str, what: str, verify: bool, *, env_can_say_none: bool
+) -> Path | None:
+    """An optional model beside the recognizer: ``path`` (must exist), else ``$env_name`` (must
+    exist; "none" or "" loads none where ``env_can_say_none``), else the manifest's ``key`` entry
+    (a name under ``models``, SHA-256 checked), else None."""
+    if path is not None:
+        found = Path(path)
+        if not found.is_file():
+            raise ModelError(f"{found}: {what} file not found")
+        return found
+    env = os.environ.get(env_name)
+    if env_can_say_none and env in ("", "none"):
+        return None
     if env:
-        path = Path(env)
-        if not path.is_file():
-            raise ModelError(f"{path}: detector model file not found (from ${DET_MODEL_ENV})")
-        return path
+        found = Path(env)
+        if not found.is_file():
+            raise ModelError(f"{found}: {what} file not found (from ${env_name})")
+        return found
     model_dir = default_model_dir()
     if not (model_dir / MANIFEST_NAME).is_file():
         return None
     manifest = Manifest.read(model_dir)
     try:
-        name = json.loads(manifest.path.read_text(encoding="utf-8")).get("detector")
+        name = json.loads(manifest.path.read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{manifest.path}: unreadable manifest ({exc})") from exc
     if name is None:
         return None
     entry = manifest.models.get(str(name))
     if entry is None:
-        raise ModelError(f"{manifest.path}: detector model {name!r} is not listed under 'models'")
+        raise ModelError(f"{manifest.path}: {what} {name!r} is not listed under 'models'")
     return _from_manifest(entry, verify).path
 
 
@@ -177,30 +188,4 @@ def resolve_lm(lm_path: str | os.PathLike | None = None, *, verify: bool = True)
     Order: an explicit path (must exist); ``$CRNN_OCR_LM`` (must exist; "none" or "" loads no LM);
     the manifest's optional ``"lm"`` entry (a name under ``models``, SHA-256 checked); else None.
     """
-    if lm_path is not None:
-        path = Path(lm_path)
-        if not path.is_file():
-            raise ModelError(f"{path}: language model file not found")
-        return path
-    env = os.environ.get(LM_ENV)
-    if env is not None:
-        if env in ("", "none"):
-            return None
-        path = Path(env)
-        if not path.is_file():
-            raise ModelError(f"{path}: language model file not found (from ${LM_ENV})")
-        return path
-    model_dir = default_model_dir()
-    if not (model_dir / MANIFEST_NAME).is_file():
-        return None
-    manifest = Manifest.read(model_dir)
-    try:
-        name = json.loads(manifest.path.read_text(encoding="utf-8")).get("lm")
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{manifest.path}: unreadable manifest ({exc})") from exc
-    if name is None:
-        return None
-    entry = manifest.models.get(str(name))
-    if entry is None:
-        raise ModelError(f"{manifest.path}: language model {name!r} is not listed under 'models'")
-    return _from_manifest(entry, verify).path
+    return _resolve_optional(lm_path, LM_ENV, "lm", "language model", verify, env_can_say_none=True)
