@@ -249,6 +249,19 @@ class TesseractEngine:
         return [line for line in out.splitlines() if line.strip()]
 
 
+#: How both RapidOCR engines are run (their notes in the report).
+RAPIDOCR_NOTES = (
+    "intra/inter_op_num_threads=1; line sets: use_det=False, use_cls=False; "
+    "pages: use_det=True, use_cls=True (library defaults, text_score 0.5)"
+)
+
+
+def rapidocr_version(dist: str, module_file: str) -> str:
+    """Package and ONNX Runtime versions plus the ONNX models the wheel bundles."""
+    models = sorted(p.stem for p in (Path(module_file).parent / "models").glob("*.onnx"))
+    return f"{dist} {package_version(dist)}, onnxruntime {package_version('onnxruntime')}, models: {', '.join(models)}"
+
+
 class RapidOcrEngine:
     """PaddleOCR's PP-OCR models in ONNX, through rapidocr-onnxruntime (models bundled in the wheel)."""
 
@@ -261,17 +274,8 @@ class RapidOcrEngine:
         except ImportError as exc:
             raise EngineUnavailable(f"{exc} (pip install -e '.[bench]')") from exc
         self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
-        models = sorted(
-            p.stem for p in (Path(rapidocr_onnxruntime.__file__).parent / "models").glob("*.onnx")
-        )
-        self.version = (
-            f"rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}, "
-            f"onnxruntime {package_version('onnxruntime')}, models: {', '.join(models)}"
-        )
-        self.notes = (
-            "intra/inter_op_num_threads=1; line sets: use_det=False, use_cls=False; "
-            "pages: use_det=True, use_cls=True (library defaults, text_score 0.5)"
-        )
+        self.version = rapidocr_version("rapidocr-onnxruntime", rapidocr_onnxruntime.__file__)
+        self.notes = RAPIDOCR_NOTES
 
     def read(self, image: Path, eval_set: EvalSet) -> list[str]:
         if eval_set.kind == "page":
@@ -294,15 +298,8 @@ class PpOcrV6Engine:
         except ImportError as exc:
             raise EngineUnavailable(f"{exc} (make bench-deps)") from exc
         self._ocr = RapidOCR(params=PPOCRV6_PARAMS)
-        models = sorted(p.stem for p in (Path(rapidocr.__file__).parent / "models").glob("*.onnx"))
-        self.version = (
-            f"rapidocr {package_version('rapidocr')}, onnxruntime {package_version('onnxruntime')}, "
-            f"models: {', '.join(models)}"
-        )
-        self.notes = (
-            "intra/inter_op_num_threads=1; line sets: use_det=False, use_cls=False; "
-            "pages: use_det=True, use_cls=True (library defaults, text_score 0.5)"
-        )
+        self.version = rapidocr_version("rapidocr", rapidocr.__file__)
+        self.notes = RAPIDOCR_NOTES
 
     def read(self, image: Path, eval_set: EvalSet) -> list[str]:
         page = eval_set.kind == "page"

@@ -68,6 +68,15 @@ def _timed(fn, items: Sequence, batch: int) -> float:
     return time.perf_counter() - start
 
 
+def _page_seconds(read, pages) -> float:
+    """Mean seconds per page of ``read(path)`` over ``pages``, after one untimed warm-up page."""
+    read(pages[0][0])
+    start = time.perf_counter()
+    for path, _lang in pages:
+        read(path)
+    return (time.perf_counter() - start) / len(pages)
+
+
 def _run_crnn(job: SpeedJob, crops, pages) -> SpeedResult:
     from crnn_ocr.pipeline import OCR
     from crnn_ocr.recognize import Recognizer
@@ -81,11 +90,7 @@ def _run_crnn(job: SpeedJob, crops, pages) -> SpeedResult:
         rec.recognize(images[:b])  # warm-up at this batch shape
         rates[b] = len(images) / _timed(rec.recognize, images, b)
     options = OCROptions(detect=True)
-    ocr(pages[0][0], options)
-    start = time.perf_counter()
-    for path, _lang in pages:
-        ocr(path, options)
-    page_s = (time.perf_counter() - start) / len(pages)
+    page_s = _page_seconds(lambda path: ocr(path, options), pages)
     return SpeedResult("crnn", len(images), rates, page_s, len(pages), _vm_hwm_mib(), "process high-water mark")
 
 
@@ -101,11 +106,7 @@ def _run_rapidocr(job: SpeedJob, crops, pages) -> SpeedResult:
         ocr.text_rec(images[:b])
         rates[b] = len(images) / _timed(ocr.text_rec, images, b)
     ocr.text_rec.rec_batch_num = default_batch  # pages as the library reads them by default
-    ocr(pages[0][0], use_det=True, use_cls=True, use_rec=True)
-    start = time.perf_counter()
-    for path, _lang in pages:
-        ocr(path, use_det=True, use_cls=True, use_rec=True)
-    page_s = (time.perf_counter() - start) / len(pages)
+    page_s = _page_seconds(lambda path: ocr(path, use_det=True, use_cls=True, use_rec=True), pages)
     return SpeedResult("rapidocr", len(images), rates, page_s, len(pages), _vm_hwm_mib(), "process high-water mark")
 
 
@@ -123,11 +124,7 @@ def _run_ppocrv6(job: SpeedJob, crops, pages) -> SpeedResult:
         rec(TextRecInput(img=images[:b]))
         rates[b] = len(images) / _timed(lambda items: rec(TextRecInput(img=list(items))), images, b)
     rec.rec_batch_num = default_batch  # pages as the library reads them by default
-    ocr(pages[0][0], use_det=True, use_cls=True, use_rec=True)
-    start = time.perf_counter()
-    for path, _lang in pages:
-        ocr(path, use_det=True, use_cls=True, use_rec=True)
-    page_s = (time.perf_counter() - start) / len(pages)
+    page_s = _page_seconds(lambda path: ocr(path, use_det=True, use_cls=True, use_rec=True), pages)
     return SpeedResult("ppocrv6", len(images), rates, page_s, len(pages), _vm_hwm_mib(), "process high-water mark")
 
 
