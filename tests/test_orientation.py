@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from render import FONT_ZH, font, render_page
+from render import FONT_ZH, font, render_line, render_page
 
 from crnn_ocr.orientation import column_to_line, sideways_score, turn_points
 from crnn_ocr.types import Box, OCROptions
@@ -155,3 +155,39 @@ def test_a_turned_reading_must_clearly_beat_the_upright_one(tiny_recognizer, sco
     from crnn_ocr.orientation import OrientationFinder
 
     assert OrientationFinder(tiny_recognizer)._beats_upright(score, upright) is turn
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_a_line_turned_on_its_own_reads_upright(shipped_ocr, turns: int) -> None:
+    """A serial number printed up (or down) a form's margin: in no-detect mode the tall crop is
+    read turned back, and on an upright page its tall box is read turned back too."""
+    line = np.ascontiguousarray(np.rot90(render_line("82092117", size=28), turns))
+    assert line.shape[0] > 3 * line.shape[1]
+    assert shipped_ocr(line, OCROptions(detect=False)).lines[0].text == "82092117"
+    page, _ = render_page(LINES, size=28)
+    margin = np.full((page.shape[0], 80), 255, np.uint8)
+    margin[40 : 40 + line.shape[0], 20 : 20 + line.shape[1]] = line[: page.shape[0] - 40]
+    texts = [ln.text for ln in shipped_ocr(np.hstack([page, margin])).lines]
+    assert "82092117" in texts
+    assert [t for t in texts if t != "82092117"] == LINES
+
+
+def test_a_short_vertical_column_reads_in_no_detect_mode(shipped_ocr) -> None:
+    column = _column_page(["夜来风雨声"])
+    assert shipped_ocr(column, OCROptions(detect=False)).lines[0].text == "夜来风雨声"
+
+
+@pytest.mark.parametrize("text", ["I", "l", "|", "!"])
+def test_a_tall_single_glyph_stays_upright(shipped_ocr, text: str) -> None:
+    """One glyph reads confidently in almost any orientation: a tall crop of one is not turned."""
+    glyph = render_line(text, size=40, pad=3)
+    assert glyph.shape[0] >= 1.5 * glyph.shape[1]
+    turned = shipped_ocr(glyph, OCROptions(detect=False)).lines[0]
+    as_is = shipped_ocr(glyph, OCROptions(detect=False, auto_orient=False)).lines[0]
+    assert (turned.text, turned.box) == (as_is.text, as_is.box)
+    assert turned.box.points[0] == (0.0, 0.0)
+
+
+def test_tall_lines_keep_their_reading_with_orientation_off(shipped_ocr) -> None:
+    line = np.ascontiguousarray(np.rot90(render_line("82092117", size=28), 1))
+    assert shipped_ocr(line, OCROptions(detect=False, auto_orient=False)).lines[0].text != "82092117"

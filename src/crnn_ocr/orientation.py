@@ -16,6 +16,13 @@ confidence over a sample of its longest lines (``sample`` lines, empty readings 
    as one horizontal line (``column_to_line``).
 3. The best-scoring candidate wins; a candidate other than 0 degrees must beat it by ``margin``
    and reach ``min_score`` (when nothing reads well, e.g. poor boxes, the page is left as it is).
+4. Line by line, after the page's orientation is settled: a line whose crop stands tall
+   (``tall_ratio``) is text turned on its own (a form's serial number printed up the margin, a
+   spine, a label on a chart's axis) or a short vertical Chinese column on a horizontal page. It
+   is read three more ways (turned a quarter turn either way, and cut into cells as a column),
+   and a reading of at least two characters whose confidence beats the upright reading's by
+   ``margin`` and reaches ``min_score`` replaces it (a tall crop of a single glyph, "1" or "%",
+   reads upright with a high confidence and stays as it is). This also covers no-detect mode, where the whole image is the line.
 
 ``orientation`` is the angle in degrees, counter-clockwise, by which the text stands turned on
 the page (90: the page was turned a quarter turn to the left); the page is turned back by it
@@ -65,6 +72,9 @@ class OrientationConfig:
     # Upright readings this confident (and a page that does not look sideways) are accepted
     # without trying the other orientations: text read the wrong way up scores about 0.3-0.75.
     accept_upright: float = 0.85
+    # A line whose crop is at least ``tall_ratio`` times taller than wide is also read turned a
+    # quarter both ways and as a vertical column (``OrientationFinder.turn_tall``).
+    tall_ratio: float = 1.5
 
 
 def sideways_score(gray: np.ndarray) -> float:
@@ -222,6 +232,34 @@ class OrientationFinder:
             boxes = tuple(_box_back(b, 2, turned.shape) for b in detector.detect(turned))
         return OrientedLines(boxes, (vertical,) * len(boxes), orientation)
 
+    def turn_tall(self, image: np.ndarray, lines: OrientedLines) -> OrientedLines:
+        """``lines`` with each tall horizontal line read the way that scores best (module
+        docstring, step 4); every other line, and the page orientation, stay as they are."""
+        tall = [
+            i for i, (b, v) in enumerate(zip(lines.boxes, lines.vertical))
+            if not v and _box_height(b) >= self.config.tall_ratio * _box_width(b) and _box_width(b) >= 4
+        ]
+        if not tall:
+            return lines
+        # per tall line: upright, turned a quarter counter-clockwise / clockwise, a vertical column
+        options = [
+            [(b, False), (_turn_box(b, 1), False), (_turn_box(b, 3), False), (_turn_box(b, 1), True)]
+            for b in (lines.boxes[i] for i in tall)
+        ]
+        crops = [line_crop(image, b, v) for opts in options for b, v in opts]
+        recs = self.recognizer.recognize(crops)
+        boxes, vertical = list(lines.boxes), list(lines.vertical)
+        cfg = self.config
+        for k, i in enumerate(tall):
+            # A tall crop of one glyph ("1", "%") reads upright with its full confidence, and a
+            # turned reading must be of two characters or more to count.
+            upright = recs[4 * k].confidence if recs[4 * k].text else 0.0
+            turned = [r.confidence if len(r.text) >= 2 else 0.0 for r in recs[4 * k + 1 : 4 * k + 4]]
+            best = int(np.argmax(turned))
+            if turned[best] >= upright + cfg.margin and turned[best] >= cfg.min_score:
+                boxes[i], vertical[i] = options[k][best + 1]
+        return OrientedLines(tuple(boxes), tuple(vertical), lines.orientation)
+
     def _beats_upright(self, score: float, upright: float) -> bool:
         """Whether a turned reading scoring ``score`` should replace the upright one."""
         cfg = self.config
@@ -239,4 +277,20 @@ class OrientationFinder:
         chosen = sorted(boxes, key=size, reverse=True)[: self.config.sample]
         crops = [line_crop(image, b, vertical) for b in chosen]
         recs = self.recognizer.recognize(crops)
-        return float(np.mean([r.confidence if len(r.text) >= 2 else 0.5 * r.confidence if r.text else 0.0 for r in recs]))
+        return float(np.mean([_reading_score(r.text, r.confidence) for r in recs]))
+
+
+def _reading_score(text: str, confidence: float) -> float:
+    """How well a crop reads: the recognizer's confidence, halved for a single character (one
+    glyph reads confidently in almost any orientation), 0 for nothing read."""
+    return confidence if len(text) >= 2 else 0.5 * confidence if text else 0.0
+
+
+def _box_width(box: Box) -> float:
+    pts = np.asarray(box.points)
+    return float(np.linalg.norm(pts[1] - pts[0]))
+
+
+def _box_height(box: Box) -> float:
+    pts = np.asarray(box.points)
+    return float(np.linalg.norm(pts[3] - pts[0]))

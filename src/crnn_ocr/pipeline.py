@@ -190,13 +190,16 @@ class OCR:
 
     def _find_lines(self, image: np.ndarray, detector: LineDetector | None, orient: bool) -> OrientedLines:
         """Line boxes in reading order (turned upright when ``orient``), or (no detector) the whole
-        image as one line."""
+        image as one line; with ``orient``, lines whose crops stand tall are read the way that
+        scores best (``OrientationFinder.turn_tall``)."""
         if detector is None:
-            return OrientedLines((whole_image_box(image),), (False,), 0)
-        if orient:
-            return self.orientation.find(image, detector)
-        boxes = tuple(detector.detect(image))
-        return OrientedLines(boxes, (False,) * len(boxes), 0)
+            lines = OrientedLines((whole_image_box(image),), (False,), 0)
+        elif orient:
+            lines = self.orientation.find(image, detector)
+        else:
+            boxes = tuple(detector.detect(image))
+            return OrientedLines(boxes, (False,) * len(boxes), 0)
+        return self.orientation.turn_tall(image, lines) if orient else lines
 
     def check_options(self, options: OCROptions | None) -> OCROptions:
         """``options`` (the defaults for None) if this OCR can honour them; OptionsError otherwise."""
