@@ -57,6 +57,16 @@ def test_scorer_states_follow_the_recognizer_charset(small_lm: CharLM) -> None:
     assert scores[0] > scores[1]
 
 
+def test_the_first_character_of_a_line_is_not_scored(small_lm: CharLM) -> None:
+    """A crop starts wherever its line does: P(c | BOS) would favour sentence openers."""
+    charset = Charset(tuple("dcbaX"))
+    scorer = LMScorer.for_charset(small_lm, charset)
+    first = scorer.log_probs([(), ()], [charset.index("a"), charset.index("X")])
+    assert first.tolist() == [0.0, 0.0]
+    later = scorer.log_probs([scorer.context((), charset.index("a"))] * 2, [charset.index("b"), charset.index("X")])
+    assert later[0] > later[1] and later[1] < 0
+
+
 def test_a_file_that_is_no_lm_is_a_model_error(tmp_path: Path) -> None:
     bad = tmp_path / "lm.npz"
     bad.write_bytes(b"not a zip")
