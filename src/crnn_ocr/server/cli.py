@@ -18,7 +18,7 @@ from crnn_ocr.server.settings import ServerSettings
 # flag dest -> settings field, for flags whose value (when given) overrides the environment
 _FLAGS = (
     "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
-    "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level",
+    "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level", "log_format",
     "broker_url", "store_path", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
     "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
@@ -116,6 +116,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         f"(default {d['shutdown_timeout_s'].default:g})",
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text (default) or one JSON object each; every line carries its request id")
     _add_job_arguments(p, server=True)
     a = p.add_argument_group("access (API keys: crnn-ocr keys create)")
     a.add_argument("--insecure-open", action="store_const", const=True,
@@ -152,6 +154,8 @@ def add_worker_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--max-pages", type=int, metavar="N", help="most pages read from one document")
     p.add_argument("--max-bytes", type=int, metavar="BYTES", help="largest image file in bytes")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text (default) or one JSON object each; every line carries its request id")
     _add_job_arguments(p, server=False)
     p.set_defaults(func=run_worker_command)
     return p
@@ -191,11 +195,13 @@ def run_worker_command(args: argparse.Namespace) -> int:
         print(f"crnn-ocr worker: needs the 'jobs' extra ({exc.name} is missing): pip install 'crnn-ocr[jobs]'",
               file=sys.stderr)
         return 2
-    return run_worker(settings, args.concurrency, settings.log_level)
+    return run_worker(settings, args.concurrency)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from crnn_ocr.server.logs import configure_logging
 
     settings = _settings_or_report(args, "serve")
     if settings is None:
@@ -204,9 +210,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"crnn-ocr serve: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     common = dict(
-        host=settings.host, port=settings.port, log_level=settings.log_level,
+        host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     if settings.workers == 1:

@@ -26,6 +26,7 @@ from crnn_ocr.server.history import HistoryEntry, HistoryStore
 from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqliteJobStore
 from crnn_ocr.server.schemas import ModelInfo, OCRResponse, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.telemetry import record_document
 from crnn_ocr.server.webhooks import send_webhook
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def read_item(
         log.exception("reading a job item failed unexpectedly")
         ms = (time.perf_counter() - start) * 1000
         return ItemOutcome(error_code="internal_error", error_message=GENERIC_500, total_ms=ms)
+    record_document(read.document, "job")
     ms = (time.perf_counter() - start) * 1000
     response = OCRResponse.from_document(read.document, cost_time_ms=ms, model=model, previews=read.previews)
     return ItemOutcome(result=response.model_dump_json(), text=response.text, total_ms=ms)

@@ -29,6 +29,7 @@ from crnn_ocr.server.job_worker import EmbeddedWorkers
 from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqliteJobStore, canonical_json
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.telemetry import record_cache_lookup
 from crnn_ocr.server.webhooks import check_webhook_url, send_webhook
 from crnn_ocr.types import DocumentOptions
 
@@ -183,7 +184,9 @@ class JobService:
     def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
         if not (self.settings.cache and self.history is not None and self.model_sha256 is not None):
             return None
-        return self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        found = self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        record_cache_lookup(found is not None)
+        return found
 
     def _dispatch(self, job: JobRecord) -> None:
         if self._workers is not None:

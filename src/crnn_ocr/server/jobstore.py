@@ -31,6 +31,7 @@ from typing import Literal, Protocol
 JobStatus = Literal["pending", "running", "completed", "cancelled"]
 ItemStatus = Literal["pending", "running", "done", "failed", "cancelled"]
 FINISHED_ITEM = ("done", "failed", "cancelled")
+ITEM_STATES = ("pending", "running", *FINISHED_ITEM)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ class JobStore(Protocol):
         ...
 
     def purge_expired(self, now: float | None = None) -> int: ...
+
+    def item_states(self) -> dict[str, int]:
+        """How many items of the stored jobs are in each state (``ITEM_STATES``), for /metrics."""
+        ...
 
     def close(self) -> None: ...
 
@@ -371,6 +376,12 @@ class SqliteJobStore:
         now = time.time() if now is None else now
         with self.db.write() as db:
             return db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
+
+    def item_states(self) -> dict[str, int]:
+        counts = dict.fromkeys(ITEM_STATES, 0)
+        rows = self.db.connection().execute("SELECT status, count(*) FROM items GROUP BY status").fetchall()
+        counts.update({status: n for status, n in rows})
+        return counts
 
     # ---- the worker side -----------------------------------------------------------------------
 

@@ -58,6 +58,9 @@ class ServerSettings(BaseSettings):
         2048, ge=16, description="the processed-image preview is scaled down to this long side"
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text or as JSON objects (each with its request_id)"
+    )
 
     # ---- jobs, history, cache (crnn_ocr.server.jobs, jobstore, history, celery_worker) ----------
     store_path: Path = Field(
