@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[serve,jobs,train,test,bench]'
+	$(PY) -m pip install -q -e '.[serve,jobs,postgresql,train,test,bench]'
 	touch $@
 
 install: $(STAMP)

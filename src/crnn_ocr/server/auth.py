@@ -3,7 +3,7 @@
 A key reads ``crnn_<id>_<secret>``: ``id`` (12 hex digits) finds its row, the SHA-256 of
 ``secret`` (43 random URL-safe characters, 256 bits: no slow hash needed) is compared in constant
 time. The clear key is shown once, by ``crnn-ocr keys create``, and never stored. Keys live in the
-``api_keys`` table of the server's SQLite store (``store_path``), so a key created or revoked
+``api_keys`` table of the server's store (``store_path``: a SQLite file or a PostgreSQL database), so a key created or revoked
 while the server runs counts at its next request.
 
 Modes, decided per request by ``Authenticator``:
@@ -27,18 +27,18 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crnn_ocr.server.errors import error_response
-from crnn_ocr.server.jobstore import SqliteDatabase
+from crnn_ocr.server.database import open_database
 
 Role = Literal["user", "admin"]
 
@@ -115,10 +115,10 @@ def _parse(token: str) -> tuple[str, str] | None:
 
 
 class KeyStore:
-    """The ``api_keys`` table of the store file."""
+    """The ``api_keys`` table of the store (a SQLite file or a ``postgresql://`` URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = SqliteDatabase(path, _SCHEMA)
+    def __init__(self, store: str | os.PathLike) -> None:
+        self.db = open_database(store, _SCHEMA)
 
     def create(
         self, name: str, role: Role = "user", *, rate_per_minute: int | None = None, max_jobs: int | None = None

@@ -56,9 +56,10 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
                    help="hosts job webhooks may call (default: none, webhooks off)")
     g.add_argument("--env-file", metavar="FILE", help="read CRNN_OCR_* settings from this file (flags win)")
     if server:
-        g.add_argument("--store", dest="store_path", metavar="PATH",
-                       help="SQLite file of the embedded job store and of the history (default: "
-                       "$XDG_DATA_HOME/crnn-ocr/store.sqlite3)")
+        g.add_argument("--store", dest="store_path", metavar="PATH|URL",
+                       help="the store of jobs, history, cache and API keys: a SQLite file (default: "
+                       "$XDG_DATA_HOME/crnn-ocr/store.sqlite3) or postgresql://USER:PASSWORD@HOST:PORT/DB, "
+                       "shared by several servers")
         g.add_argument("--job-workers", type=int, metavar="N",
                        help=f"embedded mode: threads reading job items (default {d['job_workers'].default})")
         g.add_argument("--job-lease", dest="job_lease_s", type=float, metavar="SECONDS",
@@ -262,7 +263,8 @@ def add_keys_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     revoke = sub.add_parser("revoke", help="revoke a key: its next request answers 401")
     revoke.add_argument("key_id", metavar="ID", help="the key's id (the part after crnn_, as `keys list` shows)")
     for q in (create, listing, revoke):
-        q.add_argument("--store", dest="store_path", metavar="PATH", help="the server's store file")
+        q.add_argument("--store", dest="store_path", metavar="PATH|URL",
+                       help="the server's store: its SQLite file or postgresql:// URL")
     p.set_defaults(func=run_keys)
     return p
 
@@ -272,6 +274,7 @@ def run_keys(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from crnn_ocr.server.auth import KeyStore
+    from crnn_ocr.server.database import describe
 
     path = args.store_path or ServerSettings().store_path
     keys = KeyStore(path)
@@ -286,7 +289,7 @@ def run_keys(args: argparse.Namespace) -> int:
                 rate_per_minute=args.rate_per_minute, max_jobs=args.max_jobs,
             )
             print(token)
-            print(f"created {key.role} key {key.id} ({key.name}) in {path}; it is shown only now", file=sys.stderr)
+            print(f"created {key.role} key {key.id} ({key.name}) in {describe(path)}; it is shown only now", file=sys.stderr)
             return 0
         if args.keys_command == "list":
             listed = keys.list()
@@ -300,7 +303,7 @@ def run_keys(args: argparse.Namespace) -> int:
             return 0
         key_id = args.key_id.split("_")[1] if args.key_id.startswith("crnn_") else args.key_id
         if not keys.revoke(key_id):
-            print(f"crnn-ocr keys: no active key {key_id} in {path}", file=sys.stderr)
+            print(f"crnn-ocr keys: no active key {key_id} in {describe(path)}", file=sys.stderr)
             return 1
         print(f"revoked key {key_id}", file=sys.stderr)
         return 0
