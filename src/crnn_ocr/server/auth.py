@@ -197,18 +197,25 @@ def is_loopback(host: str) -> bool:
 
 
 def arrived_beyond_loopback(scope: Scope) -> str | None:
-    """The local address a request arrived on (the socket actually bound, whatever the settings
-    say) when it is an IP address beyond loopback; None for loopback, a Unix socket or a test
-    client."""
+    """Where a request came from when that is beyond loopback: the local address it arrived on
+    (the socket actually bound, whatever the settings say) when it is an IP address beyond
+    loopback, or a client named by ``X-Forwarded-For`` that is not a loopback address (a reverse
+    proxy on this machine, such as deploy/'s nginx, passing on a request from the network). None
+    for loopback, a Unix socket or a test client."""
     server = scope.get("server")
     host = server[0] if server else None
-    if not isinstance(host, str):
-        return None
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    return None if address.is_loopback else host
+    if isinstance(host, str):
+        try:
+            if not ipaddress.ip_address(host.strip("[]")).is_loopback:
+                return host
+        except ValueError:
+            pass
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            for client in value.decode("latin-1").split(","):
+                if not is_loopback(client.strip()):
+                    return f"{client.strip()[:64]!r} (forwarded by a proxy)"
+    return None
 
 
 def exposure_problem(host: str, keys_configured: bool, insecure_open: bool) -> str | None:
