@@ -199,7 +199,7 @@ async def metrics(request: Request, caller: CallerDep) -> Response:
         raise ForbiddenError("/metrics needs an admin key (crnn-ocr keys create --admin)")
     service = getattr(request.app.state, "service", None)
     body = await anyio.to_thread.run_sync(telemetry.scrape, service)
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(body, media_type=telemetry.CONTENT_TYPE)
 
 
 # ---- OCR ---------------------------------------------------------------------------------------
