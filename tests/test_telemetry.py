@@ -180,3 +180,26 @@ def test_json_logs_carry_the_request_id(tiny_model_path: Path, tmp_path: Path) -
     assert len(access) == 1 and "POST /ocr" in access[0]["message"] and "200" in access[0]["message"]
     started = [e for e in lines if "model" in e["message"] and "loaded" in e["message"]]
     assert started and started[0]["request_id"] == "-"  # outside a request
+
+
+def test_job_item_states_from_the_redis_store(tmp_path: Path) -> None:
+    """Redis mode's store counts its items by state too (finished ones from the job counters)."""
+    from jobs_support import redis_server
+
+    from crnn_ocr.server.jobstore import ItemOutcome, NewItem
+    from crnn_ocr.server.redis_jobs import RedisJobStore
+
+    with redis_server(tmp_path) as url:
+        store = RedisJobStore(url, result_ttl_s=60)
+        try:
+            job = store.create_job("o", "{}", [NewItem(f"i{k}", "h", b"x") for k in range(3)], None)
+            refused = store.create_job("o", "{}", [NewItem("bad", "h", None, error=("corrupt_image", "m"))], None)
+            assert refused.status == "completed"
+            store.start_item(job.id, 0, "w")
+            store.finish_item(job.id, 0, ItemOutcome(result="{}", text=""))
+            store.start_item(job.id, 1, "w")
+            assert store.item_states() == {"pending": 1, "running": 1, "done": 1, "failed": 1, "cancelled": 0}
+            store.cancel_job(job.id, "o")
+            assert store.item_states() == {"pending": 0, "running": 0, "done": 1, "failed": 1, "cancelled": 2}
+        finally:
+            store.close()
