@@ -7,7 +7,6 @@ Wire it into the main CLI with ``add_serve_parser(subparsers)``; the parser's ``
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 

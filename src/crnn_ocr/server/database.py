@@ -20,6 +20,7 @@ advisory lock, so servers starting together do not race.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 import threading
@@ -221,12 +222,8 @@ class PostgresDatabase:
     lock_for_claim = " FOR UPDATE OF items SKIP LOCKED"
 
     def __init__(self, url: str, schema: str) -> None:
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise RuntimeError(
-                "a postgresql:// store needs psycopg 3: pip install 'crnn-ocr[postgresql]'"
-            ) from exc
+        if importlib.util.find_spec("psycopg") is None:
+            raise RuntimeError("a postgresql:// store needs psycopg 3: pip install 'crnn-ocr[postgresql]'")
         self.url = url
         self._local = threading.local()
         self._all: list[_PgConnection] = []
