@@ -1,25 +1,35 @@
 # The two set-up commands (README):   make demo   |   make test
-# Both install everything they need on a fresh Debian machine: system packages (fonts,
-# Tesseract, Chromium, redis-server) via scripts/install-system-deps.sh, then a virtualenv in .venv.
+# `make demo` installs only what reading an image and serving it needs: a virtualenv in .venv with
+# the runtime and the `serve` extra (no torch, no browser, no Redis, no system package).
+# `make test` installs everything the tests need on a fresh Debian machine: system packages (fonts,
+# Tesseract, Chromium, redis-server, nginx, PostgreSQL) via scripts/install-system-deps.sh, then
+# every extra into the same .venv.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test test-all serve bench bench-deps train install clean
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[serve]'
+	touch $@
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[serve,jobs,train,test,bench]'
+	$(PY) -m pip install -q -e '.[serve,jobs,postgresql,train,test,bench]'
 	touch $@
 
 install: $(STAMP)
 
 ## Main job: read the shipped sample invoice with the shipped model (no external service).
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/crnn-ocr read samples/invoice_zh_en.png
 
 ## The whole default test suite (real model, real API, real images, headless browser).
@@ -30,7 +40,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''
 
-serve: $(STAMP)
+serve: $(DEMO_STAMP)
 	$(VENV)/bin/crnn-ocr serve --host 127.0.0.1 --port 8000
 
 bench-deps: $(STAMP)

@@ -4,7 +4,11 @@
 # for the comparison benchmark, Chromium for the browser test, poppler-utils (pdftotext, pdfimages)
 # to check searchable PDFs in the tests and benchmarks/pdf_throughput.py, wallpaper photographs as
 # scene-text backgrounds for training (crnn_ocr_train.render.scene_photos), redis-server for the
-# Redis-mode job tests and benchmarks/jobs_throughput.py (each starts its own on loopback).
+# Redis-mode job tests and benchmarks/jobs_throughput.py (each starts its own on loopback),
+# postgresql for the store tests (tests/pg_support.py starts a throwaway server on loopback with
+# its initdb and pg_ctl) and nginx for the deployment test and benchmarks/deploy_throughput.py
+# (deploy/: started on loopback from the repo's config; the packages' own services are not used).
+# `make demo` needs none of these.
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 PKGS=(
@@ -17,6 +21,8 @@ PKGS=(
   poppler-utils
   gnome-backgrounds mate-backgrounds ukui-wallpapers
   redis-server
+  postgresql
+  nginx
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -78,3 +78,24 @@ def shipped_ocr(shipped_model: Path):
     from crnn_ocr.pipeline import OCR
 
     return OCR(shipped_model, threads=1)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server on loopback for the whole run (tests/pg_support.py), started when a
+    test first asks for it; its superuser's URL. Not installed: the test fails and says so."""
+    from pg_support import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind: a SQLite file, and a new database on the loopback
+    PostgreSQL server. Tests that take it run against both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    from pg_support import new_database
+
+    return new_database(request.getfixturevalue("postgres_admin_url"))

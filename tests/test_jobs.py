@@ -30,7 +30,7 @@ from jobs_support import (
 )
 
 from crnn_ocr.server import ServerSettings, create_app
-from crnn_ocr.server.jobstore import ItemOutcome, NewItem, SqliteJobStore
+from crnn_ocr.server.jobstore import ItemOutcome, NewItem, SqlJobStore
 
 OWNER = "anonymous"
 
@@ -181,7 +181,7 @@ def test_history_lists_searches_and_deletes(client: TestClient) -> None:
 
 
 def test_store_queries_are_scoped_by_owner(tmp_path: Path) -> None:
-    store = SqliteJobStore(tmp_path / "s.sqlite3", result_ttl_s=60)
+    store = SqlJobStore(tmp_path / "s.sqlite3", result_ttl_s=60)
     job = store.create_job("alice", "{}", [NewItem("a", "h", b"x")], None)
     assert store.get_job(job.id, "bob") is None
     assert store.list_jobs("bob", 1, 10) == ([], 0)
@@ -191,7 +191,7 @@ def test_store_queries_are_scoped_by_owner(tmp_path: Path) -> None:
 
 
 def test_an_item_whose_worker_died_is_claimed_again_then_given_up(tmp_path: Path) -> None:
-    store = SqliteJobStore(tmp_path / "s.sqlite3", result_ttl_s=60, lease_s=5, max_attempts=2)
+    store = SqlJobStore(tmp_path / "s.sqlite3", result_ttl_s=60, lease_s=5, max_attempts=2)
     job = store.create_job(OWNER, "{}", [NewItem("a", "h", b"x")], None)
     t0 = time.time()
     first = store.claim("w1", now=t0)

@@ -334,3 +334,21 @@ def test_serve_on_a_non_loopback_address_without_keys_fails_clearly(tmp_path: Pa
     assert "refusing to listen on 0.0.0.0 without API keys" in done.stderr
     assert "crnn-ocr keys create" in done.stderr and "--insecure-open" in done.stderr
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "status"),
+    [(None, 200), ("127.0.0.1", 200), ("::1, 127.0.0.1", 200), ("10.0.0.5", 403), ("127.0.0.1, 203.0.113.9", 403),
+     ("unknown", 403)],
+)
+def test_open_mode_refuses_requests_a_proxy_forwards_from_the_network(
+    tiny_ocr, store: Path, forwarded_for: str | None, status: int
+) -> None:
+    """Without keys a server answers loopback only; behind a reverse proxy on the same machine
+    (deploy/'s nginx) every request arrives on loopback, so X-Forwarded-For tells."""
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+    with make_client(tiny_ocr, store) as client:
+        r = client.get("/api/v1/info", headers=headers)
+    assert r.status_code == status
+    if status == 403:
+        assert "forwarded by a proxy" in r.json()["error"]["message"]

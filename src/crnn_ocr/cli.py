@@ -669,18 +669,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     if missing:
         return 2
     options = _options(args, detect=not args.no_detect)
-    body = {
-        "detect": options.detect,
-        "detector": options.detector,
-        "auto_orient": options.auto_orient,
-        "fields": options.fields,
-        "preprocess": dict(options.preprocess.__dict__),
-        "decode": dict(options.decode.__dict__),
-        "dpi": args.dpi,
-        "pages": args.pages,
-    }
+    document = DocumentOptions(dpi=args.dpi, pages=args.pages)
     names = [item.relative or Path(item.path).name for item in items]
-    return run_submit(args, [Path(item.path) for item in items], names, body)
+    return run_submit(args, [Path(item.path) for item in items], names, options, document)
 
 
 def _unavailable(reason: str) -> int:

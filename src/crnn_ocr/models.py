@@ -3,7 +3,9 @@
 Resolution order (first that applies):
 1. an explicit path (``OCR(model_path=...)``, ``--model``); a name listed in the manifest also works;
 2. the environment variable ``CRNN_OCR_MODEL`` (a path);
-3. the manifest's ``default`` in ``$CRNN_OCR_MODEL_DIR``, else in ``<repo>/models``.
+3. the manifest's ``default`` in ``$CRNN_OCR_MODEL_DIR``, else in the installed package's
+   ``crnn_ocr/shipped/`` (a wheel carries the shipped models there: ``importlib.resources``), else
+   in the checkout's ``<repo>/models`` (an editable install or ``PYTHONPATH=src``).
 
 ``models/manifest.json``::
 
@@ -18,6 +20,7 @@ manifest entries resolved the same way (``resolve_detector_model``, ``resolve_lm
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 from dataclasses import dataclass
@@ -31,10 +34,30 @@ MODEL_DIR_ENV = "CRNN_OCR_MODEL_DIR"
 MANIFEST_NAME = "manifest.json"
 
 
+SHIPPED_PACKAGE_DIR = "shipped"
+
+
+def packaged_model_dir() -> Path | None:
+    """``crnn_ocr/shipped/`` of an installed wheel (it holds a manifest), else None."""
+    folder = importlib.resources.files("crnn_ocr").joinpath(SHIPPED_PACKAGE_DIR)
+    if not folder.joinpath(MANIFEST_NAME).is_file():
+        return None
+    path = Path(str(folder))  # a wheel installs as plain files: the resource is a real folder
+    return path if path.is_dir() else None
+
+
+def checkout_model_dir() -> Path:
+    """The repository's ``models/`` folder, beside ``src/``."""
+    return Path(__file__).resolve().parents[2] / "models"
+
+
 def default_model_dir() -> Path:
-    """``$CRNN_OCR_MODEL_DIR`` if set, else the repository's ``models/`` folder."""
+    """``$CRNN_OCR_MODEL_DIR`` if set, else the installed package's shipped models, else the
+    checkout's ``models/`` folder."""
     env = os.environ.get(MODEL_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    if env:
+        return Path(env)
+    return packaged_model_dir() or checkout_model_dir()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The lifespan builds the one ``Service`` of the app: with ``ocr`` given it is rea
 otherwise the model named by the settings is loaded once, on a worker thread, while ``/healthz``
 already answers and ``/readyz`` says 503 until it is loaded.
 
-Middleware, outermost first: CORS (only with ``cors_origins``), API keys and rate limits
+Middleware, outermost first: the request id (``crnn_ocr.server.logs``), request metrics
+(``crnn_ocr.server.telemetry``), CORS (only with ``cors_origins``), API keys and rate limits
 (``crnn_ocr.server.auth``), the body-size limit.
 """
 
@@ -32,9 +33,11 @@ from crnn_ocr.server.auth import AuthMiddleware, exposure_problem
 from crnn_ocr.server.errors import error_response, install_error_handlers
 from crnn_ocr.server.job_routes import JOBS_PATH
 from crnn_ocr.server.job_routes import router as job_router
+from crnn_ocr.server.logs import RequestIdMiddleware, configure_logging
 from crnn_ocr.server.routes import package_version, router
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.telemetry import MetricsMiddleware
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
@@ -97,8 +100,11 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"], max_age=600,
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"], expose_headers=["X-Request-ID"],
+            max_age=600,
         )
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.include_router(job_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -132,8 +138,11 @@ def _add_docs(app: FastAPI) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory crnn_ocr.server.app:app_from_env`` (settings from CRNN_OCR_*)."""
-    return create_app(ServerSettings())
+    """Factory for ``uvicorn --factory crnn_ocr.server.app:app_from_env`` (settings from CRNN_OCR_*);
+    it is a process's entry point (each ``--workers`` process), so it sets up that process's logging."""
+    settings = ServerSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 class BodyTooLargeError(StarletteHTTPException):

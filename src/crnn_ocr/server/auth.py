@@ -3,7 +3,7 @@
 A key reads ``crnn_<id>_<secret>``: ``id`` (12 hex digits) finds its row, the SHA-256 of
 ``secret`` (43 random URL-safe characters, 256 bits: no slow hash needed) is compared in constant
 time. The clear key is shown once, by ``crnn-ocr keys create``, and never stored. Keys live in the
-``api_keys`` table of the server's SQLite store (``store_path``), so a key created or revoked
+``api_keys`` table of the server's store (``store_path``: a SQLite file or a PostgreSQL database), so a key created or revoked
 while the server runs counts at its next request.
 
 Modes, decided per request by ``Authenticator``:
@@ -27,18 +27,18 @@ import hashlib
 import hmac
 import ipaddress
 import math
+import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crnn_ocr.server.errors import error_response
-from crnn_ocr.server.jobstore import SqliteDatabase
+from crnn_ocr.server.database import open_database
 
 Role = Literal["user", "admin"]
 
@@ -115,10 +115,10 @@ def _parse(token: str) -> tuple[str, str] | None:
 
 
 class KeyStore:
-    """The ``api_keys`` table of the store file."""
+    """The ``api_keys`` table of the store (a SQLite file or a ``postgresql://`` URL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.db = SqliteDatabase(path, _SCHEMA)
+    def __init__(self, store: str | os.PathLike) -> None:
+        self.db = open_database(store, _SCHEMA)
 
     def create(
         self, name: str, role: Role = "user", *, rate_per_minute: int | None = None, max_jobs: int | None = None
@@ -197,18 +197,25 @@ def is_loopback(host: str) -> bool:
 
 
 def arrived_beyond_loopback(scope: Scope) -> str | None:
-    """The local address a request arrived on (the socket actually bound, whatever the settings
-    say) when it is an IP address beyond loopback; None for loopback, a Unix socket or a test
-    client."""
+    """Where a request came from when that is beyond loopback: the local address it arrived on
+    (the socket actually bound, whatever the settings say) when it is an IP address beyond
+    loopback, or a client named by ``X-Forwarded-For`` that is not a loopback address (a reverse
+    proxy on this machine, such as deploy/'s nginx, passing on a request from the network). None
+    for loopback, a Unix socket or a test client."""
     server = scope.get("server")
     host = server[0] if server else None
-    if not isinstance(host, str):
-        return None
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    return None if address.is_loopback else host
+    if isinstance(host, str):
+        try:
+            if not ipaddress.ip_address(host.strip("[]")).is_loopback:
+                return host
+        except ValueError:
+            pass
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":
+            for client in value.decode("latin-1").split(","):
+                if not is_loopback(client.strip()):
+                    return f"{client.strip()[:64]!r} (forwarded by a proxy)"
+    return None
 
 
 def exposure_problem(host: str, keys_configured: bool, insecure_open: bool) -> str | None:

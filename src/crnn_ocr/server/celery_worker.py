@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from celery import Celery
 
 from crnn_ocr.server.job_worker import history_entry, read_item, worker_name
+from crnn_ocr.server.logs import REQUEST_ID, configure_logging
 from crnn_ocr.server.redis_jobs import GivenUp, RedisJobStore
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
@@ -124,20 +125,26 @@ def worker_app(settings: ServerSettings) -> Celery:
 
     @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)
     def item(job_id: str, index: int) -> str:
-        start = time.perf_counter()
-        result = context.run_item(job_id, index)
-        log.info("item %s/%d %s in %.0f ms", job_id, index, result, (time.perf_counter() - start) * 1000)
-        return result
+        token = REQUEST_ID.set(f"job-{job_id}-{index}")  # the log lines of one item share an id
+        try:
+            start = time.perf_counter()
+            result = context.run_item(job_id, index)
+            log.info("item %s/%d %s in %.0f ms", job_id, index, result, (time.perf_counter() - start) * 1000)
+            return result
+        finally:
+            REQUEST_ID.reset(token)
 
     return app
 
 
-def run_worker(settings: ServerSettings, concurrency: int, loglevel: str = "info") -> int:
-    """Run a Celery worker: one process (``solo`` pool) for ``concurrency`` 1, else a prefork pool."""
-    logging.basicConfig(level=loglevel.upper(), format="%(levelname)s: %(name)s: %(message)s")
+def run_worker(settings: ServerSettings, concurrency: int) -> int:
+    """Run a Celery worker: one process (``solo`` pool) for ``concurrency`` 1, else a prefork pool.
+    Logs as the server does (``settings.log_format``): Celery keeps the root logger's handler."""
+    configure_logging(settings.log_level, settings.log_format)
     app = worker_app(settings)
+    app.conf.worker_hijack_root_logger = False
     argv = [
-        "worker", f"--loglevel={loglevel.upper()}", f"--queues={QUEUE}", "--without-gossip", "--without-mingle",
+        "worker", f"--loglevel={settings.log_level.upper()}", f"--queues={QUEUE}", "--without-gossip", "--without-mingle",
         f"--hostname=crnn-ocr-{worker_name().replace(':', '-')}@%h",
     ]
     argv += ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]

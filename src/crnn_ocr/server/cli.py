@@ -7,7 +7,6 @@ Wire it into the main CLI with ``add_serve_parser(subparsers)``; the parser's ``
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -18,7 +17,7 @@ from crnn_ocr.server.settings import ServerSettings
 # flag dest -> settings field, for flags whose value (when given) overrides the environment
 _FLAGS = (
     "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
-    "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level",
+    "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level", "log_format",
     "broker_url", "store_path", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
     "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
@@ -56,9 +55,10 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
                    help="hosts job webhooks may call (default: none, webhooks off)")
     g.add_argument("--env-file", metavar="FILE", help="read CRNN_OCR_* settings from this file (flags win)")
     if server:
-        g.add_argument("--store", dest="store_path", metavar="PATH",
-                       help="SQLite file of the embedded job store and of the history (default: "
-                       "$XDG_DATA_HOME/crnn-ocr/store.sqlite3)")
+        g.add_argument("--store", dest="store_path", metavar="PATH|URL",
+                       help="the store of jobs, history, cache and API keys: a SQLite file (default: "
+                       "$XDG_DATA_HOME/crnn-ocr/store.sqlite3) or postgresql://USER:PASSWORD@HOST:PORT/DB, "
+                       "shared by several servers")
         g.add_argument("--job-workers", type=int, metavar="N",
                        help=f"embedded mode: threads reading job items (default {d['job_workers'].default})")
         g.add_argument("--job-lease", dest="job_lease_s", type=float, metavar="SECONDS",
@@ -116,6 +116,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         f"(default {d['shutdown_timeout_s'].default:g})",
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text (default) or one JSON object each; every line carries its request id")
     _add_job_arguments(p, server=True)
     a = p.add_argument_group("access (API keys: crnn-ocr keys create)")
     a.add_argument("--insecure-open", action="store_const", const=True,
@@ -152,6 +154,8 @@ def add_worker_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--max-pages", type=int, metavar="N", help="most pages read from one document")
     p.add_argument("--max-bytes", type=int, metavar="BYTES", help="largest image file in bytes")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="log lines as text (default) or one JSON object each; every line carries its request id")
     _add_job_arguments(p, server=False)
     p.set_defaults(func=run_worker_command)
     return p
@@ -191,11 +195,13 @@ def run_worker_command(args: argparse.Namespace) -> int:
         print(f"crnn-ocr worker: needs the 'jobs' extra ({exc.name} is missing): pip install 'crnn-ocr[jobs]'",
               file=sys.stderr)
         return 2
-    return run_worker(settings, args.concurrency, settings.log_level)
+    return run_worker(settings, args.concurrency)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from crnn_ocr.server.logs import configure_logging
 
     settings = _settings_or_report(args, "serve")
     if settings is None:
@@ -204,9 +210,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"crnn-ocr serve: {problem}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     common = dict(
-        host=settings.host, port=settings.port, log_level=settings.log_level,
+        host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     if settings.workers == 1:
@@ -256,7 +262,8 @@ def add_keys_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     revoke = sub.add_parser("revoke", help="revoke a key: its next request answers 401")
     revoke.add_argument("key_id", metavar="ID", help="the key's id (the part after crnn_, as `keys list` shows)")
     for q in (create, listing, revoke):
-        q.add_argument("--store", dest="store_path", metavar="PATH", help="the server's store file")
+        q.add_argument("--store", dest="store_path", metavar="PATH|URL",
+                       help="the server's store: its SQLite file or postgresql:// URL")
     p.set_defaults(func=run_keys)
     return p
 
@@ -266,6 +273,7 @@ def run_keys(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from crnn_ocr.server.auth import KeyStore
+    from crnn_ocr.server.database import describe
 
     path = args.store_path or ServerSettings().store_path
     keys = KeyStore(path)
@@ -280,7 +288,7 @@ def run_keys(args: argparse.Namespace) -> int:
                 rate_per_minute=args.rate_per_minute, max_jobs=args.max_jobs,
             )
             print(token)
-            print(f"created {key.role} key {key.id} ({key.name}) in {path}; it is shown only now", file=sys.stderr)
+            print(f"created {key.role} key {key.id} ({key.name}) in {describe(path)}; it is shown only now", file=sys.stderr)
             return 0
         if args.keys_command == "list":
             listed = keys.list()
@@ -294,7 +302,7 @@ def run_keys(args: argparse.Namespace) -> int:
             return 0
         key_id = args.key_id.split("_")[1] if args.key_id.startswith("crnn_") else args.key_id
         if not keys.revoke(key_id):
-            print(f"crnn-ocr keys: no active key {key_id} in {path}", file=sys.stderr)
+            print(f"crnn-ocr keys: no active key {key_id} in {describe(path)}", file=sys.stderr)
             return 1
         print(f"revoked key {key_id}", file=sys.stderr)
         return 0

@@ -1,4 +1,5 @@
-"""History of every recognition, and the result cache built on it (SQLite).
+"""History of every recognition, and the result cache built on it (SQLite or PostgreSQL:
+``crnn_ocr.server.database``).
 
 Each entry: who asked (``owner``), when, from where (``sync`` request or ``job``), the image's
 SHA-256, the options (canonical JSON), the model's SHA-256, the result (OCRResponse JSON), its
@@ -13,12 +14,12 @@ onto a Redis list and the server drains it into this store (``crnn_ocr.server.re
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from crnn_ocr.server.jobstore import SqliteDatabase
+from crnn_ocr.server.database import open_database
 
 Source = Literal["sync", "job"]
 
@@ -81,8 +82,8 @@ class HistoryRecord:
 
 
 class HistoryStore:
-    def __init__(self, path: Path, *, ttl_s: float) -> None:
-        self.db = SqliteDatabase(path, _SCHEMA)
+    def __init__(self, store: str | os.PathLike, *, ttl_s: float) -> None:
+        self.db = open_database(store, _SCHEMA)
         self.ttl_s = ttl_s
 
     def record(self, entry: HistoryEntry, now: float | None = None) -> int:
@@ -91,14 +92,14 @@ class HistoryStore:
             cur = db.execute(
                 "INSERT INTO history (owner, created_at, expires_at, source, job_id, item_index, name, sha256,"
                 " cache_key, options, model_sha256, text, result, total_ms, cached)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     entry.owner, now, now + self.ttl_s, entry.source, entry.job_id, entry.item_index, entry.name,
                     entry.sha256, entry.cache_key, entry.options, entry.model_sha256, entry.text, entry.result,
                     entry.total_ms, int(entry.cached),
                 ),
             )
-            return int(cur.lastrowid)
+            return int(cur.fetchone()[0])
 
     def cached_result(self, owner: str, key: str, now: float | None = None) -> str | None:
         """The newest unexpired result (OCRResponse JSON) for ``key`` of this owner, or None."""

@@ -16,6 +16,7 @@ is free again, so the limits hold even after timeouts. ``close`` cancels every c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +61,9 @@ class InferenceGate:
             cancelled = threading.Event()
             self._calls.add(cancelled)
         try:
-            future = self._pool.submit(fn, *args, cancelled=cancelled)
+            # the caller's context (its request id, for log lines) goes along to the thread
+            context = contextvars.copy_context()
+            future = self._pool.submit(context.run, fn, *args, cancelled=cancelled)
         except BaseException:
             self._release(cancelled)
             raise

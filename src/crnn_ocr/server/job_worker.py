@@ -5,7 +5,7 @@ pipeline and error codes as ``POST /api/v1/ocr``; an error fails that item only,
 and message kept in the job result.
 
 ``EmbeddedWorkers``: ``job_workers`` threads in the server process claim items from the
-``SqliteJobStore`` (atomically, with a lease renewed while the item is read), record each outcome
+``SqlJobStore`` (atomically, with a lease renewed while the item is read), record each outcome
 and its history entry, and call the job's webhook (``crnn_ocr.server.webhooks``) when the job
 completes. After a ``kill -9`` and a restart, items whose lease ran out are claimed again, so
 every accepted job finishes.
@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from crnn_ocr.errors import OCRError
 from crnn_ocr.server.errors import GENERIC_500
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
-from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqliteJobStore
+from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqlJobStore
 from crnn_ocr.server.schemas import ModelInfo, OCRResponse, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.telemetry import record_document
 from crnn_ocr.server.webhooks import send_webhook
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def read_item(
         log.exception("reading a job item failed unexpectedly")
         ms = (time.perf_counter() - start) * 1000
         return ItemOutcome(error_code="internal_error", error_message=GENERIC_500, total_ms=ms)
+    record_document(read.document, "job")
     ms = (time.perf_counter() - start) * 1000
     response = OCRResponse.from_document(read.document, cost_time_ms=ms, model=model, previews=read.previews)
     return ItemOutcome(result=response.model_dump_json(), text=response.text, total_ms=ms)
@@ -84,7 +86,7 @@ class EmbeddedWorkers:
     """``count`` threads reading items from the SQLite store (see the module docstring)."""
 
     def __init__(
-        self, store: SqliteJobStore, history: HistoryStore | None, settings: ServerSettings, count: int
+        self, store: SqlJobStore, history: HistoryStore | None, settings: ServerSettings, count: int
     ) -> None:
         self.store, self.history, self.settings, self.count = store, history, settings, count
         self._wake = threading.Event()

@@ -2,7 +2,7 @@
 
 Two modes behind one ``JobService``:
 
-- embedded (default): a ``SqliteJobStore`` and ``EmbeddedWorkers`` threads in this process;
+- embedded (default): a ``SqlJobStore`` and ``EmbeddedWorkers`` threads in this process;
 - Redis (``broker_url``): a ``RedisJobStore`` shared with ``crnn-ocr worker`` processes, items
   sent as Celery tasks; this process runs no OCR for jobs and drains the workers' history
   entries into its SQLite history.
@@ -26,9 +26,10 @@ from crnn_ocr.errors import OCRError, OptionsError
 from crnn_ocr.server.errors import RateLimitedError
 from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
 from crnn_ocr.server.job_worker import EmbeddedWorkers
-from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqliteJobStore, canonical_json
+from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqlJobStore, canonical_json
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.telemetry import record_cache_lookup
 from crnn_ocr.server.webhooks import check_webhook_url, send_webhook
 from crnn_ocr.types import DocumentOptions
 
@@ -73,7 +74,7 @@ class JobService:
             service = cls(settings, store, history)
             service._celery = make_celery(settings)
             return service
-        store = SqliteJobStore(
+        store = SqlJobStore(
             settings.store_path, result_ttl_s=settings.result_ttl_s, lease_s=settings.job_lease_s,
             max_attempts=settings.job_max_attempts,
         )
@@ -183,7 +184,9 @@ class JobService:
     def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
         if not (self.settings.cache and self.history is not None and self.model_sha256 is not None):
             return None
-        return self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        found = self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        record_cache_lookup(found is not None)
+        return found
 
     def _dispatch(self, job: JobRecord) -> None:
         if self._workers is not None:

@@ -1,4 +1,4 @@
-"""Batch jobs: their typed records, the ``JobStore`` protocol, and its SQLite implementation.
+"""Batch jobs: their typed records, the ``JobStore`` protocol, and its SQL implementation.
 
 A job is a list of items (one image or PDF each) read with one set of options. Every record has an
 ``owner`` (today the constant ``anonymous`` without API keys, else the id of the key that made it): each query is scoped by it, and
@@ -7,9 +7,9 @@ A job is a list of items (one image or PDF each) read with one set of options. E
 Statuses: a job is ``pending`` → ``running`` → ``completed`` (every item done or failed), or
 ``cancelled``. An item is ``pending`` → ``running`` → ``done`` | ``failed`` | ``cancelled``.
 
-``SqliteJobStore`` is the embedded store: WAL mode, ``synchronous=FULL`` (a job answered with 202
-is on disk), one connection per thread. The image bytes live in the item row until the item
-finishes. Workers ``claim`` an item with a lease; a worker that dies (``kill -9``) stops renewing
+``SqlJobStore`` is the embedded store, in a SQLite file (WAL mode, ``synchronous=FULL``: a job
+answered with 202 is on disk) or a PostgreSQL database shared by several servers
+(``crnn_ocr.server.database``). The image bytes live in the item row until the item finishes. Workers ``claim`` an item with a lease; a worker that dies (``kill -9``) stops renewing
 it, and once the lease has run out the item is claimed again, by this process after a restart or
 by another one; after ``max_attempts`` claims it fails with ``worker_lost``.
 """
@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from crnn_ocr.server.database import open_database
 
 JobStatus = Literal["pending", "running", "completed", "cancelled"]
 ItemStatus = Literal["pending", "running", "done", "failed", "cancelled"]
 FINISHED_ITEM = ("done", "failed", "cancelled")
+ITEM_STATES = ("pending", "running", *FINISHED_ITEM)
 
 
 @dataclass(frozen=True)
@@ -142,6 +141,10 @@ class JobStore(Protocol):
 
     def purge_expired(self, now: float | None = None) -> int: ...
 
+    def item_states(self) -> dict[str, int]:
+        """How many items of the stored jobs are in each state (``ITEM_STATES``), for /metrics."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -198,77 +201,18 @@ CREATE INDEX IF NOT EXISTS items_claimable ON items (status, lease_until);
 """
 
 
-def _private_file(path: Path) -> None:
-    """Make ``path`` readable by its owner only (0600) before SQLite opens it, creating its folder
-    0700 when missing. SQLite gives the -wal and -shm files the database file's mode."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        # Never open and close an existing store: closing any descriptor of a file drops every
-        # POSIX lock this process holds on it, SQLite connections' included.
-        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if file.exists() and file.stat().st_mode & 0o077:
-                os.chmod(file, 0o600)  # a store made by an older version (0644)
-
-
-class SqliteDatabase:
-    """One SQLite file shared by threads: a connection per thread, WAL, durable commits."""
-
-    def __init__(self, path: Path, schema: str) -> None:
-        self.path = Path(path)
-        _private_file(self.path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self.connection().executescript(schema)  # CREATE ... IF NOT EXISTS: its own transaction
-
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE ... COMMIT; ROLLBACK on error)."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.ProgrammingError:  # closed from another thread already
-                    pass
-            self._all.clear()
-        self._local = threading.local()
-
-
 def _owner_clause(owner: str | None, column: str = "owner") -> tuple[str, tuple]:
     return ("", ()) if owner is None else (f" AND {column} = ?", (owner,))
 
 
-class SqliteJobStore:
-    """The embedded ``JobStore`` (see the module docstring)."""
+class SqlJobStore:
+    """The embedded ``JobStore`` (see the module docstring): ``store`` is a SQLite file or a
+    ``postgresql://`` URL."""
 
-    def __init__(self, path: Path, *, result_ttl_s: float, lease_s: float = 30.0, max_attempts: int = 3) -> None:
-        self.db = SqliteDatabase(path, _SCHEMA)
+    def __init__(
+        self, store: str | os.PathLike, *, result_ttl_s: float, lease_s: float = 30.0, max_attempts: int = 3
+    ) -> None:
+        self.db = open_database(store, _SCHEMA)
         self.result_ttl_s = result_ttl_s
         self.lease_s = lease_s
         self.max_attempts = max_attempts
@@ -372,6 +316,12 @@ class SqliteJobStore:
         with self.db.write() as db:
             return db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
 
+    def item_states(self) -> dict[str, int]:
+        counts = dict.fromkeys(ITEM_STATES, 0)
+        rows = self.db.connection().execute("SELECT status, count(*) FROM items GROUP BY status").fetchall()
+        counts.update({status: n for status, n in rows})
+        return counts
+
     # ---- the worker side -----------------------------------------------------------------------
 
     def claim(
@@ -386,7 +336,8 @@ class SqliteJobStore:
                 row = db.execute(
                     "SELECT items.job_id, items.idx, items.attempts FROM items JOIN jobs ON jobs.id = items.job_id"
                     " WHERE (items.status = 'pending' OR (items.status = 'running' AND items.lease_until < ?))"
-                    " AND jobs.status IN ('pending', 'running') ORDER BY jobs.created_at, items.idx LIMIT 1",
+                    " AND jobs.status IN ('pending', 'running') ORDER BY jobs.created_at, items.idx LIMIT 1"
+                    + self.db.lock_for_claim,
                     (now,),
                 ).fetchone()
                 if row is None:
@@ -452,7 +403,7 @@ class SqliteJobStore:
         self.db.close()
 
 
-def _job(row: sqlite3.Row, items: tuple[ItemRecord, ...] = ()) -> JobRecord:
+def _job(row: Any, items: tuple[ItemRecord, ...] = ()) -> JobRecord:
     return JobRecord(
         id=row["id"], owner=row["owner"], status=row["status"], options=row["options"],
         webhook_url=row["webhook_url"], total=row["total"], done=row["done"], failed=row["failed"],
@@ -460,7 +411,7 @@ def _job(row: sqlite3.Row, items: tuple[ItemRecord, ...] = ()) -> JobRecord:
     )
 
 
-def _item(row: sqlite3.Row) -> ItemRecord:
+def _item(row: Any) -> ItemRecord:
     return ItemRecord(
         index=row["idx"], name=row["name"], sha256=row["sha256"], status=row["status"], attempts=row["attempts"],
         cached=bool(row["cached"]), result=row["result"], error_code=row["error_code"],

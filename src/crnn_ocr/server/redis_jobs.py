@@ -27,6 +27,7 @@ import redis
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
 from crnn_ocr.server.jobstore import (
     FINISHED_ITEM,
+    ITEM_STATES,
     ItemOutcome,
     ItemRecord,
     JobRecord,
@@ -249,6 +250,31 @@ class RedisJobStore:
 
     def purge_expired(self, now: float | None = None) -> int:
         return 0  # finished jobs carry a Redis TTL
+
+    def item_states(self) -> dict[str, int]:
+        """Finished items from each job's counters; an unfinished job's items one by one."""
+        counts = dict.fromkeys(ITEM_STATES, 0)
+        ids = [raw.decode() for raw in self.redis.zrange(ALL_JOBS, 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(_job_key(job_id), "status", "total", "done", "failed", "cancelled")
+        unfinished = []
+        for job_id, fields in zip(ids, pipe.execute()):
+            if fields[0] is None:
+                continue  # expired
+            total, done, failed, cancelled = (int(v or 0) for v in fields[1:])
+            counts["done"] += done
+            counts["failed"] += failed
+            counts["cancelled"] += cancelled
+            if fields[0] in (b"pending", b"running"):
+                unfinished.append((job_id, total))
+        for job_id, total in unfinished:
+            for index in range(total):
+                pipe.hget(_item_key(job_id, index), "status")
+        for status in pipe.execute() if unfinished else ():
+            if status in (b"pending", b"running"):
+                counts[status.decode()] += 1
+        return counts
 
     # ---- the worker side -----------------------------------------------------------------------
 

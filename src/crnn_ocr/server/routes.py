@@ -4,6 +4,7 @@
 ``POST /ocr``         multipart: file field ``image`` + the options as flat form fields
 ``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
 ``GET  /api/v1/info`` model, limits and default options (the web page reads it)
+``GET  /metrics``     Prometheus metrics (``crnn_ocr.server.telemetry``); an admin key once keys exist
 
 Every endpoint but the health checks, the web page and the docs needs an API key once keys exist
 (``crnn_ocr.server.auth``); ``get_caller`` gives the route who is asking.
@@ -38,7 +39,9 @@ from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_docum
 from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError, OptionsError
 from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
 from crnn_ocr.server.auth import Caller
+from crnn_ocr.server import telemetry
 from crnn_ocr.server.errors import (
+    ForbiddenError,
     InternalError,
     InvalidBase64Error,
     RequestTimeoutError,
@@ -183,6 +186,22 @@ async def info(service: ServiceDep) -> InfoResponse:
     )
 
 
+@router.get(
+    "/metrics", tags=["health"], summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"},
+               403: {"model": ErrorResponse, "description": "not an admin key"}},
+)
+async def metrics(request: Request, caller: CallerDep) -> Response:
+    """Requests by endpoint and status, latency per request and per pipeline stage, images and
+    pages read, cache lookups, inference queue, job items by state, the model. Once the server has
+    API keys, only an admin key may read it."""
+    if not caller.may_administer:
+        raise ForbiddenError("/metrics needs an admin key (crnn-ocr keys create --admin)")
+    service = getattr(request.app.state, "service", None)
+    body = await anyio.to_thread.run_sync(telemetry.scrape, service)
+    return Response(body, media_type=telemetry.CONTENT_TYPE)
+
+
 # ---- OCR ---------------------------------------------------------------------------------------
 
 _FORMAT_QUERY = Query(
@@ -318,6 +337,7 @@ async def _recognise(
         raise
     except Exception as exc:
         raise InternalError("OCR failed unexpectedly") from exc
+    telemetry.record_document(result.document, "sync")
     cost_ms = (time.perf_counter() - start) * 1000
     response = OCRResponse.from_document(
         result.document, cost_time_ms=cost_ms, model=service.model, previews=result.previews

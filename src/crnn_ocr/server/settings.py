@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -58,11 +58,15 @@ class ServerSettings(BaseSettings):
         2048, ge=16, description="the processed-image preview is scaled down to this long side"
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text or as JSON objects (each with its request_id)"
+    )
 
     # ---- jobs, history, cache (crnn_ocr.server.jobs, jobstore, history, celery_worker) ----------
-    store_path: Path = Field(
-        default_factory=default_store_path,
-        description="SQLite file of the embedded job store and of the history / cache",
+    store_path: str = Field(
+        default_factory=lambda: str(default_store_path()),
+        description="the store of jobs (embedded mode), history, cache and API keys: a SQLite file, "
+        "or postgresql://user:password@host:port/dbname shared by several servers",
     )
     broker_url: str | None = Field(
         None, description="redis://host:port/db: jobs go to Celery workers on Redis; None = embedded workers"
@@ -106,6 +110,11 @@ class ServerSettings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="origins (https://host[:port]) allowed to call the API from a browser; empty: none"
     )
+
+    @field_validator("store_path", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @model_validator(mode="after")
     def _check_model_path(self) -> ServerSettings:

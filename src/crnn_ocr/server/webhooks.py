@@ -4,7 +4,9 @@ Only hosts in the server's ``webhook_allowed_hosts`` may be called, and that hol
 redirects are never followed automatically; a 307/308 (or 301/302/303) answer's ``Location`` is
 checked against the same list before the summary is POSTed there, for at most
 ``MAX_REDIRECTS`` hops. No proxy is taken from the environment (``HTTP_PROXY`` and friends could
-send the call elsewhere). A URL with control characters or spaces is refused at submit, so it can
+send the call elsewhere). Sent with ``crnn_ocr.client``'s httpx client and retries
+(``WEBHOOK_RETRY``: a hook that is down, refuses with 429/503 or answers 502/504 is tried again,
+three times in all; the summary is the same each time, so a repeat does no harm). A URL with control characters or spaces is refused at submit, so it can
 never forge a log line. Sending never raises: a failure is logged (the URL quoted) and False
 returned, and the job is finished either way.
 """
@@ -16,8 +18,7 @@ import logging
 import re
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
+from crnn_ocr.client import RetryPolicy, http_client, send
 from crnn_ocr.errors import OptionsError
 from crnn_ocr.server.jobstore import JobRecord
 from crnn_ocr.server.settings import ServerSettings
@@ -26,6 +27,7 @@ log = logging.getLogger("crnn_ocr.server.jobs")
 
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+WEBHOOK_RETRY = RetryPolicy(attempts=3, backoff_s=0.5, max_backoff_s=2.0)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")  # control characters and spaces
 
 
@@ -62,18 +64,21 @@ class WebhookError(Exception):
     """The webhook could not be delivered (refused hop, too many redirects, an error status)."""
 
 
-def post_webhook(url: str, payload: dict, allowed_hosts: list[str], timeout_s: float) -> int:
+def post_webhook(
+    url: str, payload: dict, allowed_hosts: list[str], timeout_s: float, retry: RetryPolicy = WEBHOOK_RETRY
+) -> int:
     """POST ``payload`` to ``url``, following at most MAX_REDIRECTS redirects, each hop checked
     against ``allowed_hosts``. Returns the final status; WebhookError or httpx errors otherwise."""
     body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "crnn-ocr"}
-    with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout_s) as client:
+    with http_client(timeout_s) as client:
         for _hop in range(MAX_REDIRECTS + 1):
             try:
                 check_webhook_url(url, allowed_hosts)
             except OptionsError as exc:
                 raise WebhookError(f"refused hop to {url[:200]!r}: {exc}") from None
-            response = client.post(url, content=body, headers=headers)
+            request = client.build_request("POST", url, content=body, headers=headers)
+            response = send(client, request, retry, repeatable=True)
             if response.status_code not in _REDIRECTS:
                 if response.status_code >= 400:
                     raise WebhookError(f"answered HTTP {response.status_code}")
