@@ -35,6 +35,7 @@ from crnn_ocr.server.job_routes import router as job_router
 from crnn_ocr.server.routes import package_version, router
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.stream_routes import router as stream_router
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
@@ -101,6 +102,7 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         )
     app.include_router(router)
     app.include_router(job_router)
+    app.include_router(stream_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
 
