@@ -14,8 +14,9 @@ frame, which is what a live view wants.
 A line that stays on screen keeps its id across frames, and its best reading so far (the one with
 the largest ``confidence * len(text)``: a whole line read surely beats a cut or unsure one), so the
 transcript does not flicker. A line is reported (``new``) once it was seen in ``confirm_frames``
-frames, an unchanged frame counting as a sighting: a line glimpsed once (a half-scrolled row read
-as noise) never reaches the transcript.
+frames, an unchanged frame counting as a sighting, and its best reading reached
+``report_confidence``: a line glimpsed once, or read as noise, never reaches the transcript. Lines
+whose box touches the frame's edge are cut (half scrolled in or out of view) and are not tracked.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class StreamConfig:
     ``confirm_frames``: sightings before a line is reported. ``max_missing``: frames read without
     a line before it is forgotten. ``similarity``: least text similarity (0..1, rapidfuzz ratio)
     of two readings of one line; overlapping boxes are required too unless the texts are at least
-    ``move_similarity`` alike (a line scrolled further than its height).
+    ``move_similarity`` alike (a line scrolled further than its height). ``report_confidence``:
+    least confidence of a line's best reading before it is reported.
     """
 
     change_pixels: float = 0.002
@@ -95,6 +97,7 @@ class StreamConfig:
     max_missing: int = 2
     similarity: float = 0.6
     move_similarity: float = 0.9
+    report_confidence: float = 0.5
 
 
 # ---- dropping: one frame waits ----------------------------------------------------------------
@@ -291,11 +294,17 @@ class LineTracker:
     def _report(self, tracks: Sequence[_Track]) -> tuple[TrackedLine, ...]:
         out = []
         for t in tracks:
-            if t.seen < self.config.confirm_frames:
+            if t.seen < self.config.confirm_frames or t.confidence < self.config.report_confidence:
                 continue
             new, t.reported = not t.reported, True
             out.append(TrackedLine(t.id, t.text, t.confidence, t.box, t.first_frame, t.seen, new))
         return tuple(out)
+
+
+def _cut(box: Box, width: int, height: int) -> bool:
+    """Whether ``box`` touches the edge of a ``width`` x ``height`` frame."""
+    x0, y0, x1, y1 = box.bounds
+    return x0 <= 1 or y0 <= 1 or x1 >= width - 1 or y1 >= height - 1
 
 
 # ---- one stream -------------------------------------------------------------------------------
@@ -391,7 +400,8 @@ class StreamSession:
         image = load_image(frame.image, max_pixels=self.max_pixels)
         if self.changes.changed(image):
             page = self.ocr(image, self.options)
-            lines, timings, skipped = self.tracker.update(page.lines, frame.frame_id), page.timings, False
+            whole = [line for line in page.lines if not _cut(line.box, page.width, page.height)]
+            lines, timings, skipped = self.tracker.update(whole, frame.frame_id), page.timings, False
             self.processed += 1
         else:
             lines, timings, skipped = self.tracker.hold(), Timings(), True
