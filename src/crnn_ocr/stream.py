@@ -369,7 +369,7 @@ class StreamSession:
     takes the one to read, ``process`` reads it (one at a time). ``max_pixels``: largest frame
     (None: the OCR's limit)."""
 
-    WINDOW_S = 2.0
+    WINDOW_S = 5.0
 
     def __init__(
         self, ocr: OCR, options: OCROptions | None = None, config: StreamConfig | None = None,

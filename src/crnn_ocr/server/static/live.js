@@ -1,8 +1,8 @@
 "use strict";
 // Live OCR on the web page: the camera (getUserMedia) or a shared screen / window
 // (getDisplayMedia) streamed to WS /api/v1/stream. Loaded after app.js (uses its $, t, I18N,
-// state, apiKey, askForKey, saveBlob, SVG_NS, LOW_CONFIDENCE). The page sends a JPEG of the video
-// a few times a second (at most two unanswered: the server keeps only the newest waiting one),
+// applyLanguage, apiKey, askForKey, SVG_NS, LOW_CONFIDENCE). The page sends a JPEG of the video
+// up to four times a second, each once the previous one is answered (a fresh frame is read, none waits),
 // draws the boxes of each answer over the video and keeps a transcript of every line reported,
 // each with its best reading so far. The options are those of the form above.
 
@@ -34,7 +34,7 @@ Object.assign(I18N.zh, {
 });
 
 const LIVE_INTERVAL_MS = 250;  // a frame every 250 ms at most
-const LIVE_MAX_UNANSWERED = 2;
+const LIVE_MAX_UNANSWERED = 1;  // a frame sent while one is read would wait, and be stale when read
 
 const live = {
   media: null,      // the MediaStream
@@ -123,6 +123,7 @@ function liveConnect() {
     live.timer = null;
     liveButtons();
   });
+  applyLanguage();  // app.js: the strings above
   liveButtons();
 }
 
@@ -274,12 +275,20 @@ function setupLive() {
   $("live-copy").addEventListener("click", liveCopy);
   $("live-download").addEventListener("click", () => {
     const stamp = new Date().toISOString().slice(0, 19).replace(/[T:]/g, "-");
-    saveBlob(new Blob([liveTranscript() + "\n"], { type: "text/plain;charset=utf-8" }), `live-${stamp}.txt`);
+    const url = URL.createObjectURL(new Blob([liveTranscript() + "\n"], { type: "text/plain;charset=utf-8" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `live-${stamp}.txt`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
   });
   $("lang-toggle").addEventListener("click", () => {
     if (live.status) liveStatus(...live.status);
     liveButtons();
   });
+  applyLanguage();  // app.js: the strings above
   liveButtons();
 }
 
