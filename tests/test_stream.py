@@ -305,6 +305,15 @@ def test_streams_need_an_api_key_once_keys_exist(tiny_ocr: OCR, tmp_path: Path) 
             assert ws.receive_json()["type"] == "result"
 
 
+def test_other_sites_pages_may_not_stream(client: TestClient) -> None:
+    """A page of another origin, in the user's browser, cannot use a local server's streams."""
+    with client.websocket_connect("/api/v1/stream", headers={"Origin": "https://evil.example"}) as ws:
+        message, code, _ = closed(ws)
+    assert (message["code"], code) == ("forbidden", 1008)
+    with client.websocket_connect("/api/v1/stream", headers={"Origin": "http://testserver"}) as ws:
+        start(ws)  # the page's own origin
+
+
 # ---- crnn-ocr stream --------------------------------------------------------------------------
 
 

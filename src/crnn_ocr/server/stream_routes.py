@@ -14,7 +14,9 @@ Protocol (every server message is JSON text with a ``type``):
 
 On a bad start message, key, frame or image the server sends ``{"type": "error", "code",
 "message"}`` and closes: 1007 invalid options or image, 1003 an unexpected message, 1009 a frame
-over ``max_bytes``, 1008 no or a bad API key, 1013 not ready or rate-limited, 1011 a failure.
+over ``max_bytes``, 1008 no or a bad API key or a foreign ``Origin`` (browsers apply no CORS to
+WebSockets: only the page's own origin and ``cors_origins`` may stream), 1013 not ready or
+rate-limited, 1011 a failure.
 The same limits as the other endpoints apply per frame (``max_bytes``, ``max_pixels``), and
 frames are read on the same inference gate (``max_concurrency``).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
@@ -37,7 +40,7 @@ from crnn_ocr.server.service import Service
 from crnn_ocr.stream import FRAME_HEADER, Frame, FrameResult, StreamSession, parse_frame
 
 STREAM_PATH = "/api/v1/stream"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 10.0
 
 router = APIRouter()
 
@@ -74,6 +77,7 @@ async def stream(websocket: WebSocket) -> None:
     try:
         if service is None or service.auth is None:
             raise StreamClosed(1011, "internal_error", "the app was used without its lifespan")
+        _check_origin(websocket, service.settings.cors_origins)
         start = await _start_message(websocket)
         await admit(websocket.scope, service.auth, service.settings.insecure_open,
                     authorization_header(websocket.scope) or (f"Bearer {start.api_key}" if start.api_key else None))
@@ -94,6 +98,16 @@ async def stream(websocket: WebSocket) -> None:
                 await websocket.close(closed.close_code, _reason(closed.message))
             except (WebSocketDisconnect, RuntimeError):
                 pass
+
+
+def _check_origin(websocket: WebSocket, allowed: list[str]) -> None:
+    """Browsers send ``Origin`` on a WebSocket and apply no CORS to it: only the page's own origin
+    (the ``Host`` it called) and ``cors_origins`` may stream. Clients without ``Origin`` pass."""
+    origin = websocket.headers.get("origin")
+    if origin is None or origin in allowed:
+        return
+    if urlsplit(origin).netloc.lower() != websocket.headers.get("host", "").lower():
+        raise StreamClosed(1008, "forbidden", f"streams from the origin {origin} are not allowed (see cors_origins)")
 
 
 def _reason(message: str) -> str:
