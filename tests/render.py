@@ -200,3 +200,47 @@ def to_jpeg_bytes(img: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+#: Lines of the scrolling-text video (live streams: tests/test_live_browser.py, benchmarks/stream.py),
+#: each read exactly by the shipped model in a 640x360 frame.
+SCROLL_LINES = (
+    "实时字幕测试 Live OCR",
+    "第二行文字 Second line",
+    "Hello world 2026",
+    "中文识别很快",
+    "摄像头对准文档",
+    "Camera pointed at text",
+    "屏幕共享也可以",
+    "Screen sharing works",
+    "最后一行 The end",
+)
+
+
+def scrolling_text_frames(
+    lines: tuple[str, ...] | list[str] = SCROLL_LINES,
+    *,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 5,
+    hold_s: float = 1.6,
+    step_lines: int = 1,
+    size: int | None = None,
+) -> list[np.ndarray]:
+    """Grey frames of ``lines`` scrolling up like a page under a scroll wheel: the view holds
+    still ``hold_s`` seconds, then scrolls ``step_lines`` lines in two frames (half a step, then
+    the rest), until the last line has been in view; then it holds once more. ``size`` (default
+    height / 10) is the font size; the text starts ``size`` from the left and top."""
+    size = size or height // 10
+    page, boxes = render_page(list(lines), size=size, width=width)
+    step = (boxes[1][1] - boxes[0][1]) * step_lines
+    last = max(0, page.shape[0] - height)
+    page = cv2.copyMakeBorder(page, 0, max(0, height - page.shape[0]) + step, 0, 0, cv2.BORDER_CONSTANT, value=255)
+    hold = max(1, round(hold_s * fps))
+    frames, top = [], 0
+    while True:
+        frames += [page[top : top + height]] * hold
+        if top >= last:
+            return [np.ascontiguousarray(f) for f in frames]
+        frames.append(page[top + step // 2 : top + step // 2 + height])
+        top = min(top + step, last)

@@ -37,6 +37,7 @@ from crnn_ocr.server.logs import RequestIdMiddleware, configure_logging
 from crnn_ocr.server.routes import package_version, router
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
+from crnn_ocr.server.stream_routes import router as stream_router
 from crnn_ocr.server.telemetry import MetricsMiddleware
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
     app.add_middleware(RequestIdMiddleware)
     app.include_router(router)
     app.include_router(job_router)
+    app.include_router(stream_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
 

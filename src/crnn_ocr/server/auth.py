@@ -302,9 +302,46 @@ def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+class Refused(Exception):
+    """A request refused before it reaches its route: the HTTP status, error code and message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+async def admit(scope: Scope, auth: Authenticator, insecure_open: bool, authorization: str | None) -> Caller:
+    """The caller of a request (HTTP or WebSocket) with this ``Authorization`` value, after the
+    key, the loopback rule of open mode and the rate limit; ``Refused`` says why not."""
+    try:
+        caller = await anyio.to_thread.run_sync(auth.authenticate, authorization)
+    except Unauthorized as exc:
+        raise Refused(401, "unauthorized", str(exc), {"WWW-Authenticate": "Bearer"}) from None
+    exposed = arrived_beyond_loopback(scope) if caller.role == "open" else None
+    if exposed is not None and not insecure_open:
+        raise Refused(
+            403, "forbidden",
+            f"this server has no API keys, so it answers only on loopback; it was reached on {exposed}. "
+            "Create a key (crnn-ocr keys create --name NAME --admin) or serve with --insecure-open",
+        )
+    wait = auth.wait_s(caller)
+    if wait > 0:
+        raise Refused(
+            429, "rate_limited", f"too many requests for this key; retry in {retry_after(wait)} s",
+            {"Retry-After": retry_after(wait)},
+        )
+    return caller
+
+
+def authorization_header(scope: Scope) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"), None)
+
+
 class AuthMiddleware:
     """Every path but ``OPEN_PATHS`` needs a valid key (once keys exist), checked before the body is
-    read; then the caller's rate limit. The ``Caller`` goes to ``scope["state"]["caller"]``."""
+    read; then the caller's rate limit. The ``Caller`` goes to ``scope["state"]["caller"]``.
+    WebSocket routes call ``admit`` themselves: a browser cannot send the header on a WebSocket,
+    so the key may come in the stream's first message."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -318,28 +355,10 @@ class AuthMiddleware:
         if auth is None:  # no lifespan: the route answers why
             await self.app(scope, receive, send)
             return
-        header = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"authorization"), None)
         try:
-            caller = await anyio.to_thread.run_sync(auth.authenticate, header)
-        except Unauthorized as exc:
-            response = error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
-            await response(scope, receive, send)
-            return
-        exposed = arrived_beyond_loopback(scope) if caller.role == "open" else None
-        if exposed is not None and not service.settings.insecure_open:
-            response = error_response(
-                403, "forbidden",
-                f"this server has no API keys, so it answers only on loopback; it was reached on {exposed}. "
-                "Create a key (crnn-ocr keys create --name NAME --admin) or serve with --insecure-open",
-            )
-            await response(scope, receive, send)
-            return
-        wait = auth.wait_s(caller)
-        if wait > 0:
-            response = error_response(
-                429, "rate_limited", f"too many requests for this key; retry in {retry_after(wait)} s",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            caller = await admit(scope, auth, service.settings.insecure_open, authorization_header(scope))
+        except Refused as exc:
+            response = error_response(exc.status, exc.code, exc.message, headers=exc.headers or None)
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller

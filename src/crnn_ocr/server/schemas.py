@@ -7,17 +7,20 @@ built from its ``Page``. Defaults come from those dataclasses so the two cannot 
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, FailFast, Field, field_validator, model_validator
 
 from crnn_ocr.documents import MAX_DPI, MIN_DPI
 from crnn_ocr.server.settings import MAX_JOB_ITEMS
+from crnn_ocr.stream import StreamConfig
 from crnn_ocr.types import DecodeOptions, Document, DocumentOptions, OCROptions, Page, PreprocessOptions
 
 _PRE = PreprocessOptions()
 _DEC = DecodeOptions()
 _DOC = DocumentOptions()
+_STREAM = StreamConfig()
 
 OutputFormat = Literal["json", "text", "hocr", "alto", "pdf"]
 MAX_PAGE_RANGE = 200  # characters in a page range
@@ -474,3 +477,27 @@ class HistoryListResponse(BaseModel):
     page_size: int
     total: int
     query: str | None = None
+
+
+# ---- live streams (WS /api/v1/stream) ------------------------------------------------------------
+
+
+class StreamStart(_Strict):
+    """The first message of ``WS /api/v1/stream`` (text, JSON). ``dpi`` and ``pages`` of the
+    options do not apply to frames."""
+
+    type: Literal["start"] = "start"
+    api_key: str | None = Field(
+        None, max_length=200, description="the API key, for clients that cannot send Authorization (browsers)"
+    )
+    options: OptionsIn = Field(default_factory=OptionsIn)
+    confirm_frames: int = Field(
+        _STREAM.confirm_frames, ge=1, le=30, description="frames a line must be seen in before it is reported"
+    )
+    change_pixels: float = Field(
+        _STREAM.change_pixels, ge=0.0, le=1.0,
+        description="fraction of a frame's thumbnail that must change for it to be read again (0: read every frame)",
+    )
+
+    def to_config(self) -> StreamConfig:
+        return replace(_STREAM, confirm_frames=self.confirm_frames, change_pixels=self.change_pixels)
