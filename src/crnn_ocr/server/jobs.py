@@ -26,6 +26,7 @@ from crnn_ocr.errors import OCRError, OptionsError
 from crnn_ocr.server.errors import RateLimitedError
 from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
 from crnn_ocr.server.job_worker import EmbeddedWorkers
+from crnn_ocr.server.model_registry import LoadedModel, ModelSource
 from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqlJobStore, canonical_json
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
@@ -87,11 +88,12 @@ class JobService:
     def mode(self) -> str:
         return "redis" if self.settings.redis_mode else "embedded"
 
-    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str) -> None:
-        """The model is loaded: embedded workers start reading; Redis mode starts draining history."""
+    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str, models: ModelSource | None = None) -> None:
+        """The model is loaded: embedded workers start reading (with ``models(name)``: the model an
+        item's options name; default: ``ocr`` only); Redis mode starts draining history."""
         self.model_sha256 = model_sha256
         if self._workers is not None:
-            self._workers.start(ocr, model, model_sha256)
+            self._workers.start(models or (lambda _name: LoadedModel(model.name if model else "", ocr, model, model_sha256)))
         if self.settings.redis_mode and self.history is not None:
             self._drain = threading.Thread(target=self._drain_history, name="crnn-ocr-history", daemon=True)
             self._drain.start()
@@ -181,10 +183,12 @@ class JobService:
         cached = self.cached(owner, sha, options_json)
         return NewItem(given.name, sha, data, cached_result=cached)
 
-    def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
-        if not (self.settings.cache and self.history is not None and self.model_sha256 is not None):
+    def cached(self, owner: str, sha256: str, options_json: str, model_sha256: str | None = None) -> str | None:
+        """The cached result of this image, options and model (default: the server's own model)."""
+        model_sha256 = model_sha256 or self.model_sha256
+        if not (self.settings.cache and self.history is not None and model_sha256 is not None):
             return None
-        found = self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        found = self.history.cached_result(owner, cache_key(sha256, options_json, model_sha256))
         record_cache_lookup(found is not None)
         return found
 
