@@ -11,10 +11,7 @@ loopback, reachable only through the allow-list.
 from __future__ import annotations
 
 import base64
-import http.server
 import ipaddress
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,29 +19,17 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from inputs_support import LINE_PNG, TEXT, TEXT_B, ImageServer, png, two_model_dir
 from pdfs import image_pdf
-from tiny_model import TINY_CHARS, build_tiny_model, render_code_line
+from tiny_model import TINY_CHARS, render_code_line
 
 from crnn_ocr.client import iter_events
 from crnn_ocr.detect import ClassicalLineDetector
-from crnn_ocr.models import sha256_file
 from crnn_ocr.pipeline import OCR
 from crnn_ocr.server import ServerSettings, create_app
 from crnn_ocr.urlfetch import UrlPolicy
 
 LINE = {"detect": False, "auto_orient": False}
-TEXT = "0123ab中文"
-#: What tiny_b reads where tiny_a reads TEXT: each character's index counted from the other end.
-TEXT_B = "".join(TINY_CHARS[len(TINY_CHARS) - 1 - TINY_CHARS.index(c)] for c in TEXT)
-
-
-def png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
-
-
-LINE_PNG = png(render_code_line(TEXT))
 
 
 def b64(data: bytes) -> str:
@@ -57,19 +42,7 @@ def b64(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Iterator[Path]:
     """A model folder with a manifest of two recognizers, set as $CRNN_OCR_MODEL_DIR."""
-    folder = tmp_path_factory.mktemp("two_models")
-    a = folder / "tiny_a.onnx"
-    a.write_bytes(tiny_model_path.read_bytes())
-    b = build_tiny_model(folder / "tiny_b.onnx", metadata_overrides={
-        "charset": json.dumps(list(reversed(TINY_CHARS)), ensure_ascii=False),
-        "model_name": "tiny_b", "model_version": "0.0.2",
-    })
-    (folder / "TINY_B_CARD.md").write_text("# Model card: tiny_b\n\nThe tiny model, read backwards.\n\n## More\n")
-    manifest = {"default": "tiny_a", "models": {
-        "tiny_a": {"file": a.name, "sha256": sha256_file(a)},
-        "tiny_b": {"file": b.name, "sha256": sha256_file(b), "card": "TINY_B_CARD.md"},
-    }}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    folder = two_model_dir(tmp_path_factory.mktemp("two_models"), tiny_model_path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRNN_OCR_MODEL_DIR", str(folder))
         mp.setenv("CRNN_OCR_LM", "none")
@@ -79,53 +52,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -
 @pytest.fixture(scope="module")
 def ocr_a(model_dir: Path) -> OCR:
     return OCR(model_dir / "tiny_a.onnx", threads=1, detector=ClassicalLineDetector())
-
-
-class ImageServer:
-    """A loopback HTTP server: ``/line.png``, redirects into inner addresses, a 404, and a body
-    over the size limit sent without Content-Length. ``hits`` counts the requests it got."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                owner.hits.append(self.path)
-                port = self.server.server_address[1]
-                redirects = {
-                    "/to-private": "http://10.255.255.1/line.png",
-                    "/to-link-local": "http://169.254.169.254/latest/meta-data/",
-                    "/to-other-loopback": f"http://127.0.0.2:{port}/line.png",
-                    "/to-line": "/line.png",
-                    "/to-file": "file:///etc/passwd",
-                }
-                if self.path in redirects:
-                    self.send_response(302)
-                    self.send_header("Location", redirects[self.path])
-                    self.end_headers()
-                elif self.path.startswith("/line.png"):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(len(LINE_PNG)))
-                    self.end_headers()
-                    self.wfile.write(LINE_PNG)
-                elif self.path == "/endless":  # no Content-Length: only counting can stop it
-                    self.send_response(200)
-                    self.end_headers()
-                    for _ in range(64):
-                        self.wfile.write(b"\x00" * 65536)
-                else:
-                    self.send_error(404)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")

@@ -609,7 +609,7 @@ function setupViewer() {
   }, { passive: false });
   let drag = null;  // drag the image to pan it
   viewport.addEventListener("pointerdown", (e) => {
-    if (e.button !== 0 || e.target.closest("polygon")) return;
+    if (e.button !== 0) return;
     drag = { x: e.clientX, y: e.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
     viewport.classList.add("panning");
   });

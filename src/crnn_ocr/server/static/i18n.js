@@ -106,6 +106,7 @@ const I18N = {
     key_save: "Use this key",
     key_cancel: "Cancel",
     forget_key: "Forget API key",
+    fmt_text: "Text",
     // tabs
     tab_read: "Read", tab_batch: "Batch", tab_history: "History",
     // input by URL, model, view
@@ -259,6 +260,7 @@ const I18N = {
     key_save: "使用此密钥",
     key_cancel: "取消",
     forget_key: "忘记 API 密钥",
+    fmt_text: "文本",
     tab_read: "识别", tab_batch: "批量", tab_history: "历史",
     url_label: "或者识别网址上的图片",
     url_placeholder: "https://…/image.png",
