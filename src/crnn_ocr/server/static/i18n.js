@@ -107,6 +107,7 @@ const I18N = {
     key_cancel: "Cancel",
     forget_key: "Forget API key",
     fmt_text: "Text",
+    choose_file: "Choose a file", choose_files: "Choose files",
     error_details: "Details (from the server)",
     // tabs
     tab_read: "Read", tab_batch: "Batch", tab_history: "History",
@@ -262,6 +263,7 @@ const I18N = {
     key_cancel: "取消",
     forget_key: "忘记 API 密钥",
     fmt_text: "文本",
+    choose_file: "选择文件", choose_files: "选择多个文件",
     error_details: "详细信息（服务器原文）",
     tab_read: "识别", tab_batch: "批量", tab_history: "历史",
     url_label: "或者识别网址上的图片",
