@@ -1,11 +1,13 @@
 """HTTP endpoints of batch jobs and of the history.
 
-``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64", "name"}], "options", "webhook_url"}``
-                               or multipart (files ``images``, options as form fields) → 202 + id
+``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64" | "image_url", "name"}], "options",
+                               "webhook_url"}`` or multipart (files ``images``, fields ``image_url``,
+                               options as form fields) → 202 + id
 ``GET    /api/v1/jobs``        recent jobs, newest first (``page``, ``page_size``)
 ``GET    /api/v1/jobs/{id}``   status, progress, per-item results or errors
+``GET    /api/v1/jobs/{id}/events``  the same as Server-Sent Events: progress, then the result
 ``DELETE /api/v1/jobs/{id}``   cancel an unfinished job; remove a finished one
-``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains
+``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains (ignoring case)
 ``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it (and its
                                cached result)
 ``POST   /api/v1/admin/purge`` admin: remove every job and history entry (``owner``: of one key)
@@ -125,7 +127,8 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
         inputs, options, webhook = await anyio.to_thread.run_sync(
             _read_json, await request.body(), limit, service.settings.url_policy
         )
-    service.require_models().check(options.model)
+    if service.models is not None:  # while the model loads, jobs are still taken; a bad name fails its items
+        service.models.check(options.model)
     jobs = _jobs(service)
     ocr = service.ocr
     limit = _max_jobs(caller, service.settings.max_jobs_per_key)

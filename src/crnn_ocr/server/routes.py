@@ -1,7 +1,10 @@
 """HTTP endpoints. Each OCR request: read bytes (bounded) → check the header → OCR on the gate.
 
-``POST /api/v1/ocr``  JSON ``{"image_base64", "options", "return_processed_image"}``
-``POST /ocr``         multipart: file field ``image`` + the options as flat form fields
+``POST /api/v1/ocr``  JSON ``{"image_base64" | "image_url", "options", "return_processed_image"}``
+``POST /ocr``         multipart: file field ``image`` (or field ``image_url``) + the options as flat form fields
+``POST /api/v1/ocr/stream``  the JSON request, answered page by page as Server-Sent Events
+``POST /api/v1/preprocess``  the JSON request's preprocessing only: the page as PNG
+``GET  /api/v1/models``  the models ``options.model`` may name (``crnn_ocr.server.model_registry``)
 ``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
 ``GET  /api/v1/info`` model, limits and default options (the web page reads it)
 ``GET  /metrics``     Prometheus metrics (``crnn_ocr.server.telemetry``); an admin key once keys exist
@@ -9,6 +12,7 @@
 Every endpoint but the health checks, the web page and the docs needs an API key once keys exist
 (``crnn_ocr.server.auth``); ``get_caller`` gives the route who is asking.
 
+An ``image_url`` is fetched by ``crnn_ocr.urlfetch`` (public addresses only unless allow-listed).
 Both OCR endpoints read images, multi-page TIFFs and PDFs (every page, or ``pages``, rendered at
 ``dpi``) and answer per-page results. ``?format=text|hocr|alto|pdf`` answers the result as that
 file instead of JSON (``crnn_ocr.formats``, ``crnn_ocr.searchable_pdf``), as an attachment.
