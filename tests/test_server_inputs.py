@@ -205,11 +205,14 @@ def test_unknown_model_is_422_listing_the_available_ones(client: TestClient) -> 
         assert "crnn_v2" in message and "tiny_a, tiny_b" in message
 
 
-def test_a_job_reads_with_the_model_it_names(client: TestClient) -> None:
+def test_a_job_reads_with_the_model_it_names(ocr_a: OCR, tmp_path: Path) -> None:
+    s = ServerSettings(store_path=str(tmp_path / "store.sqlite3"), cache=True)
     body = {"images": [{"image_base64": b64(LINE_PNG)}], "options": {**LINE, "model": "tiny_b"}}
-    job = follow_job(client, client.post("/api/v1/jobs", json=body).json()["id"])[-1][1]
-    result = job["items"][0]["result"]
-    assert (result["text"], result["model"]["name"]) == (TEXT_B, "tiny_b")
+    with TestClient(create_app(s, ocr=ocr_a)) as c:
+        first, again = (follow_job(c, c.post("/api/v1/jobs", json=body).json()["id"])[-1][1] for _ in range(2))
+    assert (first["items"][0]["result"]["text"], first["items"][0]["result"]["model"]["name"]) == (TEXT_B, "tiny_b")
+    assert not first["items"][0]["cached"] and again["items"][0]["cached"]  # the cache knows which model read it
+    assert again["items"][0]["result"]["text"] == TEXT_B
 
 
 # ---- history search over the API ---------------------------------------------------------------

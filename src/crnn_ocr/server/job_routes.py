@@ -127,12 +127,13 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
         inputs, options, webhook = await anyio.to_thread.run_sync(
             _read_json, await request.body(), limit, service.settings.url_policy
         )
-    if service.models is not None:  # while the model loads, jobs are still taken; a bad name fails its items
-        service.models.check(options.model)
+    model_sha256 = None  # while the model loads, jobs are still taken; a bad name then fails its items
+    if service.models is not None:
+        model_sha256 = service.models.sha256_of(options.model)
     jobs = _jobs(service)
     ocr = service.ocr
     limit = _max_jobs(caller, service.settings.max_jobs_per_key)
-    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit)
+    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit, model_sha256)
     accepted = JobAccepted(id=job.id, status=job.status, total=job.total, url=f"/api/v1/jobs/{job.id}")
     return JSONResponse(accepted.model_dump(), status_code=202)
 

@@ -93,6 +93,12 @@ class ModelRegistry:
         if name is not None and name not in self._loaded and name not in self._entries:
             raise UnknownModelError(f"no model named {name!r}; available: {', '.join(self.names)}")
 
+    def sha256_of(self, name: str | None) -> str:
+        """The SHA-256 of the model ``name`` (None: the default), without loading it."""
+        self.check(name)
+        loaded = self._loaded.get(name) if name is not None else self.default
+        return loaded.sha256 if loaded is not None else self._entries[str(name)].sha256
+
     def get(self, name: str | None) -> LoadedModel:
         """The model named ``name`` (None: the default), loaded on first use (blocking: call it
         off the event loop) and kept."""
