@@ -36,6 +36,8 @@ class BuildPyWithModels(build_py):
             if digest != entry["sha256"]:
                 raise SystemExit(f"build: {source}: SHA-256 {digest}, models/manifest.json says {entry['sha256']}")
             shutil.copyfile(source, target / entry["file"])
+            if entry.get("card"):  # its model card: GET /api/v1/models summarises it
+                shutil.copyfile(MODELS / entry["card"], target / entry["card"])
         shutil.copyfile(MODELS / "manifest.json", target / "manifest.json")
 
 

@@ -32,7 +32,9 @@ def png(text: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def server_url(tiny_ocr, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = ServerSettings(store_path=tmp_path_factory.mktemp("client") / "store.sqlite3", cache=True)
+    settings = ServerSettings(
+        store_path=tmp_path_factory.mktemp("client") / "store.sqlite3", cache=True, url_allowed_hosts=["127.0.0.1"]
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, ocr=tiny_ocr), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -61,6 +63,27 @@ def test_reads_an_image_and_a_pdf_by_multipart(server_url: str, tmp_path: Path) 
         with pytest.raises(ClientError) as bad:
             client.read(("bad.png", b"\x89PNG\r\n\x1a\n truncated"), LINE)
         assert bad.value.status == 400 and bad.value.code == "corrupt_image"
+
+
+def test_urls_go_to_the_server_and_a_model_is_named(server_url: str) -> None:
+    from inputs_support import TEXT, ImageServer
+
+    images = ImageServer()
+    try:
+        with OCRClient(server_url) as client:
+            assert client.read(f"{images.url}/line.png", LINE)["text"] == TEXT
+            job = client.submit([("a.png", png("42")), f"{images.url}/line.png"], LINE, model="tiny_test")
+            done = client.wait(job["id"], timeout_s=30)
+            assert [(i["name"], i["result"]["text"]) for i in done["items"]] == [("a.png", "42"), ("line.png", TEXT)]
+            assert done["items"][0]["result"]["model"]["name"] == "tiny_test"
+            first = client.models()["models"][0]  # then the manifest's recognizers
+            assert (first["name"], first["default"], first["loaded"]) == ("tiny_test", True, True)
+            with pytest.raises(ClientError) as unknown:
+                client.read(("a.png", png("42")), LINE, model="crnn_v2")
+            assert (unknown.value.status, unknown.value.code) == (422, "unknown_model")
+            assert "tiny_test" in unknown.value.message
+    finally:
+        images.server.shutdown()
 
 
 def test_submit_wait_with_progress_then_history(server_url: str) -> None:

@@ -50,9 +50,12 @@ def test_live_camera_transcript(shipped_model: Path, tmp_path: Path) -> None:
         pg.set_default_timeout(60_000)
         pg.goto(server.url + "/")
         pg.wait_for_selector("#model-status[data-state=ready]")
-        assert pg.inner_text("#live-heading") == "Live: camera or screen"
-        pg.select_option("select[name=decode]", "greedy")  # the options of the form apply to the stream
+        # the options of the Read tab's form apply to the stream
+        pg.select_option("select[name=decode]", "greedy")
         pg.uncheck("input[name=auto_orient]")  # upright text: no orientation search, a faster read
+        assert not pg.is_visible("#live-heading")  # the Live tab is not the first one
+        pg.click("#tabs [data-tab=live]")
+        assert pg.inner_text("#live-heading") == "Live: camera or screen"
         pg.click("#live-camera")
         pg.wait_for_function("document.getElementById('live-video').videoWidth === 640")
         # Every line of the video in the transcript (the fake camera loops the video: a line may

@@ -716,6 +716,14 @@ def test_shipped_model_is_reported_ready(shipped_client: TestClient) -> None:
     assert body["ready"] and body["model"]["name"] != "tiny_test"
 
 
+def test_shipped_models_are_listed_with_their_card(shipped_client: TestClient) -> None:
+    models = shipped_client.get("/api/v1/models").json()["models"]
+    assert [m["name"] for m in models] == ["crnn_zh_en_v1"]  # the detector and the LM are not recognizers
+    (model,) = models
+    assert model["default"] and model["loaded"] and model["charset_size"] == 6930
+    assert model["card"].startswith("A CRNN line recognizer for printed Simplified Chinese + English")
+
+
 # ---- `crnn-ocr serve` --------------------------------------------------------------------------
 
 

@@ -403,6 +403,7 @@ def test_batch_of_files_with_progress_downloads_and_history(tiny_server: ServerT
         {"name": "two.png", "mimeType": "image/png", "buffer": png(render_code_line("ab中文"))},
         {"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\nbroken"},
     ]
+    page.click("#tabs [data-tab=batch]")
     page.set_input_files("#batch-input", files=files)
     page.wait_for_selector("#batch-json:not([disabled])")
     rows = page.locator("#batch-table tbody tr")
@@ -425,6 +426,7 @@ def test_batch_of_files_with_progress_downloads_and_history(tiny_server: ServerT
     job = json.loads(json_path.read_text(encoding="utf-8"))
     assert [i["status"] for i in job["items"]] == ["done", "done", "failed"]
 
+    page.click("#tabs [data-tab=history]")
     page.fill("#history-search input[name=q]", "ab中文")
     page.click("#history-search button")
     page.wait_for_function(  # only entries containing the query, ours among them

@@ -167,6 +167,26 @@ def test_history_cache_search_delete_and_ttl(store_url: str) -> None:
         history.close()
 
 
+def test_history_search_ignores_case_finds_chinese_substrings_and_pages(store_url: str) -> None:
+    history = HistoryStore(store_url, ttl_s=100)
+    try:
+        now = time.time()
+        plates = [history.record(entry("alice", f"JOHOR {n} 柔佛州车牌", sha=f"p{n}"), now=now + n) for n in range(5)]
+        history.record(entry("alice", "Straße und 增值税发票", sha="s"), now=now)
+        history.record(entry("bob", "johor", sha="b"), now=now)
+        for query in ("johor", "JOHOR", "JoHoR", "柔佛", "佛州车"):
+            assert history.search("alice", query, 1, 10)[1] == 5, query
+        first, total = history.search("alice", "johor", 1, 2)
+        second, _ = history.search("alice", "johor", 2, 2)
+        last, _ = history.search("alice", "johor", 3, 2)
+        assert total == 5 and [r.id for r in first + second + last] == plates[::-1]
+        assert [r.entry.text for r in history.search("alice", "STRASSE UND", 1, 10)[0]] == []
+        assert [r.entry.text for r in history.search("alice", "straße UND", 1, 10)[0]] == ["Straße und 增值税发票"]
+        assert history.search("alice", "税发", 1, 10)[1] == 1 and history.search("alice", "johor 9", 1, 10)[1] == 0
+    finally:
+        history.close()
+
+
 # ---- API keys ----------------------------------------------------------------------------------
 
 

@@ -662,7 +662,10 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction, load: bool, name: 
 def _cmd_submit(args: argparse.Namespace) -> int:
     from crnn_ocr.submit import run_submit
 
-    items = expand_inputs(args.paths)
+    from crnn_ocr.client import is_url
+
+    urls = [p for p in args.paths if is_url(p)]  # the server fetches these
+    items = expand_inputs([p for p in args.paths if not is_url(p)]) if len(urls) < len(args.paths) else []
     missing = [item for item in items if item.error is not None or not Path(item.path).is_file()]
     for item in missing:
         print(f"error: {item.path}: {item.error or 'no such file'}", file=sys.stderr)
@@ -671,7 +674,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     options = _options(args, detect=not args.no_detect)
     document = DocumentOptions(dpi=args.dpi, pages=args.pages)
     names = [item.relative or Path(item.path).name for item in items]
-    return run_submit(args, [Path(item.path) for item in items], names, options, document)
+    return run_submit(args, [Path(item.path) for item in items], names, options, document, urls)
 
 
 # ---- stream ------------------------------------------------------------------------------------
@@ -787,7 +790,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "job (POST /api/v1/jobs); print the job id. With --wait, show progress and print (or -o "
         "write) the results when it finishes.",
     )
-    sm.add_argument("paths", nargs="+", metavar="PATH", help="image or PDF files, folders (recursive) or globs")
+    sm.add_argument("paths", nargs="+", metavar="PATH",
+                    help="image or PDF files, folders (recursive), globs, or http(s) URLs the server fetches")
+    sm.add_argument("--model", metavar="NAME",
+                    help="the server's model to read with (GET /api/v1/models; default: the server's default)")
     sm.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
                     help="the server (default http://127.0.0.1:8000)")
     sm.add_argument("--api-key", default=os.environ.get("CRNN_OCR_API_KEY"), metavar="KEY",

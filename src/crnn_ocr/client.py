@@ -30,9 +30,10 @@ No proxy is taken from the environment unless ``trust_env=True``.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,8 +44,12 @@ from crnn_ocr.types import DocumentOptions, OCROptions
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 FileFormat = Literal["text", "hocr", "alto", "pdf"]
-#: A file to send: a path, or (name, bytes).
+#: A file to send: a path, (name, bytes), or an http(s) URL for the server to fetch.
 Source = str | os.PathLike | tuple[str, bytes]
+
+
+def is_url(source: object) -> bool:
+    return isinstance(source, str) and source.startswith(("http://", "https://"))
 
 
 class ClientError(Exception):
@@ -130,8 +135,11 @@ def send(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def form_fields(options: OCROptions | None = None, document: DocumentOptions | None = None) -> dict[str, str]:
-    """The form fields of ``POST /ocr`` and multipart ``POST /api/v1/jobs`` for these options."""
+def form_fields(
+    options: OCROptions | None = None, document: DocumentOptions | None = None, model: str | None = None
+) -> dict[str, str]:
+    """The form fields of ``POST /ocr`` and multipart ``POST /api/v1/jobs`` for these options
+    (``model``: a model of ``GET /api/v1/models``; None: the server's default)."""
     o = options or OCROptions()
     d = document or DocumentOptions()
     p, dec = o.preprocess, o.decode
@@ -141,7 +149,7 @@ def form_fields(options: OCROptions | None = None, document: DocumentOptions | N
         "morph_close": p.morph_close, "deskew": p.deskew,
         "decode": dec.method, "beam_width": dec.beam_width, "allowlist": dec.allowlist,
         "denylist": dec.denylist, "page_script": dec.page_script, "lm": dec.lm, "pattern": dec.pattern,
-        "min_confidence": dec.min_confidence, "dpi": d.dpi, "pages": d.pages,
+        "min_confidence": dec.min_confidence, "dpi": d.dpi, "pages": d.pages, "model": model,
     }
     return {
         name: ("true" if v else "false") if isinstance(v, bool) else str(v)
@@ -201,25 +209,31 @@ class OCRClient:
         return self._call("GET", "/metrics").text
 
     def read(
-        self, source: Source, options: OCROptions | None = None, document: DocumentOptions | None = None
+        self, source: Source, options: OCROptions | None = None, document: DocumentOptions | None = None,
+        model: str | None = None,
     ) -> dict:
-        """Read an image or PDF (``POST /ocr``): the JSON result."""
-        return self._read(source, options, document, "json").json()
+        """Read an image or PDF, or the image at an http(s) URL (``POST /ocr``): the JSON result."""
+        return self._read(source, options, document, "json", model).json()
 
     def read_as(
         self, source: Source, fmt: FileFormat, options: OCROptions | None = None,
-        document: DocumentOptions | None = None,
+        document: DocumentOptions | None = None, model: str | None = None,
     ) -> bytes:
         """Read an image or PDF, the result as a file: text, hOCR, ALTO or a searchable PDF."""
-        return self._read(source, options, document, fmt).content
+        return self._read(source, options, document, fmt, model).content
 
     def submit(
         self, sources: Sequence[Source], options: OCROptions | None = None, document: DocumentOptions | None = None,
-        webhook_url: str | None = None,
+        webhook_url: str | None = None, model: str | None = None,
     ) -> dict:
-        """Send files as one job (``POST /api/v1/jobs``, multipart): ``{"id", "status", "total", "url"}``."""
-        files = [("images", (name, data, "application/octet-stream")) for name, data in map(_file, sources)]
-        data = form_fields(options, document)
+        """Send files (and URLs for the server to fetch) as one job (``POST /api/v1/jobs``,
+        multipart): ``{"id", "status", "total", "url"}``."""
+        files: list[tuple[str, tuple]] = [
+            ("images", (name, data, "application/octet-stream"))
+            for name, data in map(_file, [s for s in sources if not is_url(s)])
+        ]
+        files += [("image_url", (None, str(url))) for url in sources if is_url(url)]
+        data = form_fields(options, document, model)
         if webhook_url is not None:
             data["webhook_url"] = webhook_url
         return self._call("POST", "/api/v1/jobs", files=files, data=data, repeatable=False, ok=(202,)).json()
@@ -238,18 +252,39 @@ class OCRClient:
         self, job_id: str, *, poll_s: float = 0.5, timeout_s: float | None = None,
         progress: Callable[[dict], None] | None = None, sleep: Callable[[float], None] = time.sleep,
     ) -> dict:
-        """Poll the job (statuses only) until it is completed or cancelled, calling ``progress``
-        with each poll's job; then the whole job with its results. ClientError after ``timeout_s``."""
+        """Follow the job's progress events (``GET /api/v1/jobs/{id}/events``, Server-Sent
+        Events) until it is completed or cancelled, calling ``progress`` with the job (statuses
+        only) at each event; answer the whole job with its results. A dropped stream is opened
+        again after ``poll_s``. ClientError after ``timeout_s``."""
         start = time.monotonic()
         while True:
-            job = self.job(job_id, results=False)
-            if progress is not None:
-                progress(job)
-            if job["status"] in ("completed", "cancelled"):
-                return self.job(job_id)
+            try:
+                for name, data in self.events(f"/api/v1/jobs/{job_id}/events"):
+                    if name == "progress" and progress is not None:
+                        progress(data)
+                    elif name == "result":
+                        return data
+                    elif name == "error":
+                        raise ClientError(0, str(data.get("code", "error")), str(data.get("message", "")))
+                    if timeout_s is not None and time.monotonic() - start > timeout_s:
+                        break
+            except httpx.TransportError:
+                pass  # the stream broke: open it again (below), while time is left
             if timeout_s is not None and time.monotonic() - start > timeout_s:
                 raise ClientError(0, "timeout", f"job {job_id} did not finish within {timeout_s:g} s")
             sleep(poll_s)
+
+    def events(self, path: str, **kwargs: Any) -> Iterator[tuple[str, dict]]:
+        """(name, data) of each Server-Sent Event of ``GET path``; ClientError for an error status."""
+        with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}, **kwargs) as response:
+            if response.status_code != 200:
+                response.read()
+                raise _error("GET", str(response.request.url), response)
+            yield from iter_events(response.iter_lines())
+
+    def models(self) -> dict:
+        """The models the server can read with (``GET /api/v1/models``)."""
+        return self._json("GET", "/api/v1/models")
 
     def history(self, q: str | None = None, page: int = 1, page_size: int = 20) -> dict:
         params: dict[str, Any] = {"page": page, "page_size": page_size}
@@ -270,12 +305,16 @@ class OCRClient:
     # ---- plumbing ------------------------------------------------------------------------------
 
     def _read(
-        self, source: Source, options: OCROptions | None, document: DocumentOptions | None, fmt: str
+        self, source: Source, options: OCROptions | None, document: DocumentOptions | None, fmt: str,
+        model: str | None,
     ) -> httpx.Response:
-        name, data = _file(source)
-        files = {"image": (name, data, "application/octet-stream")}
+        if is_url(source):  # a plain multipart field (no file name): the server fetches it
+            files: dict[str, tuple] = {"image_url": (None, str(source))}
+        else:
+            name, data = _file(source)
+            files = {"image": (name, data, "application/octet-stream")}
         params = None if fmt == "json" else {"format": fmt}
-        return self._call("POST", "/ocr", files=files, data=form_fields(options, document), params=params)
+        return self._call("POST", "/ocr", files=files, data=form_fields(options, document, model), params=params)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict:
         return self._call(method, path, **kwargs).json()
@@ -291,6 +330,22 @@ class OCRClient:
         if response.status_code not in tuple(ok):
             raise _error(method, str(request.url), response)
         return response
+
+
+def iter_events(lines: Iterable[str]) -> Iterator[tuple[str, dict]]:
+    """(name, data) of each Server-Sent Event in a stream's text lines (data: one JSON value)."""
+    name, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif line.startswith(":"):
+            continue  # a comment: keep-alive
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
 
 
 def _error(method: str, url: str, response: httpx.Response) -> ClientError:

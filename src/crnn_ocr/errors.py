@@ -82,6 +82,26 @@ class OptionsError(OCRError):
     code = "invalid_options"
 
 
+class UnknownModelError(OptionsError):
+    """A model name that the server's manifest does not list (the message names those it does)."""
+
+    code = "unknown_model"
+
+
+class UrlRefusedError(OptionsError):
+    """An image URL that may not be fetched: not http(s), URL input switched off, or a host that
+    resolves to a loopback, private, link-local or reserved address not on the allow-list."""
+
+    code = "url_refused"
+
+
+class UrlFetchError(ImageError):
+    """An image URL that could not be fetched: unreachable, timed out, an HTTP error status, or
+    too many redirects."""
+
+    code = "url_fetch_failed"
+
+
 _OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
 
 

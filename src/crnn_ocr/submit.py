@@ -1,8 +1,9 @@
 """``crnn-ocr submit``: send files to a running server as one batch job, optionally wait for it.
 
 A thin command over ``crnn_ocr.client.OCRClient``: the files go as multipart/form-data to
-``POST /api/v1/jobs`` with the same options as ``crnn-ocr read``; with ``--wait`` the job is
-polled until it finishes, progress is shown on stderr (on a terminal), and the results are printed
+``POST /api/v1/jobs`` with the same options as ``crnn-ocr read`` (http(s) URLs go as ``image_url``
+fields, for the server to fetch; ``--model`` picks one of the server's models); with ``--wait`` the
+job's progress events (Server-Sent Events) are followed until it finishes, progress is shown on stderr (on a terminal), and the results are printed
 (text, or the job JSON with ``--format json``) or written to ``-o``. ``--api-key`` (or
 ``$CRNN_OCR_API_KEY``) is sent as ``Authorization: Bearer`` to a server that has API keys. Refused
 and unreachable requests are retried (``crnn_ocr.client.RetryPolicy``). Exit status: 0 every
@@ -50,12 +51,13 @@ def progress_line(stream: IO[str]):
 
 
 def run_submit(
-    args: argparse.Namespace, paths: list[Path], names: list[str], options: OCROptions, document: DocumentOptions
+    args: argparse.Namespace, paths: list[Path], names: list[str], options: OCROptions, document: DocumentOptions,
+    urls: list[str] | None = None,
 ) -> int:
     with OCRClient(args.server, api_key=args.api_key) as client:
         try:
-            sources = [(name, path.read_bytes()) for path, name in zip(paths, names)]
-            accepted = client.submit(sources, options, document)
+            sources: list = [(name, path.read_bytes()) for path, name in zip(paths, names)]
+            accepted = client.submit([*sources, *(urls or [])], options, document, model=getattr(args, "model", None))
         except (ClientError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -22,19 +22,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from celery import Celery
 
-from crnn_ocr.server.job_worker import history_entry, read_item, worker_name
+from crnn_ocr.server.job_worker import history_entry, read_with_model, worker_name
 from crnn_ocr.server.logs import REQUEST_ID, configure_logging
+from crnn_ocr.server.model_registry import ModelRegistry
 from crnn_ocr.server.redis_jobs import GivenUp, RedisJobStore
-from crnn_ocr.server.schemas import ModelInfo, OptionsIn
+from crnn_ocr.server.schemas import OptionsIn
 from crnn_ocr.server.settings import ServerSettings
 from crnn_ocr.server.webhooks import send_webhook
-
-if TYPE_CHECKING:
-    from crnn_ocr.pipeline import OCR
 
 log = logging.getLogger("crnn_ocr.server.jobs")
 
@@ -74,28 +71,22 @@ class WorkerContext:
         self.store = RedisJobStore(
             settings.broker_url or "", result_ttl_s=settings.result_ttl_s, max_attempts=settings.job_max_attempts
         )
-        self._ocr: OCR | None = None
-        self._model: ModelInfo | None = None
-        self._model_sha256 = ""
+        self._models: ModelRegistry | None = None
         self._lock = threading.Lock()
 
-    def ocr(self) -> tuple[OCR, ModelInfo, str]:
+    def models(self) -> ModelRegistry:
         with self._lock:
-            if self._ocr is None:
-                from crnn_ocr.models import sha256_file
+            if self._models is None:
                 from crnn_ocr.pipeline import OCR
-                from crnn_ocr.server.service import model_info
 
                 s = self.settings
-                self._ocr = OCR(
+                ocr = OCR(
                     s.model_path, threads=s.threads, det_model_path=s.det_model_path,
                     max_pixels=s.max_pixels, max_pages=s.max_pages,
                 )
-                self._model = model_info(self._ocr)
-                self._model_sha256 = sha256_file(self._ocr.model_path)
-                log.info("worker %s loaded model %s", worker_name(), self._model.name)
-            assert self._model is not None
-            return self._ocr, self._model, self._model_sha256
+                self._models = ModelRegistry(ocr, threads=s.threads)
+                log.info("worker %s loaded model %s", worker_name(), self._models.default.name)
+            return self._models
 
     def run_item(self, job_id: str, index: int) -> str:
         """Read one item (the task body). Returns what happened, for the worker log."""
@@ -107,8 +98,9 @@ class WorkerContext:
                 send_webhook(started.job, self.settings)
             return "failed: worker_lost (given up)"
         data, options, owner, name, sha, _attempts = started
-        ocr, model, model_sha = self.ocr()
-        outcome = read_item(ocr, data, OptionsIn.model_validate_json(options), self.settings, model)
+        outcome, model_sha = read_with_model(
+            self.models().get, data, OptionsIn.model_validate_json(options), self.settings
+        )
         entry = history_entry(owner, job_id, index, name, sha, options, model_sha, outcome)
         if entry is not None and self.settings.history:
             self.store.push_history(entry)  # before finishing: a finished job's entries are all pushed

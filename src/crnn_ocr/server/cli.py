@@ -21,6 +21,7 @@ _FLAGS = (
     "broker_url", "store_path", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
     "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
+    "url_input", "url_allowed_hosts", "url_timeout_s",
 )
 
 
@@ -55,6 +56,14 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
                    help="hosts job webhooks may call (default: none, webhooks off)")
     g.add_argument("--env-file", metavar="FILE", help="read CRNN_OCR_* settings from this file (flags win)")
     if server:
+        u = p.add_argument_group("image URLs")
+        u.add_argument("--no-url-input", dest="url_input", action="store_const", const=False,
+                       help="never fetch image_url (air-gapped installs)")
+        u.add_argument("--url-allow", dest="url_allowed_hosts", type=_hosts, metavar="HOST[,HOST...]",
+                       help="hosts, addresses or CIDR networks image_url may reach although not public "
+                       "(default: public addresses only)")
+        u.add_argument("--url-timeout", dest="url_timeout_s", type=float, metavar="SECONDS",
+                       help=f"longest fetch of one image_url (default {d['url_timeout_s'].default:g})")
         g.add_argument("--store", dest="store_path", metavar="PATH|URL",
                        help="the store of jobs, history, cache and API keys: a SQLite file (default: "
                        "$XDG_DATA_HOME/crnn-ocr/store.sqlite3) or postgresql://USER:PASSWORD@HOST:PORT/DB, "

@@ -14,7 +14,8 @@ several servers share one store. Both give the same small interface, used by eve
 
 The SQL is written once, in SQLite's dialect with ``?`` placeholders; for PostgreSQL the
 placeholders become ``%s`` and the schema's types their PostgreSQL names (``postgres_schema``);
-``instr(text, sub)`` is defined as a SQL function there. A PostgreSQL schema is created under an
+``instr(text, sub)`` is defined as a SQL function there, and ``fold(text)`` (case folding, for
+case-insensitive search) on both. A PostgreSQL schema is created under an
 advisory lock, so servers starting together do not race.
 """
 
@@ -99,6 +100,12 @@ def _private_file(path: Path) -> None:
                 os.chmod(file, 0o600)  # a store made by an older version (0644)
 
 
+def _fold(text: str | None) -> str | None:
+    """SQL ``fold(text)``: lower case, for case-insensitive search (SQLite's own ``lower`` folds
+    ASCII only; PostgreSQL's ``fold`` is its ``lower``)."""
+    return None if text is None else text.lower()
+
+
 class SqliteDatabase:
     """One SQLite file shared by threads: a connection per thread, WAL, durable commits."""
 
@@ -117,6 +124,7 @@ class SqliteDatabase:
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.row_factory = sqlite3.Row
+            conn.create_function("fold", 1, _fold, deterministic=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -159,6 +167,7 @@ _PG_TYPES = (
 _PG_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
   LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle)';
+CREATE OR REPLACE FUNCTION fold(t TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS 'SELECT lower(t)';
 """
 
 

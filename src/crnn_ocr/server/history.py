@@ -6,7 +6,9 @@ SHA-256, the options (canonical JSON), the model's SHA-256, the result (OCRRespo
 text and time. The cache key is sha256(image) + options + model: an identical image with
 identical options and model is answered from the newest unexpired entry of the same owner.
 
-Text search is a substring match (``instr``), which works for Chinese without a word segmenter.
+Text search is a substring match that ignores case (``instr(fold(text), fold(query))``; ``fold``
+is ``str.lower`` in SQLite and ``lower`` in PostgreSQL, see ``crnn_ocr.server.database``): it
+finds ``johor`` in ``JOHOR`` and any Chinese substring, without a word segmenter or tokenizer.
 Entries expire after ``ttl_s`` (``purge_expired``). In Redis mode the workers push their entries
 onto a Redis list and the server drains it into this store (``crnn_ocr.server.redis_jobs``).
 """
@@ -120,7 +122,7 @@ class HistoryStore:
             where.append("owner = ?")
             args.append(owner)
         if query:
-            where.append("instr(text, ?) > 0")
+            where.append("instr(fold(text), fold(?)) > 0")
             args.append(query)
         sql_where = " AND ".join(where)
         db = self.db.connection()

@@ -1,11 +1,13 @@
 """HTTP endpoints of batch jobs and of the history.
 
-``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64", "name"}], "options", "webhook_url"}``
-                               or multipart (files ``images``, options as form fields) → 202 + id
+``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64" | "image_url", "name"}], "options",
+                               "webhook_url"}`` or multipart (files ``images``, fields ``image_url``,
+                               options as form fields) → 202 + id
 ``GET    /api/v1/jobs``        recent jobs, newest first (``page``, ``page_size``)
 ``GET    /api/v1/jobs/{id}``   status, progress, per-item results or errors
+``GET    /api/v1/jobs/{id}/events``  the same as Server-Sent Events: progress, then the result
 ``DELETE /api/v1/jobs/{id}``   cancel an unfinished job; remove a finished one
-``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains
+``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains (ignoring case)
 ``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it (and its
                                cached result)
 ``POST   /api/v1/admin/purge`` admin: remove every job and history entry (``owner``: of one key)
@@ -16,17 +18,20 @@ owner's job or entry answers 404 as if it did not exist. An admin key sees every
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.errors import ImageTooLargeError, OCRError
+from crnn_ocr.server import sse
 from crnn_ocr.server.auth import Caller
 from crnn_ocr.server.errors import ForbiddenError, InternalError
 from crnn_ocr.server.history import HistoryRecord, HistoryStore
@@ -48,6 +53,7 @@ from crnn_ocr.server.schemas import (
     OptionsIn,
 )
 from crnn_ocr.server.service import Service
+from crnn_ocr.urlfetch import UrlPolicy, fetch_url
 
 router = APIRouter()
 
@@ -115,14 +121,19 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     limit = service.settings.max_bytes
     if media == "multipart/form-data":
-        inputs, options, webhook = await _read_multipart(request, limit)
+        inputs, options, webhook = await _read_multipart(request, limit, service.settings.url_policy)
     else:
         require_json(request)
-        inputs, options, webhook = await anyio.to_thread.run_sync(_read_json, await request.body(), limit)
+        inputs, options, webhook = await anyio.to_thread.run_sync(
+            _read_json, await request.body(), limit, service.settings.url_policy
+        )
+    model_sha256 = None  # while the model loads, jobs are still taken; a bad name then fails its items
+    if service.models is not None:
+        model_sha256 = service.models.sha256_of(options.model)
     jobs = _jobs(service)
     ocr = service.ocr
     limit = _max_jobs(caller, service.settings.max_jobs_per_key)
-    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit)
+    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit, model_sha256)
     accepted = JobAccepted(id=job.id, status=job.status, total=job.total, url=f"/api/v1/jobs/{job.id}")
     return JSONResponse(accepted.model_dump(), status_code=202)
 
@@ -134,28 +145,40 @@ def _max_jobs(caller: Caller, default: int) -> int:
     return default if caller.key.max_jobs is None else caller.key.max_jobs
 
 
-def _read_json(raw: bytes, limit: int) -> tuple[list[JobInput], OptionsIn, str | None]:
-    """The JSON body parsed and its images decoded (on a thread: it may be hundreds of MB)."""
+def _read_json(raw: bytes, limit: int, policy: UrlPolicy) -> tuple[list[JobInput], OptionsIn, str | None]:
+    """The JSON body parsed, its images decoded and its URLs fetched (on a thread: it may be
+    hundreds of MB). A URL refused or failing fails its item only, like a bad base64 image."""
     try:
         body = JobRequest.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
-    inputs = [_decode(i.name or f"image-{n + 1}", i.image_base64, limit) for n, i in enumerate(body.images)]
+    inputs = [
+        _decode(i.name or _url_name(i.image_url) or f"image-{n + 1}", i.image_base64, i.image_url, limit, policy)
+        for n, i in enumerate(body.images)
+    ]
     return inputs, body.options, body.webhook_url
 
 
-def _decode(name: str, text: str, limit: int) -> JobInput:
+def _url_name(url: str | None) -> str:
+    return "" if url is None else url.rsplit("?", 1)[0].rstrip("/").rsplit("/", 1)[-1][:500]
+
+
+def _decode(name: str, text: str | None, url: str | None, limit: int, policy: UrlPolicy) -> JobInput:
     try:
-        return JobInput(name, decode_base64_image(text, limit))
+        data = fetch_url(url, policy) if url is not None else decode_base64_image(text or "", limit)
+        return JobInput(name, data)
     except OCRError as exc:
         return JobInput(name, None, exc)
 
 
-async def _read_multipart(request: Request, limit: int) -> tuple[list[JobInput], OptionsIn, str | None]:
+async def _read_multipart(
+    request: Request, limit: int, policy: UrlPolicy
+) -> tuple[list[JobInput], OptionsIn, str | None]:
     form = await request.form(max_files=100_000, max_fields=1000)
     try:
         files = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
-        fields = {k: v for k, v in form.multi_items() if k != "images" and isinstance(v, str)}
+        urls = [u for u in form.getlist("image_url") if isinstance(u, str) and u]
+        fields = {k: v for k, v in form.multi_items() if k not in ("images", "image_url") and isinstance(v, str)}
         parsed = parse_form(JobForm, fields)
         inputs = []
         for n, upload in enumerate(files):
@@ -165,6 +188,10 @@ async def _read_multipart(request: Request, limit: int) -> tuple[list[JobInput],
                 inputs.append(JobInput(name, None, ImageTooLargeError(f"the file is more than the limit of {limit} bytes")))
             else:
                 inputs.append(JobInput(name, data))
+        for url in urls:  # each field image_url: one more item, fetched here
+            inputs.append(await anyio.to_thread.run_sync(_decode, _url_name(url) or url[:500], None, url, limit, policy))
+        if not inputs:
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "images"), "msg": "Field required"}])
         return inputs, parsed.to_options_in(), parsed.webhook_url
     finally:
         await form.close()
@@ -218,6 +245,47 @@ async def get_job(
     return job_out(job, items=True, with_results=results)
 
 
+#: How often a job's event stream looks at the store for progress.
+EVENTS_POLL_S = 0.2
+
+
+@router.get(
+    "/api/v1/jobs/{job_id}/events", tags=["jobs"], summary="A job's progress as Server-Sent Events",
+    responses={**_ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
+)
+async def job_events(job_id: JobId, request: Request, service: ServiceDep, caller: CallerDep) -> Response:
+    """``text/event-stream``: an event ``progress`` (the job with its items' states, without
+    results) at once and whenever an item finishes, then ``result`` (the job with every result,
+    as ``GET /api/v1/jobs/{id}`` answers it) when the job is finished, and the stream ends."""
+    store, scope = _jobs(service).store, caller.scope
+    if await anyio.to_thread.run_sync(store.get_job, job_id, scope) is None:
+        raise _not_found("job", job_id)
+
+    async def events() -> AsyncIterator[bytes]:
+        last, quiet = None, 0.0
+        while True:
+            job = await anyio.to_thread.run_sync(store.get_job, job_id, scope)
+            if job is None:  # deleted meanwhile
+                yield sse.event("error", {"code": "not_found", "message": f"no job {job_id}"})
+                return
+            state = (job.status, job.done, job.failed, job.cancelled)
+            if state != last:
+                last, quiet = state, 0.0
+                yield sse.event("progress", job_out(job, items=True, with_results=False).model_dump(mode="json"))
+            if job.finished:
+                yield sse.event("result", job_out(job, items=True).model_dump(mode="json"))
+                return
+            if await request.is_disconnected():
+                return
+            await anyio.sleep(EVENTS_POLL_S)
+            quiet += EVENTS_POLL_S
+            if quiet >= sse.KEEPALIVE_S:
+                quiet = 0.0
+                yield sse.KEEPALIVE
+
+    return sse.stream(events())
+
+
 @router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
                responses=_ERRORS)
 async def delete_job(job_id: JobId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
@@ -248,14 +316,26 @@ def history_out(record: HistoryRecord, with_result: bool) -> HistoryEntryOut:
         id=record.id, created_at=record.created_at, source=e.source, job_id=e.job_id, name=e.name,
         sha256=e.sha256, options=_options_out(e.options), text=e.text, total_ms=round(e.total_ms, 2),
         cached=e.cached, result=OCRResponse.model_validate_json(e.result) if with_result else None,
+        model=_model_name(e.result),
     )
+
+
+def _model_name(result: str) -> str | None:
+    """The name of the model that read a stored result."""
+    try:
+        model = json.loads(result).get("model")
+    except (ValueError, AttributeError):
+        return None
+    return model.get("name") if isinstance(model, dict) else None
 
 
 @router.get("/api/v1/history", response_model=HistoryListResponse, tags=["history"],
             summary="Past recognitions, newest first; q searches their text")
 async def list_history(
     service: ServiceDep, caller: CallerDep,
-    q: Annotated[str | None, Query(max_length=500, description="only entries whose text contains this")] = None,
+    q: Annotated[str | None, Query(
+        max_length=500, description="only entries whose text contains this (ignoring case; any script, Chinese too)"
+    )] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> HistoryListResponse:
     records, total = await anyio.to_thread.run_sync(_history(service).search, caller.scope, q, page, page_size)

@@ -24,6 +24,7 @@ from crnn_ocr.errors import OCRError
 from crnn_ocr.server.errors import GENERIC_500
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
 from crnn_ocr.server.jobstore import ClaimedItem, ItemOutcome, JobRecord, SqlJobStore
+from crnn_ocr.server.model_registry import ModelSource
 from crnn_ocr.server.schemas import ModelInfo, OCRResponse, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
 from crnn_ocr.server.telemetry import record_document
@@ -65,6 +66,18 @@ def read_item(
     return ItemOutcome(result=response.model_dump_json(), text=response.text, total_ms=ms)
 
 
+def read_with_model(
+    models: ModelSource, data: bytes, options: OptionsIn, settings: ServerSettings
+) -> tuple[ItemOutcome, str]:
+    """``read_item`` with the model the options name (loaded on first use); the outcome and the
+    model's SHA-256 (for the history entry). An unknown model fails the item (unknown_model)."""
+    try:
+        loaded = models(options.model)
+    except OCRError as exc:
+        return ItemOutcome(error_code=exc.code, error_message=str(exc) or exc.code, total_ms=0.0), ""
+    return read_item(loaded.ocr, data, options, settings, loaded.info), loaded.sha256
+
+
 def history_entry(
     owner: str, job_id: str, index: int, name: str, sha256: str, options: str, model_sha256: str,
     outcome: ItemOutcome,
@@ -95,8 +108,8 @@ class EmbeddedWorkers:
         self._reading: dict[tuple[str, int], None] = {}
         self._lock = threading.Lock()
 
-    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str) -> None:
-        self._ocr, self._model, self._model_sha256 = ocr, model, model_sha256
+    def start(self, models: ModelSource) -> None:
+        self._models = models
         for n in range(self.count):
             t = threading.Thread(target=self._run, name=f"crnn-ocr-job-{n}", daemon=True)
             t.start()
@@ -137,11 +150,11 @@ class EmbeddedWorkers:
             self._reading[key] = None
         try:
             options = OptionsIn.model_validate_json(item.options)
-            outcome = read_item(self._ocr, item.data, options, self.settings, self._model)
+            outcome, model_sha256 = read_with_model(self._models, item.data, options, self.settings)
             # The history entry first: once the job shows finished, deleting it finds every entry.
             if self.history is not None and self.settings.history:
                 entry = history_entry(
-                    item.owner, item.job_id, item.index, item.name, item.sha256, item.options, self._model_sha256,
+                    item.owner, item.job_id, item.index, item.name, item.sha256, item.options, model_sha256,
                     outcome,
                 )
                 if entry is not None:

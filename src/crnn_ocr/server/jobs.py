@@ -26,6 +26,7 @@ from crnn_ocr.errors import OCRError, OptionsError
 from crnn_ocr.server.errors import RateLimitedError
 from crnn_ocr.server.history import HistoryEntry, HistoryStore, cache_key
 from crnn_ocr.server.job_worker import EmbeddedWorkers
+from crnn_ocr.server.model_registry import LoadedModel, ModelSource
 from crnn_ocr.server.jobstore import JobRecord, JobStore, NewItem, SqlJobStore, canonical_json
 from crnn_ocr.server.schemas import ModelInfo, OptionsIn
 from crnn_ocr.server.settings import ServerSettings
@@ -87,11 +88,12 @@ class JobService:
     def mode(self) -> str:
         return "redis" if self.settings.redis_mode else "embedded"
 
-    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str) -> None:
-        """The model is loaded: embedded workers start reading; Redis mode starts draining history."""
+    def start(self, ocr: OCR, model: ModelInfo | None, model_sha256: str, models: ModelSource | None = None) -> None:
+        """The model is loaded: embedded workers start reading (with ``models(name)``: the model an
+        item's options name; default: ``ocr`` only); Redis mode starts draining history."""
         self.model_sha256 = model_sha256
         if self._workers is not None:
-            self._workers.start(ocr, model, model_sha256)
+            self._workers.start(models or (lambda _name: LoadedModel(model.name if model else "", ocr, model, model_sha256)))
         if self.settings.redis_mode and self.history is not None:
             self._drain = threading.Thread(target=self._drain_history, name="crnn-ocr-history", daemon=True)
             self._drain.start()
@@ -100,11 +102,12 @@ class JobService:
 
     def submit(
         self, owner: str, inputs: list[JobInput], options: OptionsIn, webhook_url: str | None, ocr: OCR | None,
-        max_unfinished: int = 0,
+        max_unfinished: int = 0, model_sha256: str | None = None,
     ) -> JobRecord:
         """Store the job (durably) and dispatch its items. Raises OptionsError for bad options, a
         webhook not allowed, or too many items; RateLimitedError when ``owner`` has
-        ``max_unfinished`` (0: no limit) jobs pending or running already; a bad file fails only its item."""
+        ``max_unfinished`` (0: no limit) jobs pending or running already; a bad file fails only its item.
+        ``model_sha256``: the model ``options.model`` names (default: the server's own), for the cache."""
         from crnn_ocr.documents import check_options
 
         if max_unfinished and self.store.count_unfinished(owner) >= max_unfinished:
@@ -122,13 +125,14 @@ class JobService:
         if ocr is not None:
             ocr.recognizer.check_options(options.to_options().decode)
         options_json = canonical_json(options.model_dump(mode="json"))
-        items = [self._new_item(owner, i, options_json, options.to_document()) for i in inputs]
+        model_sha256 = model_sha256 or self.model_sha256
+        items = [self._new_item(owner, i, options_json, options.to_document(), model_sha256) for i in inputs]
         job = self.store.create_job(owner, options_json, items, webhook_url or None)
-        if self.history is not None and self.settings.history and self.model_sha256 is not None:
+        if self.history is not None and self.settings.history and model_sha256 is not None:
             for index, item in enumerate(items):
                 if item.cached_result is not None:
                     self.history.record(_cached_entry(
-                        owner, item.name, item.sha256, options_json, self.model_sha256, item.cached_result,
+                        owner, item.name, item.sha256, options_json, model_sha256, item.cached_result,
                         job.id, index,
                     ))
         if job.finished:  # every item refused or cached: no worker will ever finish it
@@ -165,7 +169,9 @@ class JobService:
         entries = self.history.purge_expired() if self.history is not None else 0
         return jobs, entries
 
-    def _new_item(self, owner: str, given: JobInput, options_json: str, document: DocumentOptions) -> NewItem:
+    def _new_item(
+        self, owner: str, given: JobInput, options_json: str, document: DocumentOptions, model_sha256: str | None
+    ) -> NewItem:
         from crnn_ocr.server.routes import check_input
 
         data = given.data or b""
@@ -178,13 +184,15 @@ class JobService:
                 error = exc
         if error is not None:
             return NewItem(given.name, sha, None, error=(error.code, str(error) or error.code))
-        cached = self.cached(owner, sha, options_json)
+        cached = self.cached(owner, sha, options_json, model_sha256)
         return NewItem(given.name, sha, data, cached_result=cached)
 
-    def cached(self, owner: str, sha256: str, options_json: str) -> str | None:
-        if not (self.settings.cache and self.history is not None and self.model_sha256 is not None):
+    def cached(self, owner: str, sha256: str, options_json: str, model_sha256: str | None = None) -> str | None:
+        """The cached result of this image, options and model (default: the server's own model)."""
+        model_sha256 = model_sha256 or self.model_sha256
+        if not (self.settings.cache and self.history is not None and model_sha256 is not None):
             return None
-        found = self.history.cached_result(owner, cache_key(sha256, options_json, self.model_sha256))
+        found = self.history.cached_result(owner, cache_key(sha256, options_json, model_sha256))
         record_cache_lookup(found is not None)
         return found
 

@@ -1,7 +1,10 @@
 """HTTP endpoints. Each OCR request: read bytes (bounded) → check the header → OCR on the gate.
 
-``POST /api/v1/ocr``  JSON ``{"image_base64", "options", "return_processed_image"}``
-``POST /ocr``         multipart: file field ``image`` + the options as flat form fields
+``POST /api/v1/ocr``  JSON ``{"image_base64" | "image_url", "options", "return_processed_image"}``
+``POST /ocr``         multipart: file field ``image`` (or field ``image_url``) + the options as flat form fields
+``POST /api/v1/ocr/stream``  the JSON request, answered page by page as Server-Sent Events
+``POST /api/v1/preprocess``  the JSON request's preprocessing only: the page as PNG
+``GET  /api/v1/models``  the models ``options.model`` may name (``crnn_ocr.server.model_registry``)
 ``GET  /healthz``     liveness; ``GET /readyz`` readiness (503 until the model is loaded)
 ``GET  /api/v1/info`` model, limits and default options (the web page reads it)
 ``GET  /metrics``     Prometheus metrics (``crnn_ocr.server.telemetry``); an admin key once keys exist
@@ -9,6 +12,7 @@
 Every endpoint but the health checks, the web page and the docs needs an API key once keys exist
 (``crnn_ocr.server.auth``); ``get_caller`` gives the route who is asking.
 
+An ``image_url`` is fetched by ``crnn_ocr.urlfetch`` (public addresses only unless allow-listed).
 Both OCR endpoints read images, multi-page TIFFs and PDFs (every page, or ``pages``, rendered at
 ``dpi``) and answer per-page results. ``?format=text|hocr|alto|pdf`` answers the result as that
 file instead of JSON (``crnn_ocr.formats``, ``crnn_ocr.searchable_pdf``), as an attachment.
@@ -16,12 +20,16 @@ file instead of JSON (``crnn_ocr.formats``, ``crnn_ocr.searchable_pdf``), as an 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from importlib import metadata
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -39,8 +47,9 @@ from crnn_ocr.documents import DocumentLimits, check_options, is_pdf, open_docum
 from crnn_ocr.errors import EmptyImageError, ImageTooLargeError, OCRError, OptionsError
 from crnn_ocr.formats import EXTENSIONS, MEDIA_TYPES, render
 from crnn_ocr.server.auth import Caller
-from crnn_ocr.server import telemetry
+from crnn_ocr.server import sse, telemetry
 from crnn_ocr.server.errors import (
+    GENERIC_500,
     ForbiddenError,
     InternalError,
     InvalidBase64Error,
@@ -55,22 +64,27 @@ from crnn_ocr.server.schemas import (
     HealthResponse,
     InfoResponse,
     LimitsOut,
+    ModelListResponse,
     OCRForm,
     OCRRequest,
     OCRResponse,
     OptionsIn,
     OutputFormat,
     ReadyResponse,
+    page_out,
 )
+from crnn_ocr.server.model_registry import LoadedModel
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
-from crnn_ocr.types import Document, DocumentOptions, OCROptions
+from crnn_ocr.types import Document, DocumentOptions, OCROptions, Page
+from crnn_ocr.urlfetch import fetch_url
 
 if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
 
 
 router = APIRouter()
+log = logging.getLogger("crnn_ocr.server")
 FormT = TypeVar("FormT", bound=BaseModel)
 
 _ERRORS = {
@@ -230,8 +244,129 @@ async def ocr_json(
 ) -> Response:
     """Recognise the text in a base64-encoded image or PDF (every page, or ``options.pages``)."""
     start = time.perf_counter()
-    data = await anyio.to_thread.run_sync(decode_base64_image, body.image_base64, service.settings.max_bytes)
+    data = await request_bytes(service, body.image_base64, body.image_url)
     return await _recognise(service, caller.owner, data, body.options, body.return_processed_image, format, start)
+
+
+async def request_bytes(service: Service, image_base64: str | None, image_url: str | None) -> bytes:
+    """The image of a JSON request: its base64 decoded, or fetched from its URL (off the event loop)."""
+    if image_url is not None:
+        return await anyio.to_thread.run_sync(fetch_url, image_url, service.settings.url_policy)
+    assert image_base64 is not None  # the request schema wants exactly one of the two
+    return await anyio.to_thread.run_sync(decode_base64_image, image_base64, service.settings.max_bytes)
+
+
+@router.post(
+    "/api/v1/ocr/stream",
+    tags=["ocr"],
+    summary="Read a long document page by page, as Server-Sent Events",
+    responses={**_ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
+    dependencies=[Depends(require_json)],
+)
+async def ocr_stream(body: OCRRequest, service: ServiceDep, caller: CallerDep) -> Response:
+    """The same request as ``POST /api/v1/ocr``, answered as ``text/event-stream``: an event
+    ``page`` (``{"page", "page_count", "read", "total", "result"}``, the page's result) as each
+    page is read, then ``result`` (the whole response, as ``/api/v1/ocr`` answers it) or
+    ``error`` (``{"code", "message"}``). Errors found before reading starts (bad input, unknown
+    model, overload) answer their usual status instead of a stream."""
+    start = time.perf_counter()
+    data = await request_bytes(service, body.image_base64, body.image_url)
+    options_in = body.options
+    model = await choose_model(service, options_in.model)
+    s = service.settings
+    options, document = options_in.to_options(), options_in.to_document()
+    limits, sha = await anyio.to_thread.run_sync(_inspect, data, document, s)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def on_page(page: Page, read: int, total: int, page_count: int) -> None:
+        payload = {
+            "page": page.number, "page_count": page_count, "total": total, "read": read,
+            "result": page_out(page, None).model_dump(mode="json"),
+        }
+        loop.call_soon_threadsafe(queue.put_nowait, sse.event("page", payload))
+
+    async def read() -> OCRResponse:
+        result = await service.gate.run(
+            partial(read_document_bytes, on_page=on_page), model.ocr, data, options, document, limits,
+            body.return_processed_image, s.preview_max_side, "json",
+        )
+        telemetry.record_document(result.document, "sync")
+        response = OCRResponse.from_document(
+            result.document, cost_time_ms=(time.perf_counter() - start) * 1000, model=model.info,
+            previews=result.previews,
+        )
+        options_json = canonical_json(options_in.model_dump(mode="json"))
+        await _record(service, caller.owner, sha, options_json, response, model.sha256, cached=False)
+        return response
+
+    async def events() -> AsyncIterator[bytes]:
+        task = asyncio.ensure_future(read())
+        try:
+            while not (task.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, timeout=sse.KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                else:
+                    getter.cancel()
+                    if not done:
+                        yield sse.KEEPALIVE
+            try:
+                response = task.result()
+            except (OCRError, ServiceError) as exc:
+                yield sse.event("error", {"code": exc.code, "message": str(exc) or exc.code})
+            except Exception:
+                log.exception("reading a streamed document failed unexpectedly")
+                yield sse.event("error", {"code": "internal_error", "message": GENERIC_500})
+            else:
+                yield sse.event("result", response.model_dump(mode="json"))
+        finally:
+            task.cancel()
+
+    return sse.stream(events())
+
+
+@router.post(
+    "/api/v1/preprocess",
+    tags=["ocr"],
+    summary="Preview the preprocessing only (no detection, no recognition)",
+    responses={**_ERRORS, 200: {"content": {"image/png": {}}, "description": "the preprocessed page as PNG"}},
+    dependencies=[Depends(require_json)],
+)
+async def preprocess_preview(
+    body: OCRRequest, service: ServiceDep, page: Annotated[int | None, Query(ge=1, le=100_000)] = None
+) -> Response:
+    """The image the detector and recognizer would see with ``options.preprocess`` (the first page
+    read, or ``?page=``), as PNG scaled to ``preview_max_side``: cheap enough to update on every
+    checkbox. Header ``X-Preprocessing``: the steps applied."""
+    data = await request_bytes(service, body.image_base64, body.image_url)
+    ocr = service.require_ocr()
+    s = service.settings
+    document = body.options.to_document()
+    limits, _sha = await anyio.to_thread.run_sync(_inspect, data, document, s)
+    steps = body.options.preprocess.to_options()
+
+    def render_preview(*, cancelled: threading.Event) -> bytes:
+        with open_document(data, document, limits) as doc:
+            number = page if page is not None else doc.numbers[0]
+            if number not in doc.numbers:
+                raise OptionsError(f"page {number} is not among the pages read ({', '.join(map(str, doc.numbers))})")
+            image = doc.page(number).image
+        return encode_preview(ocr.preprocess_preview(image, steps), s.preview_max_side)
+
+    png = await service.gate.run(render_preview)
+    applied = ",".join(name for name, on in body.options.preprocess.model_dump().items() if on)
+    return Response(png, media_type="image/png", headers={"X-Preprocessing": applied, "Cache-Control": "no-store"})
+
+
+@router.get("/api/v1/models", response_model=ModelListResponse, tags=["ocr"], summary="The recognition models",
+            dependencies=[Depends(get_caller)])
+async def list_models(service: ServiceDep) -> ModelListResponse:
+    """Every model ``options.model`` may name: the server's own (``default``) and those its
+    manifest lists, loaded on first use and then kept."""
+    models = service.require_models()
+    return ModelListResponse(models=await anyio.to_thread.run_sync(models.describe))
 
 
 def form_schema(form: type[BaseModel], files: dict[str, dict], required: list[str]) -> dict:
@@ -278,10 +413,15 @@ async def ocr_upload(
                 "POST /api/v1/jobs, or as one multi-page PDF or TIFF"
             )
         form = parse_form(OCRForm, fields)
-        if not uploads:
+        if uploads and form.image_url is not None:
+            raise OptionsError("send either the file 'image' or 'image_url', not both")
+        if not uploads and form.image_url is None:
             raise RequestValidationError([{"type": "missing", "loc": ("body", "image"), "msg": "Field required"}])
         limit = service.settings.max_bytes
-        data = await uploads[0].read(limit + 1)
+        if uploads:
+            data = await uploads[0].read(limit + 1)
+        else:
+            data = await request_bytes(service, None, form.image_url)
     if len(data) > limit:
         raise ImageTooLargeError(f"the uploaded image is more than the limit of {limit} bytes")
     return await _recognise(
@@ -313,7 +453,7 @@ async def _recognise(
     service: Service, owner: str, data: bytes, options_in: OptionsIn, preview: bool, fmt: str, start: float
 ) -> Response:
     """Read ``data`` (or answer a JSON result from the cache) and record it in the history."""
-    ocr = service.require_ocr()
+    model = await choose_model(service, options_in.model)
     s = service.settings
     options, document = options_in.to_options(), options_in.to_document()
     # Off the event loop: header checks are bounded, but not free on a 20 MB file.
@@ -321,17 +461,17 @@ async def _recognise(
     jobs = service.jobs
     options_json = canonical_json(options_in.model_dump(mode="json"))
     if jobs is not None and fmt == "json" and not preview:
-        cached = await anyio.to_thread.run_sync(jobs.cached, owner, sha, options_json)
+        cached = await anyio.to_thread.run_sync(jobs.cached, owner, sha, options_json, model.sha256)
         if cached is not None:
             cost_ms = (time.perf_counter() - start) * 1000
             response = OCRResponse.model_validate_json(cached).model_copy(
                 update={"cached": True, "cost_time_ms": round(cost_ms, 2)}
             )
-            await _record(service, owner, sha, options_json, response, cached=True)
+            await _record(service, owner, sha, options_json, response, model.sha256, cached=True)
             return JSONResponse(response.model_dump(mode="json"))
     try:
         result = await service.gate.run(
-            read_document_bytes, ocr, data, options, document, limits, preview, s.preview_max_side, fmt
+            read_document_bytes, model.ocr, data, options, document, limits, preview, s.preview_max_side, fmt
         )
     except (OCRError, ServiceError):
         raise
@@ -340,9 +480,9 @@ async def _recognise(
     telemetry.record_document(result.document, "sync")
     cost_ms = (time.perf_counter() - start) * 1000
     response = OCRResponse.from_document(
-        result.document, cost_time_ms=cost_ms, model=service.model, previews=result.previews
+        result.document, cost_time_ms=cost_ms, model=model.info, previews=result.previews
     )
-    await _record(service, owner, sha, options_json, response, cached=False)
+    await _record(service, owner, sha, options_json, response, model.sha256, cached=False)
     if result.body is not None:
         filename = f"ocr-result{EXTENSIONS[fmt]}"
         return Response(
@@ -352,12 +492,21 @@ async def _recognise(
     return JSONResponse(response.model_dump(mode="json"))
 
 
+async def choose_model(service: Service, name: str | None) -> LoadedModel:
+    """The model ``options.model`` names (None: the server's own), loaded off the event loop on
+    first use; UnknownModelError (422) for a name the server does not have."""
+    models = service.require_models()
+    models.check(name)
+    return await anyio.to_thread.run_sync(models.get, name)
+
+
 async def _record(
-    service: Service, owner: str, sha: str, options_json: str, response: OCRResponse, cached: bool
+    service: Service, owner: str, sha: str, options_json: str, response: OCRResponse, model_sha256: str,
+    cached: bool,
 ) -> None:
     """A history entry for a synchronous recognition (its result without previews: the cache's)."""
     jobs = service.jobs
-    if jobs is None or jobs.history is None or not service.settings.history or service.model_sha256 is None:
+    if jobs is None or jobs.history is None or not service.settings.history:
         return
     stored = response.model_copy(update={"cached": False, "processed_image_base64": None})
     if any(p.processed_image_base64 for p in stored.pages):
@@ -365,7 +514,7 @@ async def _record(
             update={"pages": [p.model_copy(update={"processed_image_base64": None}) for p in stored.pages]}
         )
     entry = HistoryEntry(
-        owner=owner, source="sync", sha256=sha, options=options_json, model_sha256=service.model_sha256,
+        owner=owner, source="sync", sha256=sha, options=options_json, model_sha256=model_sha256,
         text=response.text, result=stored.model_dump_json(), total_ms=response.cost_time_ms, cached=cached,
     )
     await anyio.to_thread.run_sync(jobs.history.record, entry)
@@ -397,6 +546,7 @@ class _Read:
 def read_document_bytes(
     ocr: OCR, data: bytes, options: OCROptions, document: DocumentOptions, limits: DocumentLimits,
     preview: bool, preview_max_side: int, fmt: str, *, cancelled: threading.Event | None = None,
+    on_page: Callable[[Page, int, int, int], None] | None = None,
 ) -> _Read:
     """On an inference thread: every chosen page read, one page image in memory at a time; the
     previews and the output file (a searchable PDF gets each page's image as JPEG) as asked.
@@ -414,6 +564,8 @@ def read_document_bytes(
             page_image = doc.page(number)
             page = replace(ocr(page_image.image, options), number=page_image.number, dpi=page_image.dpi)
             pages.append(page)
+            if on_page is not None:  # (page, pages read so far, pages to read, pages in the document)
+                on_page(page, len(pages), len(doc.numbers), doc.page_count)
             previews.append(
                 encode_preview(ocr.preprocess_preview(page_image.image, options.preprocess), preview_max_side)
                 if preview else None

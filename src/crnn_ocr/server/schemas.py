@@ -28,6 +28,8 @@ MAX_PAGE_RANGE = 200  # characters in a page range
 MAX_BEAM_WIDTH = 64
 MAX_CHARLIST = 20_000  # characters in an allowlist / denylist
 MAX_PATTERN = 500  # characters in a field pattern (a regular expression)
+MAX_URL = 2000  # characters in an image URL
+MAX_MODEL_NAME = 100
 
 
 class _Strict(BaseModel):
@@ -86,6 +88,10 @@ class OptionsIn(_Strict):
     pages: str | None = Field(
         _DOC.pages, max_length=MAX_PAGE_RANGE, description="pages of a PDF or TIFF to read, e.g. '1-3,5' (all)"
     )
+    model: str | None = Field(
+        None, max_length=MAX_MODEL_NAME, description="the recognition model to read with (GET /api/v1/models); "
+        "null: the server's default"
+    )
 
     def to_options(self) -> OCROptions:
         return OCROptions(
@@ -102,15 +108,25 @@ class OptionsIn(_Strict):
 
 
 class OCRRequest(_Strict):
-    """Body of ``POST /api/v1/ocr``."""
+    """Body of ``POST /api/v1/ocr``: the image as ``image_base64`` or as ``image_url`` (one of them)."""
 
-    image_base64: str = Field(
-        description="the encoded image (PNG, JPEG, BMP, TIFF, WebP) or PDF in base64; a data: URL is accepted"
+    image_base64: str | None = Field(
+        None, description="the encoded image (PNG, JPEG, BMP, TIFF, WebP) or PDF in base64; a data: URL is accepted"
+    )
+    image_url: str | None = Field(
+        None, max_length=MAX_URL, description="an http(s) URL the server fetches the image or PDF from "
+        "(public addresses only, unless allow-listed; see url_allowed_hosts)"
     )
     options: OptionsIn = Field(default_factory=OptionsIn)
     return_processed_image: bool = Field(
         False, description="also answer the preprocessed image as base64 PNG (processed_image_base64)"
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OCRRequest:
+        if (self.image_base64 is None) == (self.image_url is None):
+            raise ValueError("send exactly one of image_base64 and image_url")
+        return self
 
 
 class OCRForm(BaseModel):
@@ -139,6 +155,8 @@ class OCRForm(BaseModel):
     min_confidence: float = Field(_DEC.min_confidence, ge=0.0, le=1.0)
     dpi: float = Field(_DOC.dpi, ge=MIN_DPI, le=MAX_DPI)
     pages: str | None = Field(_DOC.pages, max_length=MAX_PAGE_RANGE)
+    model: str | None = Field(None, max_length=MAX_MODEL_NAME)
+    image_url: str | None = Field(None, max_length=MAX_URL, description="instead of the file: an http(s) URL to fetch")
     return_processed_image: bool = False
 
     @model_validator(mode="after")
@@ -148,7 +166,7 @@ class OCRForm(BaseModel):
             raise ValueError(f"unknown form field(s): {', '.join(unknown)}")
         return self
 
-    @field_validator("allowlist", "denylist", "pages", "pattern", mode="before")
+    @field_validator("allowlist", "denylist", "pages", "pattern", "model", "image_url", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         """An HTML form sends an empty text box as ""; that means "no list"."""
@@ -187,6 +205,7 @@ class OCRForm(BaseModel):
             ),
             dpi=self.dpi,
             pages=self.pages,
+            model=self.model,
         )
 
 
@@ -249,8 +268,22 @@ class TimingsOut(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    name: str
+    name: str = Field(description="the model's name (its manifest name; GET /api/v1/models)")
     version: str
+
+
+class ModelOut(BaseModel):
+    name: str = Field(description="what to pass as options.model")
+    version: str | None = Field(description="model_version from the ONNX metadata")
+    charset_size: int | None = Field(description="characters the model can read (the blank not counted)")
+    sha256: str
+    default: bool = Field(description="read with when options.model is not given")
+    loaded: bool = Field(description="loaded already (else loaded on first use, then kept)")
+    card: str | None = Field(None, description="the first paragraph of its model card")
+
+
+class ModelListResponse(BaseModel):
+    models: list[ModelOut]
 
 
 class PageOut(BaseModel):
@@ -291,7 +324,7 @@ class OCRResponse(BaseModel):
     def from_document(
         cls, document: Document, *, cost_time_ms: float, model: ModelInfo | None, previews: list[bytes | None]
     ) -> OCRResponse:
-        pages = [_page_out(page, png) for page, png in zip(document.pages, previews)]
+        pages = [page_out(page, png) for page, png in zip(document.pages, previews)]
         first = document.pages[0]
         totals = {k: round(sum(p.timings.to_dict()[k] for p in document.pages), 2) for k in TimingsOut.model_fields}
         return cls(
@@ -316,7 +349,7 @@ class OCRResponse(BaseModel):
         )
 
 
-def _page_out(page: Page, png: bytes | None) -> PageOut:
+def page_out(page: Page, png: bytes | None) -> PageOut:
     d = page.to_dict()
     return PageOut(
         page=page.number,
@@ -376,8 +409,15 @@ class InfoResponse(BaseModel):
 
 
 class JobImageIn(_Strict):
-    image_base64: str = Field(description="the image or PDF in base64 (a data: URL is accepted)")
+    image_base64: str | None = Field(None, description="the image or PDF in base64 (a data: URL is accepted)")
+    image_url: str | None = Field(None, max_length=MAX_URL, description="or an http(s) URL to fetch it from")
     name: str = Field("", max_length=500, description="a name to find it by in the result (e.g. the file name)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobImageIn:
+        if (self.image_base64 is None) == (self.image_url is None):
+            raise ValueError("send exactly one of image_base64 and image_url")
+        return self
 
 
 class JobRequest(_Strict):
@@ -468,6 +508,7 @@ class HistoryEntryOut(BaseModel):
     text: str
     total_ms: float
     cached: bool
+    model: str | None = Field(None, description="the model that read it")
     result: OCRResponse | None = Field(None, description="the full result (GET /api/v1/history/{id} only)")
 
 

@@ -16,6 +16,7 @@ from crnn_ocr.server.auth import Authenticator, KeyStore
 from crnn_ocr.server.errors import NotReadyError
 from crnn_ocr.server.inference import InferenceGate
 from crnn_ocr.server.jobs import JobService
+from crnn_ocr.server.model_registry import ModelRegistry
 from crnn_ocr.server.schemas import ModelInfo
 from crnn_ocr.server.settings import ServerSettings
 
@@ -38,6 +39,7 @@ class Service:
     jobs: JobService | None = None
     model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
     auth: Authenticator | None = None
+    models: ModelRegistry | None = None  # the default model and the manifest's others, loaded on first use
 
     @classmethod
     def create(cls, settings: ServerSettings) -> Service:
@@ -66,12 +68,13 @@ class Service:
         log.info("model %s %s loaded in %.0f ms", ocr.model.name, ocr.model.version, ms)
 
     def set_ready(self, ocr: OCR) -> None:
-        self.model = model_info(ocr)
-        self.model_sha256 = model_sha256(ocr, self.model)
+        self.models = ModelRegistry(ocr, threads=self.settings.threads)
+        self.model = self.models.default.info
+        self.model_sha256 = self.models.default.sha256
         self.ocr = ocr
         self.status = "ready"
         if self.jobs is not None:
-            self.jobs.start(ocr, self.model, self.model_sha256)
+            self.jobs.start(ocr, self.model, self.model_sha256, self.models.get)
 
     def fail(self, message: str) -> None:
         log.error("model not available: %s", message)
@@ -85,26 +88,14 @@ class Service:
             raise NotReadyError("the model is still loading; retry shortly")
         return self.ocr
 
+    def require_models(self) -> ModelRegistry:
+        self.require_ocr()
+        assert self.models is not None
+        return self.models
+
     def close(self) -> None:
         self.gate.close()
         if self.jobs is not None:
             self.jobs.close()
         if self.auth is not None:
             self.auth.keys.close()
-
-
-def model_info(ocr: OCR) -> ModelInfo:
-    spec = ocr.model
-    return ModelInfo(name=spec.name, version=spec.version)
-
-
-def model_sha256(ocr: OCR, model: ModelInfo) -> str:
-    """SHA-256 of the model file (of its name and version for an OCR without a file, in tests)."""
-    from crnn_ocr.models import sha256_file
-
-    path = getattr(ocr, "model_path", None)
-    if path is not None:
-        return sha256_file(path)
-    import hashlib
-
-    return hashlib.sha256(f"{model.name}\n{model.version}".encode()).hexdigest()

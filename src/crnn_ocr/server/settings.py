@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crnn_ocr.urlfetch import UrlPolicy
+
 MiB = 1024 * 1024
 #: Most images one job may ever carry: ``max_job_items`` is at most this, and a jobs body with
 #: more is refused by its schema with one error (not one per bad item).
@@ -96,6 +98,16 @@ class ServerSettings(BaseSettings):
         60.0, gt=0, description="expired jobs, results and history entries are deleted this often"
     )
 
+    # ---- image URLs (crnn_ocr.urlfetch) --------------------------------------------------------
+    url_input: bool = Field(True, description="fetch images given as image_url (false: air-gapped installs)")
+    url_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts, addresses or networks (CIDR) an image_url may reach although they are loopback, "
+        "private, link-local or reserved (empty: public addresses only)",
+    )
+    url_timeout_s: float = Field(10.0, gt=0, description="longest time fetching one image_url may take")
+    url_max_redirects: int = Field(5, ge=0, le=20, description="redirects followed from one image_url")
+
     # ---- access (crnn_ocr.server.auth) ---------------------------------------------------------
     insecure_open: bool = Field(
         False, description="serve without API keys on a non-loopback address (anyone reaching it reads everything)"
@@ -127,6 +139,13 @@ class ServerSettings(BaseSettings):
     @property
     def redis_mode(self) -> bool:
         return self.broker_url is not None
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(
+            enabled=self.url_input, allowed_hosts=tuple(self.url_allowed_hosts), max_bytes=self.max_bytes,
+            timeout_s=self.url_timeout_s, max_redirects=self.url_max_redirects,
+        )
 
     @property
     def max_body_bytes(self) -> int:

@@ -1,5 +1,8 @@
-// CRNN-OCR web page: choose / drop / paste an image or PDF, POST it to /ocr, draw the boxes, list the
-// lines page by page, and download the result as text, JSON, hOCR, ALTO or a searchable PDF.
+// CRNN-OCR web page: choose / drop / paste an image or PDF (or give its URL), POST it to /ocr, draw
+// the boxes, list the lines page by page, and download the result as text, JSON, hOCR, ALTO or a
+// searchable PDF. A PDF is read through POST /api/v1/ocr/stream, its pages shown as they are read.
+// The viewer zooms and pans, and compares the image before and after preprocessing
+// (POST /api/v1/preprocess: no detection or recognition). Strings: i18n.js. Tabs: showTab.
 // Plain JavaScript, no dependencies; every asset is served by the app itself. API calls go through
 // apiFetch, which adds the API key (asked once, kept in localStorage) when the server has keys.
 "use strict";
@@ -7,218 +10,16 @@
 const LOW_CONFIDENCE = 0.6;
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-const I18N = {
-  en: {
-    title: "CRNN-OCR text recognition",
-    model_loading: "Model loading…",
-    model_ready: "Model: {name} {version}",
-    model_failed: "Model failed to load",
-    api_docs: "API docs",
-    image: "Image",
-    drop_here: "Drop an image or PDF here, choose a file, or paste (Ctrl+V)",
-    formats: "PNG, JPEG, BMP, TIFF, WebP or PDF",
-    document: "PDF and multi-page files",
-    dpi: "Render at (dpi)",
-    pages: "Pages",
-    pages_hint: "all, or e.g. 1-3,5",
-    page_of: "Page {i} of {n}",
-    download: "Download",
-    searchable_pdf: "Searchable PDF",
-    preparing: "Preparing {format}…",
-    downloaded: "Downloaded {name}.",
-    detection: "Detection",
-    detect_lines: "Find text lines (off: the whole image is one line)",
-    preprocessing: "Preprocessing",
-    grayscale: "Grayscale",
-    clahe: "Contrast (CLAHE)",
-    denoise: "Denoise",
-    binarize: "Binarize",
-    morph_close: "Close gaps (morphology)",
-    deskew: "Deskew",
-    detector: "Line finder",
-    detector_auto: "Automatic",
-    detector_learned: "Learned (photos, receipts, tilted text)",
-    detector_classical: "Classical (clean scans)",
-    auto_orient: "Turn sideways and upside-down pages upright",
-    fields_option: "Find fields (invoices, receipts)",
-    fields: "Fields",
-    field: "Field",
-    value: "Value",
-    check: "Check",
-    valid: "valid",
-    invalid: "invalid",
-    unchecked: "not checked",
-    page_script: "On English pages, re-read unsure Chinese characters as Latin",
-    decoding: "Decoding",
-    method: "Method",
-    greedy: "Greedy (fast)",
-    beam: "Beam search",
-    beam_width: "Beam width",
-    allowlist: "Only these characters",
-    allowlist_hint: "e.g. 0123456789",
-    denylist: "Never these characters",
-    lm: "Beam search uses the language model",
-    pattern: "Field format",
-    pattern_hint: "any text; or plate, date, amount, a regex…",
-    min_confidence: "Hide lines below confidence",
-    view: "View",
-    show_processed: "Show the processed image",
-    recognise: "Recognise",
-    preview: "Preview",
-    original: "(original image)",
-    processed: "(processed image)",
-    working: "Recognising…",
-    empty_hint: "No image yet.",
-    result: "Text",
-    copy_all: "Copy all text",
-    copied: "Copied to the clipboard.",
-    copy_failed: "Could not copy; select the text below and copy it by hand.",
-    no_lines: "No text found.",
-    all_text: "All text",
-    low_legend: "low confidence (below 60%)",
-    low_title: "Low confidence: check this line",
-    confidence: "confidence",
-    timing: "Server {total} ms (preprocess {pre} · detect {det} · recognise {rec}) · round trip {rtt} ms · {w}×{h} px · {n} lines",
-    timing_pages: "Server {total} ms (preprocess {pre} · detect {det} · recognise {rec}) · round trip {rtt} ms · {p} pages · {n} lines",
-    file_label: "File: {name} ({size})",
-    pasted: "pasted image",
-    // error messages, by error code
-    err_empty_image: "The file is empty.",
-    err_unsupported_image: "This file is not an image we can read. Use PNG, JPEG, BMP, TIFF, WebP or PDF.",
-    err_encrypted_document: "This PDF is password-protected. Remove the password and try again.",
-    err_too_many_pages: "The document has too many pages. Choose fewer pages.",
-    err_corrupt_image: "The image file is damaged or incomplete.",
-    err_invalid_image: "The image could not be read.",
-    err_invalid_base64: "The image data is not valid base64.",
-    err_image_too_large: "The image is too large.",
-    err_payload_too_large: "The file is too large.",
-    err_invalid_options: "Some options are not valid.",
-    err_unsupported_media_type: "The request was sent in a format the server does not read.",
-    err_overloaded: "The server is busy. Please try again in a moment.",
-    err_not_ready: "The model is not ready yet. Please try again in a moment.",
-    err_model_error: "The model is not available.",
-    err_timeout: "The server took too long to answer.",
-    err_internal_error: "Something went wrong on the server.",
-    err_network: "Could not reach the server. Is it still running?",
-    err_not_image_file: "Please choose an image or PDF file.",
-    err_too_big_local: "The file is {size}; the limit is {limit}.",
-    err_unknown: "The request failed.",
-    key_title: "API key",
-    key_needed: "This server needs an API key. Ask its administrator for one (crnn-ocr keys create). It is kept in this browser only.",
-    key_invalid: "That API key was not accepted (unknown or revoked). Enter another one.",
-    key_save: "Use this key",
-    key_cancel: "Cancel",
-    forget_key: "Forget API key",
-  },
-  zh: {
-    title: "CRNN-OCR 文字识别",
-    model_loading: "模型加载中…",
-    model_ready: "模型：{name} {version}",
-    model_failed: "模型加载失败",
-    api_docs: "API 文档",
-    image: "图片",
-    drop_here: "将图片或 PDF 拖到这里、选择文件，或粘贴（Ctrl+V）",
-    formats: "支持 PNG、JPEG、BMP、TIFF、WebP、PDF",
-    document: "PDF 与多页文件",
-    dpi: "渲染分辨率（dpi）",
-    pages: "页码",
-    pages_hint: "全部，或如 1-3,5",
-    page_of: "第 {i} 页，共 {n} 页",
-    download: "下载",
-    searchable_pdf: "可搜索 PDF",
-    preparing: "正在生成 {format}…",
-    downloaded: "已下载 {name}。",
-    detection: "检测",
-    detect_lines: "检测文本行（关闭：整张图作为一行）",
-    preprocessing: "预处理",
-    grayscale: "灰度",
-    clahe: "增强对比度（CLAHE）",
-    denoise: "去噪",
-    binarize: "二值化",
-    morph_close: "闭运算（填补笔画间隙）",
-    deskew: "倾斜校正",
-    detector: "文本行检测",
-    detector_auto: "自动",
-    detector_learned: "学习型（照片、小票、倾斜文字）",
-    detector_classical: "传统（干净扫描件）",
-    auto_orient: "自动转正横放或倒置的页面",
-    fields_option: "提取字段（发票、收据）",
-    fields: "字段",
-    field: "字段",
-    value: "值",
-    check: "校验",
-    valid: "通过",
-    invalid: "未通过",
-    unchecked: "未校验",
-    page_script: "英文页面上，把不确定的汉字按拉丁字母重读",
-    decoding: "解码",
-    method: "方法",
-    greedy: "贪心（快）",
-    beam: "束搜索",
-    beam_width: "束宽",
-    allowlist: "只允许这些字符",
-    allowlist_hint: "例如 0123456789",
-    denylist: "禁止这些字符",
-    lm: "束搜索使用语言模型",
-    pattern: "字段格式",
-    pattern_hint: "任意文字；或 plate、date、amount、正则表达式…",
-    min_confidence: "隐藏置信度低于此值的行",
-    view: "显示",
-    show_processed: "显示预处理后的图片",
-    recognise: "识别",
-    preview: "预览",
-    original: "（原图）",
-    processed: "（预处理后）",
-    working: "识别中…",
-    empty_hint: "还没有图片。",
-    result: "文字",
-    copy_all: "复制全部文字",
-    copied: "已复制到剪贴板。",
-    copy_failed: "无法复制，请手动选中下面的文字复制。",
-    no_lines: "没有识别到文字。",
-    all_text: "全部文字",
-    low_legend: "低置信度（低于 60%）",
-    low_title: "置信度低：请核对这一行",
-    confidence: "置信度",
-    timing: "服务器 {total} 毫秒（预处理 {pre} · 检测 {det} · 识别 {rec}）· 往返 {rtt} 毫秒 · {w}×{h} 像素 · {n} 行",
-    timing_pages: "服务器 {total} 毫秒（预处理 {pre} · 检测 {det} · 识别 {rec}）· 往返 {rtt} 毫秒 · {p} 页 · {n} 行",
-    file_label: "文件：{name}（{size}）",
-    pasted: "粘贴的图片",
-    err_empty_image: "文件是空的。",
-    err_unsupported_image: "无法读取这个文件。请使用 PNG、JPEG、BMP、TIFF、WebP 图片或 PDF。",
-    err_encrypted_document: "这个 PDF 有密码保护。请先移除密码再试。",
-    err_too_many_pages: "文档页数太多，请选择较少的页。",
-    err_corrupt_image: "图片文件已损坏或不完整。",
-    err_invalid_image: "无法读取这张图片。",
-    err_invalid_base64: "图片数据不是有效的 base64。",
-    err_image_too_large: "图片太大。",
-    err_payload_too_large: "文件太大。",
-    err_invalid_options: "部分选项无效。",
-    err_unsupported_media_type: "请求格式不被服务器支持。",
-    err_overloaded: "服务器繁忙，请稍后再试。",
-    err_not_ready: "模型尚未就绪，请稍后再试。",
-    err_model_error: "模型不可用。",
-    err_timeout: "服务器响应超时。",
-    err_internal_error: "服务器出错了。",
-    err_network: "无法连接服务器，它还在运行吗？",
-    err_not_image_file: "请选择图片或 PDF 文件。",
-    err_too_big_local: "文件大小为 {size}，上限为 {limit}。",
-    err_unknown: "请求失败。",
-    key_title: "API 密钥",
-    key_needed: "此服务器需要 API 密钥，请向管理员索取（crnn-ocr keys create）。密钥只保存在本浏览器中。",
-    key_invalid: "该 API 密钥未被接受（未知或已吊销），请输入另一个。",
-    key_save: "使用此密钥",
-    key_cancel: "取消",
-    forget_key: "忘记 API 密钥",
-  },
-};
-
 const $ = (id) => document.getElementById(id);
 
 const state = {
   lang: pickLanguage(),
   file: null,          // the Blob being recognised
+  url: "",             // or the image URL the server fetches
   fileName: "",
+  images: {},          // SHA-256 of a file read here -> its object URL (history entries reopen with it)
+  zoom: 0,             // 0: fit the panel; else the scale of the image
+  compare: false,      // the before/after split is shown
   objectUrl: null,     // object URL of the original image
   result: null,        // last successful response
   pageIndex: 0,        // the page of the result shown
@@ -248,6 +49,12 @@ function applyLanguage() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  document.querySelectorAll("[data-i18n-aria-label]").forEach((el) => {
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  });
+  renderModelChoices();
+  showZoom();
   $("lang-toggle").textContent = state.lang === "zh" ? "English" : "中文";
   document.title = t("title");
   refreshModelBadge();
@@ -268,6 +75,7 @@ async function pollReadiness() {
     readiness = null;
   }
   refreshModelBadge();
+  if (readiness && readiness.ready && !models.length) loadModels();
   if (!readiness || readiness.status === "loading" || readiness.status === "starting") {
     setTimeout(pollReadiness, 2000);
   }
@@ -337,6 +145,45 @@ async function apiFetch(url, options = {}) {
   }
 }
 
+// ---- tabs -------------------------------------------------------------------------------------
+// A button [data-tab=NAME] in #tabs shows the section [data-tab-panel=NAME] and hides the others;
+// another script's tab joins by adding such a pair. "tab:shown" is dispatched with the name.
+
+function showTab(name) {
+  document.querySelectorAll("#tabs [data-tab]").forEach((b) => {
+    b.setAttribute("aria-selected", b.dataset.tab === name ? "true" : "false");
+  });
+  document.querySelectorAll("[data-tab-panel]").forEach((panel) => { panel.hidden = panel.dataset.tabPanel !== name; });
+  document.dispatchEvent(new CustomEvent("tab:shown", { detail: name }));
+  if (name === "read") fitImage();
+}
+
+// ---- models -----------------------------------------------------------------------------------
+
+let models = [];  // GET /api/v1/models
+
+async function loadModels() {
+  try {
+    const res = await apiFetch("/api/v1/models", { cache: "no-store" });
+    if (res.ok) models = (await res.json()).models;
+  } catch (_) { models = []; }
+  renderModelChoices();
+}
+
+function renderModelChoices() {
+  const select = $("model-select");
+  if (!select || !models.length) return;
+  const chosen = select.value;
+  select.replaceChildren(...models.map((m) => {
+    const option = document.createElement("option");
+    option.value = m.default ? "" : m.name;  // "" sends no model: the server's default
+    option.textContent = t(m.default ? "model_default" : "model_option", { name: m.name, version: m.version || "" });
+    if (m.card) option.title = m.card;
+    return option;
+  }));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
 async function loadInfo() {
   try {
     const res = await apiFetch("/api/v1/info", { cache: "no-store" });
@@ -380,18 +227,49 @@ function setImage(blob, name) {
     }));
     return;
   }
-  if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
   state.file = blob;
+  state.url = "";
   state.fileName = name || "";
-  state.objectUrl = URL.createObjectURL(blob);
+  state.objectUrl = URL.createObjectURL(blob);  // kept (state.images) so history can show it again
+  state.reopened = false;
+  if (!needsServerPreview()) rememberImage(blob, state.objectUrl);
   showFileName();
   clearResult();
-  if (needsServerPreview()) {
+  showSource();
+  $("run").disabled = false;
+  recognise();
+}
+
+// The image being read: the file itself, or (PDF, TIFF, URL) nothing until the server sends it.
+function showSource() {
+  if (state.file && !needsServerPreview()) {
+    showImage(state.objectUrl, "original", null);
+  } else {
     $("viewer").hidden = true;
     $("empty-hint").hidden = false;
-  } else {
-    showImage(state.objectUrl, "original", null);
   }
+}
+
+async function rememberImage(blob, url) {
+  if (!(window.crypto && crypto.subtle)) return;  // plain-http hosts: no SubtleCrypto, no reopening with the image
+  try {
+    const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    state.images[hex] = url;
+  } catch (_) { /* only a convenience */ }
+}
+
+function setUrl(url) {
+  state.file = null;
+  state.reopened = false;
+  state.objectUrl = null;
+  state.url = url;
+  let host = url;
+  try { host = new URL(url).host; } catch (_) { /* the server says what is wrong with it */ }
+  state.fileName = t("url_name", { host });
+  $("file-name").textContent = url;
+  clearResult();
+  showSource();
   $("run").disabled = false;
   recognise();
 }
@@ -400,6 +278,11 @@ function setupInputs() {
   $("file-input").addEventListener("change", (e) => {
     const file = e.target.files && e.target.files[0];
     if (file) setImage(file, file.name);
+  });
+  $("url-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const url = $("image-url").value.trim();
+    if (url) setUrl(url);
   });
 
   const zone = $("dropzone");
@@ -425,6 +308,8 @@ function setupInputs() {
     for (const item of items) {
       if (item.kind === "file" && item.type.startsWith("image/")) {
         e.preventDefault();
+        showTab("read");
+        state.scrollToResult = true;  // a paste while scrolled down: show where the result appears
         setImage(item.getAsFile(), "");
         return;
       }
@@ -439,9 +324,21 @@ function setupInputs() {
   form.addEventListener("submit", (e) => { e.preventDefault(); recognise(); });
   form.addEventListener("change", (e) => {
     if (e.target.name === "decode") form.elements.beam_width.disabled = e.target.value !== "beam";
-    if (state.file) recognise();
+    if (!state.file && !state.url) return;
+    // While comparing, a preprocessing step only updates the before/after view (cheap); the text is
+    // read again on "Recognise".
+    if (state.compare && PREPROCESS_STEPS.includes(e.target.name)) {
+      updateSplit();
+      $("options-note").hidden = false;
+      return;
+    }
+    recognise();
   });
 
+  $("tabs").addEventListener("click", (e) => {
+    const button = e.target.closest("[data-tab]");
+    if (button) showTab(button.dataset.tab);
+  });
   $("copy").addEventListener("click", copyAll);
   $("prev-page").addEventListener("click", () => showPage(state.pageIndex - 1));
   $("next-page").addEventListener("click", () => showPage(state.pageIndex + 1));
@@ -457,51 +354,70 @@ function setupInputs() {
     localStorage.setItem("crnn-ocr-lang", state.lang);
     applyLanguage();
   });
+  setupViewer();
+}
+
+// ---- the options ------------------------------------------------------------------------------
+
+const PREPROCESS_STEPS = ["grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew"];
+
+// The options form as the API's options object (POST /api/v1/ocr): the one conversion of the form.
+function formOptions() {
+  const f = $("options").elements;
+  const text = (name) => f[name].value.trim() || null;
+  const options = {
+    detect: f.detect.checked, detector: f.detector.value, auto_orient: f.auto_orient.checked, fields: f.fields.checked,
+    preprocess: Object.fromEntries(PREPROCESS_STEPS.map((name) => [name, f[name].checked])),
+    decode: {
+      method: f.decode.value, beam_width: Number(f.beam_width.value || 8), allowlist: f.allowlist.value || null,
+      denylist: f.denylist.value || null, page_script: f.page_script.checked, lm: f.lm.checked,
+      pattern: text("pattern"), min_confidence: Number(f.min_confidence.value || 0),
+    },
+    pages: text("pages"),
+    model: f.model.value || null,
+  };
+  if (f.dpi.value) options.dpi = Number(f.dpi.value);
+  return options;
+}
+
+// The same options as the flat form fields of POST /ocr and multipart POST /api/v1/jobs.
+function appendOptionFields(data, options) {
+  const flat = { ...options, ...options.preprocess, ...options.decode, decode: options.decode.method };
+  delete flat.preprocess;
+  delete flat.method;
+  for (const [name, value] of Object.entries(flat)) {
+    if (value === null || value === undefined) continue;
+    if (name === "beam_width" && options.decode.method !== "beam") continue;
+    data.append(name, typeof value === "boolean" ? String(value) : String(value));
+  }
+}
+
+// The form to POST to /ocr: the file (or the URL) and the options. ``forDownload``: no previews.
+function buildForm(forDownload = false) {
+  const data = new FormData();
+  if (state.file) data.append("image", state.file, "upload");  // the server never uses the name
+  else data.append("image_url", state.url);
+  appendOptionFields(data, formOptions());
+  const preview = !forDownload && ($("options").elements.return_processed_image.checked || needsServerPreview() || !state.file);
+  data.append("return_processed_image", preview ? "true" : "false");
+  return data;
 }
 
 // ---- the request ------------------------------------------------------------------------------
 
-// The form to POST: the file and the options. ``forDownload``: no preview images are needed.
-function buildForm(forDownload = false) {
-  const form = $("options").elements;
-  const data = new FormData();
-  data.append("image", state.file, "upload");  // the server never uses the name
-  for (const name of ["detect", "auto_orient", "fields", "grayscale", "clahe", "denoise", "binarize", "morph_close", "deskew", "page_script"]) {
-    data.append(name, form[name].checked ? "true" : "false");
-  }
-  data.append("detector", form.detector.value);
-  const preview = !forDownload && (form.return_processed_image.checked || needsServerPreview());
-  data.append("return_processed_image", preview ? "true" : "false");
-  if (form.dpi.value) data.append("dpi", form.dpi.value);
-  if (form.pages.value.trim()) data.append("pages", form.pages.value.trim());
-  appendDecodeFields(data, form);
-  return data;
-}
-
-// The decoding fields of the options form (shared by single reads and batch jobs).
-function appendDecodeFields(data, form) {
-  data.append("decode", form.decode.value);
-  if (form.decode.value === "beam") data.append("beam_width", form.beam_width.value || "8");
-  if (form.allowlist.value) data.append("allowlist", form.allowlist.value);
-  if (form.denylist.value) data.append("denylist", form.denylist.value);
-  data.append("lm", form.lm.checked ? "true" : "false");
-  if (form.pattern.value.trim()) data.append("pattern", form.pattern.value.trim());
-  data.append("min_confidence", form.min_confidence.value || "0");
-}
-
 async function recognise() {
-  if (!state.file) return;
+  if (!state.file && !state.url) return;
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
   const seq = ++state.seq;
   setBusy(true);
   hideError();
+  $("options-note").hidden = true;
   const started = performance.now();
   try {
-    const res = await apiFetch("/ocr", { method: "POST", body: buildForm(), signal: controller.signal });
-    let body = null;
-    try { body = await res.json(); } catch (_) { /* not JSON: handled below */ }
+    const stream = state.file && isPdf(state.file, state.fileName);
+    const { res, body } = stream ? await readStreaming(controller, seq) : await readOnce(controller);
     if (seq !== state.seq) return;  // a newer request replaced this one
     if (!res.ok || !body || body.success !== true) {
       clearResult();
@@ -514,6 +430,12 @@ async function recognise() {
     state.pageIndex = 0;
     state.selected = -1;
     renderResult(body, state.rtt);
+    if (state.compare) updateSplit();
+    document.dispatchEvent(new CustomEvent("ocr:read", { detail: body }));  // the history tab refreshes
+    if (state.scrollToResult) {
+      state.scrollToResult = false;
+      $("viewer-heading").scrollIntoView({ block: "start" });
+    }
   } catch (e) {
     if (e.name === "AbortError") return;
     if (seq === state.seq) { clearResult(); showError("network", String(e.message || e)); }
@@ -522,10 +444,77 @@ async function recognise() {
   }
 }
 
+async function readOnce(controller) {
+  const res = await apiFetch("/ocr", { method: "POST", body: buildForm(), signal: controller.signal });
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON: handled by the caller */ }
+  return { res, body };
+}
+
+// A PDF: POST /api/v1/ocr/stream, its pages counted as they are read (Server-Sent Events).
+async function readStreaming(controller, seq) {
+  const options = formOptions();
+  const body = JSON.stringify({
+    image_base64: await blobBase64(state.file), options,
+    return_processed_image: true,
+  });
+  const res = await apiFetch("/api/v1/ocr/stream", {
+    method: "POST", body, signal: controller.signal, headers: { "Content-Type": "application/json" },
+  });
+  if (!res.ok) {
+    let error = null;
+    try { error = await res.json(); } catch (_) { /* not JSON */ }
+    return { res, body: error };
+  }
+  let result = null;
+  await readEvents(res, (name, data) => {
+    if (seq !== state.seq) return;
+    if (name === "page") $("progress-text").textContent = t("page_reading", data);
+    else if (name === "result") result = data;
+    else if (name === "error") result = { success: false, error: data };
+  });
+  return { res, body: result };
+}
+
+// Each Server-Sent Event of a fetch() response: onEvent(name, data). (EventSource cannot send
+// the API key, so the page reads the stream itself.)
+async function readEvents(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+    }
+    if (done) return;
+  }
+}
+
+function blobBase64(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1]);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
 function setBusy(busy) {
   $("progress").hidden = !busy;
+  $("progress-text").textContent = t("working");
   document.body.setAttribute("aria-busy", busy ? "true" : "false");
-  $("run").disabled = busy || !state.file;
+  $("run").disabled = busy || (!state.file && !state.url);
 }
 
 function clearResult() {
@@ -541,13 +530,19 @@ function clearResult() {
   $("no-lines").hidden = true;
   $("all-text").value = "";
   $("timing").textContent = "";
+  $("model-used").textContent = "";
+  $("cached-badge").hidden = true;
+  $("view-note").hidden = true;
   $("copy").disabled = true;
   $("copy-status").textContent = "";
 }
 
-// Show ``src`` in the viewer; ``size`` ({width, height} of the original) scales the overlay.
+// ---- the viewer: zoom, pan, before/after ------------------------------------------------------
+
+// Show ``src`` in the viewer; ``size`` ({width, height} of the page) scales the overlay.
 function showImage(src, kind, size) {
   const img = $("view-image");
+  img.classList.remove("blank");
   if (img.getAttribute("src") !== src) img.src = src;
   img.alt = t(kind);
   $("view-kind").textContent = t(kind);
@@ -557,15 +552,113 @@ function showImage(src, kind, size) {
   fitImage();
 }
 
-// Fit the image to the panel: shrink big ones, enlarge small ones up to 4x, keep the aspect.
-function fitImage() {
+// No image (a history entry whose image this browser no longer has): a blank page of its size.
+function showBlank(size) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.min(size.width, 4000));
+  canvas.height = Math.max(1, Math.min(size.height, 4000));
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  showImage(canvas.toDataURL("image/png"), "original", size);
+  $("view-image").classList.add("blank");
+}
+
+// The scale that fits the image in the panel (small images up to 4x).
+function fitScale() {
   const img = $("view-image");
   const w = img.naturalWidth;
   const h = img.naturalHeight;
-  if (!w || !h) return;
-  const room = $("viewer").parentElement.clientWidth - 40;
-  const scale = Math.min(room / w, (window.innerHeight * 0.75) / h, 4);
-  img.style.width = `${Math.max(1, Math.floor(w * scale))}px`;
+  if (!w || !h) return 1;
+  const room = Math.max(50, $("viewport").clientWidth - 4);
+  return Math.min(room / w, (window.innerHeight * 0.7) / h, 4);
+}
+
+function fitImage() {
+  applyZoom(state.zoom || fitScale());
+}
+
+function applyZoom(scale) {
+  const img = $("view-image");
+  if (!img.naturalWidth) return;
+  img.style.width = `${Math.max(1, Math.floor(img.naturalWidth * scale))}px`;
+  state.shownScale = scale;
+  showZoom();
+}
+
+function showZoom() {
+  const label = $("zoom-label");
+  if (label) label.textContent = t("zoom_label", { percent: Math.round((state.shownScale || 1) * 100) });
+}
+
+function zoomBy(factor) {
+  const scale = Math.min(16, Math.max(0.05, (state.shownScale || fitScale()) * factor));
+  state.zoom = scale;
+  applyZoom(scale);
+}
+
+function setupViewer() {
+  $("zoom-in").addEventListener("click", () => zoomBy(1.25));
+  $("zoom-out").addEventListener("click", () => zoomBy(0.8));
+  $("zoom-fit").addEventListener("click", () => { state.zoom = 0; fitImage(); });
+  const viewport = $("viewport");
+  viewport.addEventListener("wheel", (e) => {
+    if (!e.ctrlKey) return;  // plain wheel scrolls the page; ctrl+wheel (and pinch) zooms
+    e.preventDefault();
+    zoomBy(e.deltaY < 0 ? 1.1 : 1 / 1.1);
+  }, { passive: false });
+  let drag = null;  // drag the image to pan it
+  viewport.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0) return;
+    drag = { x: e.clientX, y: e.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
+    viewport.classList.add("panning");
+  });
+  window.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    viewport.scrollLeft = drag.left - (e.clientX - drag.x);
+    viewport.scrollTop = drag.top - (e.clientY - drag.y);
+  });
+  window.addEventListener("pointerup", () => { drag = null; viewport.classList.remove("panning"); });
+  $("compare").addEventListener("change", (e) => {
+    state.compare = e.target.checked;
+    $("compare-hint").hidden = !state.compare;
+    $("split").hidden = $("split-slider").hidden = !state.compare;
+    if (state.compare) updateSplit();
+    else $("options-note").hidden = true;
+  });
+  $("split-slider").addEventListener("input", (e) => {
+    $("split").style.clipPath = `inset(0 0 0 ${e.target.value}%)`;
+  });
+}
+
+// The before/after split: the preprocessed page from POST /api/v1/preprocess (no detection, no
+// recognition) over the right part of the image.
+async function updateSplit() {
+  if (!state.compare || (!state.file && !state.url)) return;
+  const seq = (state.splitSeq = (state.splitSeq || 0) + 1);
+  const options = formOptions();
+  const body = { options };
+  if (state.file) body.image_base64 = await blobBase64(state.file);
+  else body.image_url = state.url;
+  const page = state.result && state.result.pages ? state.result.pages[state.pageIndex].page : null;
+  try {
+    const res = await apiFetch(`/api/v1/preprocess${page ? `?page=${page}` : ""}`, {
+      method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" },
+    });
+    if (seq !== state.splitSeq) return;
+    if (!res.ok) {
+      const err = await res.json().catch(() => null);
+      if (err && err.error) showError(err.error.code, err.error.message);
+      return;
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const old = $("split-image").src;
+    $("split-image").src = url;
+    $("split-image").dataset.steps = res.headers.get("X-Preprocessing") || "";
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+  } catch (e) {
+    showError("network", String(e.message || e));
+  }
 }
 
 function showError(code, detail) {
@@ -581,6 +674,28 @@ function hideError() {
   $("error").hidden = true;
 }
 
+// A result read earlier (a history entry, a batch file) in the viewer: ``image`` is its image's
+// object URL while the browser still has it, else the boxes are drawn on a blank page.
+function openResult(result, name, image) {
+  if (state.controller) state.controller.abort();
+  state.seq++;
+  setBusy(false);
+  hideError();
+  state.file = null;
+  state.url = "";
+  state.fileName = name || "";
+  state.objectUrl = image || null;
+  state.reopened = true;
+  $("file-name").textContent = name || "";
+  clearResult();
+  state.result = result;
+  state.pageIndex = 0;
+  state.selected = -1;
+  showTab("read");
+  renderResult(result, null);
+  $("run").disabled = true;
+}
+
 // ---- the result -------------------------------------------------------------------------------
 
 function renderResult(result, rtt) {
@@ -591,9 +706,15 @@ function renderResult(result, rtt) {
   const processed = state.pageIndex === 0 ? result.processed_image_base64 : page.processed_image_base64;
   if (processed) {
     showImage(`data:image/png;base64,${processed}`, "processed", page);
-  } else if (!needsServerPreview()) {
+  } else if (state.objectUrl && !needsServerPreview()) {
     showImage(state.objectUrl, "original", page);
+  } else {
+    showBlank(page);
   }
+  $("view-note").hidden = !(state.reopened && !state.objectUrl);
+  $("view-note").textContent = t("no_image_kept");
+  $("cached-badge").hidden = !result.cached;
+  $("model-used").textContent = result.model ? t("read_with", { name: `${result.model.name} ${result.model.version}` }) : "";
   $("page-nav").hidden = pages.length < 2;
   $("page-label").textContent = t("page_of", { i: page.page ?? state.pageIndex + 1, n: result.page_count ?? pages.length });
   $("prev-page").disabled = state.pageIndex === 0;
@@ -706,7 +827,10 @@ const EXTENSIONS = { text: ".txt", json: ".json", hocr: ".hocr", alto: ".alto.xm
 const FORMAT_NAMES = { text: "Text", json: "JSON", hocr: "hOCR", alto: "ALTO", pdf: "PDF" };
 
 function setDownloads(enabled) {
-  document.querySelectorAll("#downloads button[data-format]").forEach((b) => { b.disabled = !enabled; });
+  const source = Boolean(state.file || state.url);
+  document.querySelectorAll("#downloads button[data-format]").forEach((b) => {
+    b.disabled = !enabled || (b.dataset.format !== "json" && !source);
+  });
 }
 
 function saveBlob(blob, name) {
@@ -724,13 +848,14 @@ function saveBlob(blob, name) {
 // JSON is the result already shown; the other formats are made by the server from the same file
 // and options (POST /ocr?format=...).
 async function download(format) {
-  if (!state.result || !state.file) return;
+  if (!state.result) return;
   const stem = (state.fileName || "pasted").replace(/\.[^.]*$/, "") || "result";
   const name = `${stem}.ocr${EXTENSIONS[format]}`;
   if (format === "json") {
     saveBlob(new Blob([JSON.stringify(state.result, null, 2)], { type: "application/json" }), name);
     return;
   }
+  if (!state.file && !state.url) return;  // a reopened result: only its JSON is at hand
   $("download-status").textContent = t("preparing", { format: FORMAT_NAMES[format] });
   setDownloads(false);
   try {
@@ -795,3 +920,4 @@ applyLanguage();
 showForgetKey();
 pollReadiness();
 loadInfo();
+loadModels();

@@ -1,37 +1,11 @@
 "use strict";
 // Live OCR on the web page: the camera (getUserMedia) or a shared screen / window
-// (getDisplayMedia) streamed to WS /api/v1/stream. Loaded after app.js (uses its $, t, I18N,
-// applyLanguage, apiKey, askForKey, SVG_NS, LOW_CONFIDENCE). The page sends a JPEG of the video
+// (getDisplayMedia) streamed to WS /api/v1/stream, in the Live tab; its strings are in i18n.js.
+// Loaded after app.js (uses its $, t, I18N, applyLanguage, apiKey, askForKey, SVG_NS,
+// LOW_CONFIDENCE). The page sends a JPEG of the video
 // up to four times a second, each once the previous one is answered (a fresh frame is read, none waits),
 // draws the boxes of each answer over the video and keeps a transcript of every line reported,
-// each with its best reading so far. The options are those of the form above.
-
-Object.assign(I18N.en, {
-  live: "Live: camera or screen",
-  live_camera: "Camera", live_screen: "Share a screen or window",
-  live_pause: "Pause", live_resume: "Resume", live_stop: "Stop",
-  live_copy: "Copy transcript", live_download: "Download transcript",
-  live_connecting: "Connecting…",
-  live_running: "{fps} frames/s · latency {latency} ms · {processed} read, {skipped} unchanged, {dropped} dropped",
-  live_paused: "Paused.",
-  live_stopped: "Stopped: {lines} lines.",
-  live_no_media: "This browser cannot capture a camera or screen here (it needs https or localhost).",
-  live_media_failed: "Could not start the capture: {detail}",
-  live_failed: "The live stream ended: {detail}",
-});
-Object.assign(I18N.zh, {
-  live: "实时：摄像头或屏幕",
-  live_camera: "摄像头", live_screen: "共享屏幕或窗口",
-  live_pause: "暂停", live_resume: "继续", live_stop: "停止",
-  live_copy: "复制全文", live_download: "下载全文",
-  live_connecting: "连接中…",
-  live_running: "每秒 {fps} 帧 · 延迟 {latency} 毫秒 · 已识别 {processed}，未变化 {skipped}，丢弃 {dropped}",
-  live_paused: "已暂停。",
-  live_stopped: "已停止：共 {lines} 行。",
-  live_no_media: "此浏览器在这里无法使用摄像头或共享屏幕（需要 https 或 localhost）。",
-  live_media_failed: "无法开始采集：{detail}",
-  live_failed: "实时识别已结束：{detail}",
-});
+// each with its best reading so far. The options are those of the Read tab's form.
 
 const LIVE_INTERVAL_MS = 250;  // a frame every 250 ms at most
 const LIVE_MAX_UNANSWERED = 1;  // a frame sent while one is read would wait, and be stale when read
