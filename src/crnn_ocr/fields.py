@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crnn_ocr.field_reader import FieldReader
 from crnn_ocr.field_rows import rows_of
 from crnn_ocr.invoice import INVOICE_FIELDS, invoice_fields, is_invoice
 from crnn_ocr.receipt import RECEIPT_FIELDS, receipt_fields
@@ -34,7 +35,9 @@ from crnn_ocr.types import Block, Field
 __all__ = ["INVOICE_FIELDS", "RECEIPT_FIELDS", "find_fields", "invoice_fields", "receipt_fields"]
 
 
-def find_fields(blocks: Sequence[Block]) -> tuple[Field, ...]:
-    """The typed fields of a page laid out as ``blocks`` (see the module docstring)."""
+def find_fields(blocks: Sequence[Block], reader: FieldReader | None = None) -> tuple[Field, ...]:
+    """The typed fields of a page laid out as ``blocks`` (see the module docstring). ``reader``:
+    the page's recognizer, to read a value again under its field's grammar, or beside its label
+    where no value was found (``crnn_ocr.field_reader``); None: the lines' text only."""
     rows = rows_of(blocks)
-    return invoice_fields(rows) if is_invoice(rows) else receipt_fields(rows)
+    return invoice_fields(rows) if is_invoice(rows) else receipt_fields(rows, reader)
