@@ -177,7 +177,7 @@ def _date_score(text: str, printed: str) -> int:
 def receipt_total(rows: Sequence[Cells], reader: FieldReader | None = None) -> Field | None:
     """The receipt's total: the amount of the best-labelled total row (see ``TOTAL_LABELS``; rows of a
     GST/tax summary table count as plain amounts), the one that equals cash - change first; with
-    no total row, the largest amount that is no payment, change or tax. ``reader``: the amounts
+    no total row, or only plain AMOUNT rows, the largest amount that is no payment, change or tax. ``reader``: the amounts
     beside a total label are read again under the amount grammar, and where no amount was read
     beside the label the strip right of it is read (``crnn_ocr.field_reader``)."""
     summary = next((i for i, row in enumerate(rows) if SUMMARY_RE.search(row_text(row))), len(rows))
@@ -198,11 +198,16 @@ def receipt_total(rows: Sequence[Cells], reader: FieldReader | None = None) -> F
         if value > 0:
             candidates.append((rank, value, make_field("total", money(value), printed, cells)))
     paid = _paid(rows, reader)
+    best = None
     if candidates:
         # cash - change confirms a candidate; then the best label, then the largest amount
         best = max(candidates, key=lambda c: (paid is not None and abs(c[1] - paid) < Decimal("0.005"), c[0], c[1]))
-    else:
-        best = _largest_amount(rows)
+    if best is None or (best[0] <= 1 and (paid is None or abs(best[1] - paid) >= Decimal("0.005"))):
+        # no total row, or only a plain AMOUNT (a column heading) or a summary's total: the
+        # largest amount that is no payment, change or tax, if larger
+        largest = _largest_amount(rows)
+        if largest is not None and (best is None or largest[1] > best[1]):
+            best = largest
     if best is None:
         return None
     valid, check = _total_adds_up(rows, best[1])
@@ -223,7 +228,7 @@ def _amount_after_label(
     """The largest amount after the label of row ``i`` (as printed, its value, the cells it was
     read from): in the label's line and the later lines of the row (each read again under the
     amount grammar when a ``reader`` is given and it holds digits), else in the strip right of
-    the row (``reader.read_beside``), else in the next row if that is little more than a number."""
+    the label's line (``reader.read_beside``), else in the next row if that is little more than a number."""
     row = rows[i]
     at = next((j for j, c in enumerate(row) if label_end(c.text) > 0), 0)
     amounts: list[tuple[str, Decimal]] = []
@@ -240,7 +245,7 @@ def _amount_after_label(
         amounts += found
     cells = list(row)
     if not amounts and reader is not None:
-        beside = reader.read_beside(row[-1].line, AMOUNT_BESIDE)
+        beside = reader.read_beside(row[at].line, AMOUNT_BESIDE)
         value = None if beside is None else sure_value(beside[0])
         if beside is not None and value is not None:
             amounts = find_amounts(value)
