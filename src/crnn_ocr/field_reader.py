@@ -40,9 +40,10 @@ AMOUNT_BESIDE = rf"[^0-9]{{0,5}}{_AMOUNT}[^0-9]{{0,2}}"
 class FieldReader(Protocol):
     """What the fields step may ask of the page's recognizer (``crnn_ocr.pipeline``)."""
 
-    def reread(self, line: Line, pattern: str) -> Recognition | None:
+    def reread(self, line: Line, pattern: str, start: int = 0) -> Recognition | None:
         """``line`` decoded again, keeping only texts ``pattern`` accepts; None: no such read (judge
-        it with ``sure_value``)."""
+        it with ``sure_value``). ``start``: only the part of the line after its first ``start``
+        characters as read (their CTC frames), a value after its label."""
 
     def read_beside(
         self, line: Line, pattern: str, value: re.Pattern[str] = ...
@@ -101,11 +102,16 @@ class PageReader:
             self._grammars[pattern] = _compiled(pattern, self.recognizer)
         return self._grammars[pattern]
 
-    def reread(self, line: Line, pattern: str) -> Recognition | None:
+    def reread(self, line: Line, pattern: str, start: int = 0) -> Recognition | None:
         known = self.lines.get(id(line))
         if known is None:
             return None
-        rec = grammar_decode(known[1], self.recognizer.spec.charset, self.grammar(pattern))
+        probs = known[1]
+        if start > 0:
+            if start > len(line.chars) or line.chars[start - 1].frames is None:
+                return None
+            probs = probs[line.chars[start - 1].frames[1] + 1 :]  # type: ignore[index]
+        rec = grammar_decode(probs, self.recognizer.spec.charset, self.grammar(pattern))
         return rec if rec.text else None
 
     def read_beside(

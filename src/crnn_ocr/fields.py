@@ -40,4 +40,4 @@ def find_fields(blocks: Sequence[Block], reader: FieldReader | None = None) -> t
     the page's recognizer, to read a value again under its field's grammar, or beside its label
     where no value was found (``crnn_ocr.field_reader``); None: the lines' text only."""
     rows = rows_of(blocks)
-    return invoice_fields(rows) if is_invoice(rows) else receipt_fields(rows, reader)
+    return invoice_fields(rows, reader) if is_invoice(rows) else receipt_fields(rows, reader)

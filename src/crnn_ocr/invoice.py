@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from rapidfuzz.distance import Levenshtein
 
-from crnn_ocr.field_rows import COLON, Cells, Found, after_label, make_field, row_text, with_verdict
+from crnn_ocr.field_reader import FieldReader
+from crnn_ocr.field_rows import COLON, Cell, Cells, Found, after_label, make_field, row_text, with_verdict
+from crnn_ocr.places import PLACES
 from crnn_ocr.receipt import receipt_total
 from crnn_ocr.types import Field
 from crnn_ocr.validate import (
@@ -50,8 +52,10 @@ TAX_ID_RE = re.compile(r"[0-9A-Z]{15,20}")
 SUM_LABEL = re.compile(r"^\W*合\s*[^\d¥]{0,2}?\s*计")  # OCR may read a mark between the spaced 合 计
 
 
-def invoice_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
+def invoice_fields(rows: Sequence[Cells], reader: FieldReader | None = None) -> tuple[Field, ...]:
     out: list[Field] = []
+    if reader is not None:
+        rows = _reread_parties(rows, reader)
 
     def digits(name: str, label: str, lengths: tuple[int, ...], what: str) -> None:
         found = after_label(rows, re.compile(label + COLON), DIGITS_RE)
@@ -80,6 +84,53 @@ def invoice_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
 
 NAME_LABEL = re.compile(r"(?:名\S?\s*)?称\s*[:：]\s*")
 ID_LABEL = re.compile(r"(?:纳税人识别号|统一社会信用代码(?:/纳税人识别号)?|识别号)\s*[:：]?\s*")
+
+
+#: A company name starting with a Chinese place (``crnn_ocr.places``): the place, then the rest.
+NAME_AT_PLACE = "(" + "|".join(PLACES) + ")[^:：]*"
+_PLACE_START = re.compile("|".join(sorted(PLACES, key=len, reverse=True)))
+
+
+def _reread_parties(rows: Sequence[Cells], reader: FieldReader) -> list[Cells]:
+    """``rows`` with the values after 纳税人识别号 and 名称 labels read again under a grammar where
+    that changes at most a few characters: a taxpayer id as a unified social credit code (its
+    alphabet has no O, I, Z, S or V, and its last character checks the others), a company name as
+    starting with a Chinese place (企业名称 = 行政区划 + 字号 + ...) when it starts with none."""
+    out = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            text = cell.text
+            for label, fix in ((ID_LABEL, _reread_tax_id), (NAME_LABEL, _reread_name)):
+                m = label.search(text)
+                if m is not None and len(text) == len(cell.line.text) == len(cell.line.chars):
+                    value = fix(reader, cell, m.end())
+                    if value is not None:
+                        text = text[: m.end()] + value
+                    break
+            cells.append(Cell(text, cell.line) if text != cell.text else cell)
+        out.append(tuple(cells))
+    return out
+
+
+def _reread_tax_id(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    old = cell.text[start:].strip()
+    if check_tax_id(old)[0]:
+        return None
+    rec = reader.reread(cell.line, "uscc", start)
+    if rec is None or len(rec.text) != 18 or Levenshtein.distance(rec.text, old.upper()) > 3:
+        return None
+    return rec.text
+
+
+def _reread_name(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    old = cell.text[start:]
+    if not old or _PLACE_START.match(old) or not _is_cjk(old[0]):
+        return None
+    rec = reader.reread(cell.line, NAME_AT_PLACE, start)
+    if rec is None or Levenshtein.distance(rec.text, old) > 1 or len(rec.text) != len(old):
+        return None
+    return rec.text
 
 
 def _parties(rows: Sequence[Cells]) -> list[Field]:
