@@ -101,7 +101,7 @@ def _reread_parties(rows: Sequence[Cells], reader: FieldReader) -> list[Cells]:
         cells = []
         for cell in row:
             text = cell.text
-            for label, fix in ((ID_LABEL, _reread_tax_id), (NAME_LABEL, _reread_name)):
+            for label, fix in ((ID_LABEL, _reread_tax_id), (NAME_LABEL, _reread_name), (WORDS_START, _reread_words)):
                 m = label.search(text)
                 if m is not None and len(text) == len(cell.line.text) == len(cell.line.chars):
                     value = fix(reader, cell, m.end())
@@ -111,6 +111,24 @@ def _reread_parties(rows: Sequence[Cells], reader: FieldReader) -> list[Cells]:
             cells.append(Cell(text, cell.line) if text != cell.text else cell)
         out.append(tuple(cells))
     return out
+
+
+#: Where amounts in words start: after 大写 (and its bracket), or at the start of a line holding
+#: three or more numerals of them.
+WORDS_START = re.compile(r"^.*?大写\s*[)）]?|^(?=(?:.*[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分]){3})")
+WORDS_GRAMMAR = "[^{0}]{{0,3}}[{0}]+".format("零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整")
+
+
+def _reread_words(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    """An amount in words read again as Chinese financial numerals (a mark before them allowed):
+    numerals misread as look-alikes (登 for 壹, 参 for 叁, 伯 for 佰) come back as numerals."""
+    old = cell.text[start:]
+    if sum(ch in WORDS_CHARS for ch in old) < 3 or "¥" in old or any(ch.isdigit() for ch in old[3:]):
+        return None
+    rec = reader.reread(cell.line, WORDS_GRAMMAR, start)
+    if rec is None or Levenshtein.distance(rec.text, old) > len(old) // 2:
+        return None
+    return rec.text
 
 
 def _reread_tax_id(reader: FieldReader, cell: Cell, start: int) -> str | None:
