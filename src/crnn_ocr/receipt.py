@@ -177,9 +177,10 @@ def _date_score(text: str, printed: str) -> int:
 def receipt_total(rows: Sequence[Cells], reader: FieldReader | None = None) -> Field | None:
     """The receipt's total: the amount of the best-labelled total row (see ``TOTAL_LABELS``; rows of a
     GST/tax summary table count as plain amounts), the one that equals cash - change first; with
-    no total row, or only plain AMOUNT rows, the largest amount that is no payment, change or tax. ``reader``: the amounts
-    beside a total label are read again under the amount grammar, and where no amount was read
-    beside the label the strip right of it is read (``crnn_ocr.field_reader``)."""
+    no total row, or only plain AMOUNT rows, the largest amount that is no payment, change or
+    tax. ``reader``: the amounts beside a total label are read again under the amount grammar,
+    and where no amount was read beside the label the strip right of it is read
+    (``crnn_ocr.field_reader``)."""
     summary = next((i for i, row in enumerate(rows) if SUMMARY_RE.search(row_text(row))), len(rows))
     candidates: list[tuple[int, Decimal, Field]] = []
     for i, row in enumerate(rows):
@@ -238,7 +239,8 @@ def _amount_after_label(
         if reader is not None and any(ch.isdigit() for ch in after):
             rec = reader.reread(cell.line, AMOUNT_AT_END)
             if rec is not None and j == 0:  # the label may hold digits too (TOTAL INCL. 6% GST)
-                rec = replace(rec, text=rec.text[label_end(norm_text(rec.text)) :], chars=rec.chars[label_end(norm_text(rec.text)) :])
+                end = label_end(norm_text(rec.text))
+                rec = replace(rec, text=rec.text[end:], chars=rec.chars[end:])
             again = sure_value(rec)
             if again is not None:
                 found = find_amounts(again)
