@@ -30,11 +30,15 @@ if TYPE_CHECKING:
     from crnn_ocr.recognize import Recognizer
 
 _AMOUNT = r"-?(\d{1,3}(,\d{3})+|\d+)\.\d\d"
+#: Printable ASCII and ¥ (a label, a currency, a mark); the same without digits; and without
+#: digits, points, commas and dashes. Classes of a few dozen characters, not the model's
+#: thousands: the grammar decode's time grows with its edges.
+_TEXT, _NO_DIGIT, _NO_NUMBER = "[ -~¥]", "[ -/:-~¥]", "[ -+/:-~¥]"
 #: A line holding an amount at its end (after a label, say): anything, then the amount, then at
 #: most three characters that are no digits (a tax code, an asterisk).
-AMOUNT_AT_END = rf"(.*[^0-9.,])?{_AMOUNT}[^0-9]{{0,3}}"
+AMOUNT_AT_END = rf"({_TEXT}*{_NO_NUMBER})?{_AMOUNT}{_NO_DIGIT}{{0,3}}"
 #: The strip beside a label: a colon or currency before the amount, little after it.
-AMOUNT_BESIDE = rf"[^0-9]{{0,5}}{_AMOUNT}[^0-9]{{0,2}}"
+AMOUNT_BESIDE = rf"{_NO_DIGIT}{{0,5}}{_AMOUNT}{_NO_DIGIT}{{0,2}}"
 
 
 class FieldReader(Protocol):
