@@ -193,3 +193,22 @@ def test_invoice_values_reread_under_their_grammar(shipped_ocr: OCR, seed: int, 
         expected = inv.truth["total"] if name == "total_in_words" else inv.truth[name]
         assert got[name].value == expected, name
         assert got[name].valid is not False
+
+
+@pytest.mark.parametrize("name", ["南方航空有限公司", "天成科技有限公司", "大华技术股份有限公司"])
+def test_a_name_whose_trade_name_comes_first_is_not_made_a_place(shipped_ocr: OCR, name: str) -> None:
+    # 南方 is one character from 南宁, 天成 from 天水, 大华 from 大连: the frames, not the list, decide
+    from crnn_ocr.field_rows import Cell
+    from crnn_ocr.invoice import _reread_name
+    from render import render_line
+
+    text = "名称：" + name
+    image = render_line(text, size=24)
+    box = Box.from_rect(0, 0, image.shape[1], image.shape[0])
+    recognizer = shipped_ocr.recognizer
+    probs = recognizer.probabilities([image])
+    read = recognizer.recognize([image])[0]
+    assert read.text == text
+    line = Line(read.text, read.confidence, box, read.chars)
+    reader = PageReader.of(recognizer, image, [line], [box], probs, lambda b: b)
+    assert _reread_name(reader, Cell(text, line), 3) is None

@@ -146,9 +146,17 @@ def _reread_name(reader: FieldReader, cell: Cell, start: int) -> str | None:
     if not old or _PLACE_START.match(old) or not _is_cjk(old[0]):
         return None
     rec = reader.reread(cell.line, NAME_AT_PLACE, start)
-    if rec is None or Levenshtein.distance(rec.text, old) > 1 or len(rec.text) != len(old):
+    if rec is None or len(rec.text) != len(old) or Levenshtein.distance(rec.text, old) > 1:
+        return None
+    # the frames must show the place's character a little: a name whose 字号 comes first, cleanly
+    # printed (南方航空, 天成科技), gives a place's character (南宁, 天水) 1e-5 or less
+    if any(c.char != o and c.confidence < NAME_MIN_CONFIDENCE for c, o in zip(rec.chars, old)):
         return None
     return rec.text
+
+
+#: The least CTC confidence of a character a place name puts into a company name (``_reread_name``).
+NAME_MIN_CONFIDENCE = 1e-3
 
 
 def _parties(rows: Sequence[Cells]) -> list[Field]:
