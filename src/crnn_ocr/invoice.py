@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from rapidfuzz.distance import Levenshtein
 
-from crnn_ocr.field_rows import COLON, Cells, Found, after_label, make_field, row_text, with_verdict
+from crnn_ocr.field_reader import FieldReader
+from crnn_ocr.field_rows import COLON, Cell, Cells, Found, after_label, make_field, row_text, with_verdict
+from crnn_ocr.places import PLACES
 from crnn_ocr.receipt import receipt_total
 from crnn_ocr.types import Field
 from crnn_ocr.validate import (
@@ -50,8 +52,10 @@ TAX_ID_RE = re.compile(r"[0-9A-Z]{15,20}")
 SUM_LABEL = re.compile(r"^\W*合\s*[^\d¥]{0,2}?\s*计")  # OCR may read a mark between the spaced 合 计
 
 
-def invoice_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
+def invoice_fields(rows: Sequence[Cells], reader: FieldReader | None = None) -> tuple[Field, ...]:
     out: list[Field] = []
+    if reader is not None:
+        rows = _reread_parties(rows, reader)
 
     def digits(name: str, label: str, lengths: tuple[int, ...], what: str) -> None:
         found = after_label(rows, re.compile(label + COLON), DIGITS_RE)
@@ -80,6 +84,79 @@ def invoice_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
 
 NAME_LABEL = re.compile(r"(?:名\S?\s*)?称\s*[:：]\s*")
 ID_LABEL = re.compile(r"(?:纳税人识别号|统一社会信用代码(?:/纳税人识别号)?|识别号)\s*[:：]?\s*")
+
+
+#: A company name starting with a Chinese place (``crnn_ocr.places``): the place, then the rest.
+NAME_AT_PLACE = "(" + "|".join(PLACES) + ")[^:：]*"
+_PLACE_START = re.compile("|".join(sorted(PLACES, key=len, reverse=True)))
+
+
+def _reread_parties(rows: Sequence[Cells], reader: FieldReader) -> list[Cells]:
+    """``rows`` with the values after 纳税人识别号 and 名称 labels read again under a grammar where
+    that changes at most a few characters: a taxpayer id as a unified social credit code (its
+    alphabet has no O, I, Z, S or V, and its last character checks the others), a company name as
+    starting with a Chinese place (企业名称 = 行政区划 + 字号 + ...) when it starts with none."""
+    out = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            text = cell.text
+            for label, fix in ((ID_LABEL, _reread_tax_id), (NAME_LABEL, _reread_name), (WORDS_START, _reread_words)):
+                m = label.search(text)
+                if m is not None and len(text) == len(cell.line.text) == len(cell.line.chars):
+                    value = fix(reader, cell, m.end())
+                    if value is not None:
+                        text = text[: m.end()] + value
+                    break
+            cells.append(Cell(text, cell.line) if text != cell.text else cell)
+        out.append(tuple(cells))
+    return out
+
+
+#: Where amounts in words start: after 大写 (and its bracket), or at the start of a line holding
+#: three or more numerals of them.
+WORDS_START = re.compile(r"^.*?大写\s*[)）]?|^(?=(?:.*[零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分]){3})")
+WORDS_GRAMMAR = "[^{0}]{{0,3}}[{0}]+".format("零壹贰叁肆伍陆柒捌玖拾佰仟万亿圆元角分整")
+
+
+def _reread_words(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    """An amount in words read again as Chinese financial numerals (a mark before them allowed):
+    numerals misread as look-alikes (登 for 壹, 参 for 叁, 伯 for 佰) come back as numerals."""
+    old = cell.text[start:]
+    if sum(ch in WORDS_CHARS for ch in old) < 3 or "¥" in old or any(ch.isdigit() for ch in old[3:]):
+        return None
+    rec = reader.reread(cell.line, WORDS_GRAMMAR, start)
+    if rec is None or Levenshtein.distance(rec.text, old) > len(old) // 2:
+        return None
+    return rec.text
+
+
+def _reread_tax_id(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    old = cell.text[start:].strip()
+    if check_tax_id(old)[0]:
+        return None
+    rec = reader.reread(cell.line, "uscc", start)
+    if rec is None or len(rec.text) != 18 or Levenshtein.distance(rec.text, old.upper()) > 3:
+        return None
+    return rec.text
+
+
+def _reread_name(reader: FieldReader, cell: Cell, start: int) -> str | None:
+    old = cell.text[start:]
+    if not old or _PLACE_START.match(old) or not _is_cjk(old[0]):
+        return None
+    rec = reader.reread(cell.line, NAME_AT_PLACE, start)
+    if rec is None or len(rec.text) != len(old) or Levenshtein.distance(rec.text, old) > 1:
+        return None
+    # the frames must show the place's character a little: a name whose 字号 comes first, cleanly
+    # printed (南方航空, 天成科技), gives a place's character (南宁, 天水) 1e-5 or less
+    if any(c.char != o and c.confidence < NAME_MIN_CONFIDENCE for c, o in zip(rec.chars, old)):
+        return None
+    return rec.text
+
+
+#: The least CTC confidence of a character a place name puts into a company name (``_reread_name``).
+NAME_MIN_CONFIDENCE = 1e-3
 
 
 def _parties(rows: Sequence[Cells]) -> list[Field]:

@@ -25,6 +25,7 @@ from crnn_ocr.detect_learned import LearnedLineDetector
 from crnn_ocr.documents import DEFAULT_MAX_PAGES, DocumentLimits, DocumentReader, PageImage, open_document
 from crnn_ocr.engine import EngineConfig, ModelSpec, OnnxEngine
 from crnn_ocr.errors import OptionsError
+from crnn_ocr.field_reader import PageReader
 from crnn_ocr.fields import find_fields
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from crnn_ocr.layout import in_reading_order
@@ -132,10 +133,27 @@ class OCR:
             found = self._find_lines(prepared.image, detector, options.auto_orient)
         with clock("recognize"):
             crops = [line_crop(prepared.image, b, v) for b, v in zip(found.boxes, found.vertical)]
-            recognitions = self.recognizer.recognize_page(crops, options.decode)
+            probs = self.recognizer.probabilities(crops)
+            recognitions = self.recognizer.decode_page(crops, probs, options.decode)
         lines = _lines(found.boxes, crops, recognitions, prepared, original.shape[:2], options.decode.min_confidence)
+        reader = None
+        if options.fields:  # the fields step may read a line again, or beside it (crnn_ocr.field_reader)
+            kept = [
+                (box, p)
+                for box, p, rec in zip(found.boxes, probs, recognitions)
+                if rec.text and rec.confidence >= options.decode.min_confidence
+            ]
+            reader = PageReader.of(
+                self.recognizer,
+                prepared.image,
+                lines,
+                [box for box, _ in kept],
+                [p for _, p in kept],
+                lambda box: _to_original(box, prepared, original.shape[:2]),
+            )
+        del probs
         lines, blocks = in_reading_order(lines)
-        fields = find_fields(blocks) if options.fields else ()
+        fields = find_fields(blocks, reader) if options.fields else ()
         height, width = original.shape[:2]
         used = "" if detector is None else "learned" if detector is self.learned_detector else "classical"
         return Page(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
-from crnn_ocr.field_rows import Cells, make_field, row_text, with_verdict
-from crnn_ocr.types import Field
+from crnn_ocr.field_reader import AMOUNT_AT_END, AMOUNT_BESIDE, FieldReader, sure_value
+from crnn_ocr.field_rows import Cell, Cells, make_field, norm_text, row_text, with_verdict
+from crnn_ocr.types import Field, Line
 from crnn_ocr.validate import find_amounts, find_dates, money
 
 RECEIPT_FIELDS = ("company", "date", "address", "total")
@@ -15,7 +17,8 @@ RECEIPT_FIELDS = ("company", "date", "address", "total")
 
 TOTAL_EXCLUDED = re.compile(
     r"sub\s*-?\s*total|total\s*(?:qty|quantity|items?|item\s*count|no|disc\w*|sav\w*|tax|gst|sst|vat|"
-    r"excl\w*|before|tender\w*|paid|units?|pcs|points?|weight|includes?)|excl|exclusive|before\s*gst|小计|数量",
+    r"exc[l1i]\w*|before|tender\w*|paid|units?|pcs|points?|weight|includes?)|exc[l1i]|exclusive|before\s*gst|"
+    r"\b(?:tax|gst|sst|vat)\s*total|小计|数量",
     re.IGNORECASE,
 )
 TOTAL_LABELS: tuple[tuple[int, re.Pattern[str]], ...] = (
@@ -23,7 +26,7 @@ TOTAL_LABELS: tuple[tuple[int, re.Pattern[str]], ...] = (
         3,
         re.compile(
             r"grand\s*total|net\s*total|nett\s*total|rounded\s*total|total\s*(?:amount\s*)?(?:payable|due)|"
-            r"amount\s*(?:payable|due)|total\s*(?:\(?rm\)?\s*)?(?:after|incl\w*|inclusive|round\w*)|"
+            r"amount\s*(?:payable|due)|total\s*(?:\(?rm\)?\s*)?(?:after|round\w*)|total\b[^0-9]{0,12}\(?\s*inc[l1i]|"
             r"total\s*sales\s*\(?incl\w*|价税合计|应付|实付|实收|总计",
             re.IGNORECASE,
         ),
@@ -63,7 +66,7 @@ CASH_RE = re.compile(r"\b(?:cash|tender\w*|paid|payment)\b|现金|实收", re.IG
 CHANGE_RE = re.compile(r"\b(?:change|balance)\b|找零|找赎", re.IGNORECASE)
 
 
-def receipt_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
+def receipt_fields(rows: Sequence[Cells], reader: FieldReader | None = None) -> tuple[Field, ...]:
     out: list[Field] = []
     company_at = _company_row(rows)
     if company_at is not None:
@@ -82,7 +85,7 @@ def receipt_fields(rows: Sequence[Cells]) -> tuple[Field, ...]:
     date = _receipt_date(rows)
     if date is not None:
         out.append(date)
-    total = receipt_total(rows)
+    total = receipt_total(rows, reader)
     if total is not None:
         out.append(total)
     return tuple(out)
@@ -143,21 +146,43 @@ def _address_rows(rows: Sequence[Cells], start: int) -> list[Cells]:
 
 
 def _receipt_date(rows: Sequence[Cells]) -> Field | None:
-    first: Field | None = None
+    """The receipt's date: of the dates on the page, the best by ``_date_score``, the first of equals."""
+    best: tuple[int, Field] | None = None
     for row in rows:
-        dates = find_dates(row_text(row))
-        if not dates:
-            continue
-        printed, date = dates[0]
-        field = make_field("date", date.isoformat(), printed, row, True, f"a calendar date: {date.isoformat()}")
-        if DATE_LABEL.search(row_text(row)):
-            return field
-        first = first or field
-    return first
+        text = row_text(row)
+        for printed, date in find_dates(text):
+            score = _date_score(text, printed)
+            if best is None or score > best[0]:
+                field = make_field("date", date.isoformat(), printed, row, True, f"a calendar date: {date.isoformat()}")
+                best = (score, field)
+    return None if best is None else best[1]
 
 
-def receipt_total(rows: Sequence[Cells]) -> Field | None:
-    best: tuple[int, Decimal, Field] | None = None
+TIME_RE = re.compile(r"(?<!\d)(?:[01]?\d|2[0-3])\s?:\s?[0-5]\d(?!\d)|\b[AP]M\b", re.IGNORECASE)
+
+
+def _date_score(text: str, printed: str) -> int:
+    """How surely a date printed in a row is the receipt's date: labelled DATE/日期 (+4), with a
+    time of day on its row (+2: receipts print the two together), and looking like a date rather
+    than an amount misread (+1: a four-digit year, a month name, or - or / between its parts;
+    1.4.50 beside prices is likelier a price)."""
+    score = 4 if DATE_LABEL.search(text) else 0
+    if TIME_RE.search(text.replace(printed, " ")):
+        score += 2
+    if re.search(r"\d{4}|[a-z]|[-/年]", printed, re.IGNORECASE):
+        score += 1
+    return score
+
+
+def receipt_total(rows: Sequence[Cells], reader: FieldReader | None = None) -> Field | None:
+    """The receipt's total: the amount of the best-labelled total row (see ``TOTAL_LABELS``; rows of a
+    GST/tax summary table count as plain amounts), the one that equals cash - change first; with
+    no total row, or only plain AMOUNT rows, the largest amount that is no payment, change or
+    tax. ``reader``: the amounts beside a total label are read again under the amount grammar,
+    and where no amount was read beside the label the strip right of it is read
+    (``crnn_ocr.field_reader``)."""
+    summary = next((i for i, row in enumerate(rows) if SUMMARY_RE.search(row_text(row))), len(rows))
+    candidates: list[tuple[int, Decimal, Field]] = []
     for i, row in enumerate(rows):
         text = row_text(row)
         if TOTAL_EXCLUDED.search(text):
@@ -165,26 +190,96 @@ def receipt_total(rows: Sequence[Cells]) -> Field | None:
         rank = next((rank for rank, pattern in TOTAL_LABELS if pattern.search(text)), 0)
         if rank == 0:
             continue
-        label_end = max(m.end() for _, pattern in TOTAL_LABELS for m in pattern.finditer(text))
-        amounts = find_amounts(text[label_end:])
-        cells = list(row)
-        if not amounts and i + 1 < len(rows) and sum(ch.isalpha() for ch in row_text(rows[i + 1])) <= 3:
-            amounts = find_amounts(row_text(rows[i + 1]))
-            cells += rows[i + 1]
-        if not amounts:
+        if i > summary:  # the total row of a GST summary table: the amount before tax, and its tax
+            rank = 1
+        found = _amount_after_label(rows, i, reader)
+        if found is None:
             continue
-        printed, value = max(amounts, key=lambda a: a[1])  # the total is the largest amount on its row
-        if value <= 0:
-            continue
-        key = (rank, value)
-        if best is None or key > best[:2]:
-            best = (rank, value, make_field("total", money(value), printed, cells))
-    if best is None:
-        best = _largest_amount(rows)
+        printed, value, cells = found
+        if value > 0:
+            candidates.append((rank, value, make_field("total", money(value), printed, cells)))
+    paid = _paid(rows, reader)
+    best = None
+    if candidates:
+        # cash - change confirms a candidate; then the best label, then the largest amount
+        best = max(candidates, key=lambda c: (paid is not None and abs(c[1] - paid) < Decimal("0.005"), c[0], c[1]))
+    if best is None or (best[0] <= 1 and (paid is None or abs(best[1] - paid) >= Decimal("0.005"))):
+        # no total row, or only a plain AMOUNT (a column heading) or a summary's total: the
+        # largest amount that is no payment, change or tax, if larger
+        largest = _largest_amount(rows)
+        if largest is not None and (best is None or largest[1] > best[1]):
+            best = largest
     if best is None:
         return None
     valid, check = _total_adds_up(rows, best[1])
     return with_verdict(best[2], valid, check)
+
+
+#: The heading of a tax summary table, whose own "Total" row is no receipt total.
+SUMMARY_RE = re.compile(r"(?:gst|sst|tax|vat)\s*(?:summary|analysis)", re.IGNORECASE)
+
+
+def _label_end(text: str) -> int:
+    return max((m.end() for _, pattern in TOTAL_LABELS for m in pattern.finditer(text)), default=0)
+
+
+def _amount_after_label(
+    rows: Sequence[Cells], i: int, reader: FieldReader | None, label_end: Callable[[str], int] = _label_end
+) -> tuple[str, Decimal, list[Cell]] | None:
+    """The largest amount after the label of row ``i`` (as printed, its value, the cells it was
+    read from): in the label's line and the later lines of the row (each read again under the
+    amount grammar when a ``reader`` is given and it holds digits), else in the strip right of
+    the label's line (``reader.read_beside``), else in the next row if that is little more than a number."""
+    row = rows[i]
+    at = next((j for j, c in enumerate(row) if label_end(c.text) > 0), 0)
+    amounts: list[tuple[str, Decimal]] = []
+    for j, cell in enumerate(row[at:]):
+        after = cell.text[label_end(cell.text) :] if j == 0 else cell.text
+        found = find_amounts(after)
+        if reader is not None and any(ch.isdigit() for ch in after):
+            rec = reader.reread(cell.line, AMOUNT_AT_END)
+            if rec is not None and j == 0:  # the label may hold digits too (TOTAL INCL. 6% GST)
+                end = label_end(norm_text(rec.text))
+                rec = replace(rec, text=rec.text[end:], chars=rec.chars[end:])
+            again = sure_value(rec)
+            if again is not None:
+                found = find_amounts(again)
+        amounts += found
+    cells = list(row)
+    if not amounts and reader is not None:
+        beside = reader.read_beside(row[at].line, AMOUNT_BESIDE)
+        value = None if beside is None else sure_value(beside[0])
+        if beside is not None and value is not None:
+            amounts = find_amounts(value)
+            rec = beside[0]
+            cells.append(Cell(value, Line(value, rec.confidence, beside[1])))
+    if not amounts and i + 1 < len(rows) and sum(ch.isalpha() for ch in row_text(rows[i + 1])) <= 3:
+        amounts = find_amounts(row_text(rows[i + 1]))
+        cells += rows[i + 1]
+    if not amounts:
+        return None
+    printed, value = max(amounts, key=lambda a: a[1])  # the total is the largest amount on its row
+    return printed, value, cells
+
+
+def _paid(rows: Sequence[Cells], reader: FieldReader | None) -> Decimal | None:
+    """Cash tendered minus change given, when the page shows both."""
+    values = []
+    for pattern, exclude in ((CASH_RE, CHANGE_RE), (CHANGE_RE, None)):
+        value = None
+        for i, row in enumerate(rows):
+            text = row_text(row)
+            if pattern.search(text) and not (exclude and exclude.search(text)) and not TOTAL_LABELS[1][1].search(text):
+                ends = lambda t, p=pattern: max((m.end() for m in p.finditer(t)), default=0)  # noqa: E731
+                found = _amount_after_label(rows, i, reader, ends)
+                if found is not None:
+                    value = found[1]
+                    break
+        if value is None:
+            return None
+        values.append(value)
+    cash, change = values
+    return cash - change if cash > 0 and cash >= change else None
 
 
 def _largest_amount(rows: Sequence[Cells]) -> tuple[int, Decimal, Field] | None:
