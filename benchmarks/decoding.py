@@ -125,7 +125,7 @@ def tune(ocr: OCR, sets: list[EvalSet], weights: list[float], bonuses: list[floa
                 print(f"  {eval_set.name} {i}/{len(eval_set.samples)}", file=sys.stderr, flush=True)
             crops, probs, _ = read_probs(ocr, sample.image, eval_set.kind == "page")
             refs.append(sample.text)
-            hyps["greedy"].append(_text(base.decode_page(crops, probs, DecodeOptions())))
+            hyps["greedy"].append(_text(base.decode_page(crops, probs, DecodeOptions(method="greedy"))))
             for g in grid:
                 hyps[g].append(_text(fused[g].decode_page(crops, probs, beam)))
         cers[eval_set.name] = {key: score_pairs(refs, h, eval_set.mode).cer for key, h in hyps.items()}
