@@ -30,11 +30,10 @@ import numpy as np
 from compare import EvalSet, default_eval_dir, default_project_eval_dir, load_sets, set_folders  # benchmarks/
 from report import cpu_model, load_average, write_section  # benchmarks/report.py
 
-from crnn_ocr.detect import whole_image_box
 from crnn_ocr.io import load_image
 from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from crnn_ocr.metrics import normalize_for_scoring, score_pairs
-from crnn_ocr.orientation import OrientedLines, line_crop
+from crnn_ocr.orientation import line_crop
 from crnn_ocr.pipeline import OCR
 from crnn_ocr.recognize import Recognizer
 from crnn_ocr.types import DecodeOptions, OCROptions
@@ -72,14 +71,14 @@ class Tally:
 
 
 def read_probs(ocr: OCR, image: Path, page: bool) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-    """The crops of ``image`` (one for a line set), their frame probabilities, network ms."""
+    """The crops of ``image`` (one for a line set), their frame probabilities, network ms. The
+    lines are found as the pipeline finds them (a line set's image is the line, turned when it
+    stands tall: ``OrientationFinder.turn_tall``)."""
     options = OCROptions(detect=page)
     original = load_image(image, max_pixels=ocr.max_pixels)
     prepared = ocr.preprocessor.run(original, options.preprocess).image
-    if page:
-        found = ocr._find_lines(prepared, ocr.choose_detector(options), options.auto_orient)
-    else:
-        found = OrientedLines((whole_image_box(prepared),), (False,), 0)
+    detector = ocr.choose_detector(options) if page else None
+    found = ocr._find_lines(prepared, detector, options.auto_orient)
     crops = [line_crop(prepared, b, v) for b, v in zip(found.boxes, found.vertical)]
     t0 = time.perf_counter()
     probs = ocr.recognizer.probabilities(crops)
