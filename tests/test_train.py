@@ -14,7 +14,7 @@ import torch
 from crnn_ocr.charset import BLANK_INDEX, Charset, gb2312_hanzi
 from crnn_ocr.engine import EngineConfig, OnnxEngine
 from crnn_ocr_train.data import SynthBatches, SynthConfig, SynthSource, make_batch
-from crnn_ocr_train.export import export_onnx, parity
+from crnn_ocr_train.export import export_onnx, parity, write_manifest
 from crnn_ocr_train.model import CRNN, CRNNConfig, macs_per_line
 from crnn_ocr_train.train import ctc_loss, greedy_texts
 
@@ -436,3 +436,15 @@ def test_pdf_lines_are_drawn_by_pdfium_with_embedded_training_faces(charset):
         cols = np.flatnonzero((ln.ink > 128).any(axis=0))
         assert len(rows) and rows[0] > 0 and rows[-1] < ln.ink.shape[0] - 1  # the glyphs are inside the cut
         assert cols[-1] - cols[0] > 3 * ln.px  # the whole line
+
+
+def test_a_re_export_keeps_what_the_manifest_entry_records(tmp_path: Path) -> None:
+    """The new file and hash replace the old ones; the entry's model card and the other models stay."""
+    (tmp_path / "m.onnx").write_bytes(b"new weights")
+    manifest = {"default": "m", "models": {"m": {"file": "m.onnx", "sha256": "old", "card": "CARD.md"},
+                                           "det": {"file": "det.onnx", "sha256": "d"}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    write_manifest(tmp_path, "m", tmp_path / "m.onnx")
+    after = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert after["models"]["m"]["card"] == "CARD.md"
+    assert after["models"]["m"]["sha256"] not in ("old", "") and after["models"]["det"]["sha256"] == "d"

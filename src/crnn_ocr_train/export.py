@@ -118,7 +118,9 @@ def sha256(path: Path) -> str:
 def write_manifest(models_dir: Path, name: str, onnx_file: Path, extra: dict | None = None) -> Path:
     path = models_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"default": name, "models": {}}
-    manifest["models"][name] = {"file": onnx_file.name, "sha256": sha256(onnx_file), **(extra or {})}
+    # a re-export keeps what else the entry records (its model card, ...)
+    kept = {k: v for k, v in manifest["models"].get(name, {}).items() if k not in ("file", "sha256")}
+    manifest["models"][name] = {**kept, "file": onnx_file.name, "sha256": sha256(onnx_file), **(extra or {})}
     manifest.setdefault("default", name)
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
