@@ -22,7 +22,8 @@ import httpx
 import pytest
 from inputs_support import LINE_PNG, TEXT, TEXT_B, ImageServer, png, two_model_dir
 from pdfs import image_pdf
-from test_server_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServerThread, free_port
+from test_server_browser import ARTIFACTS, CHROMIUM, ServerThread, free_port
+from test_server_browser import browser  # noqa: F401  (the module's Chromium, a fixture)
 from tiny_model import render_code_line
 
 from crnn_ocr.server import ServerSettings
@@ -31,7 +32,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (apt install chromium)"),
 ]
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 VIEWS = [(1400, "en"), (1400, "zh"), (390, "en"), (390, "zh")]
 HEIGHTS = {1400: 900, 390: 844}
@@ -87,14 +88,6 @@ def idle_site(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     )
     with env(CRNN_OCR_MODEL_DIR=str(tiny_model_path.parent), CRNN_OCR_LM="none"), ServerThread(settings) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class View:

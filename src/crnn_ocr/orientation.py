@@ -271,10 +271,7 @@ class OrientationFinder:
         """Mean recognizer confidence over the ``sample`` largest boxes (empty readings: 0)."""
         if not boxes:
             return 0.0
-        def size(b: Box) -> float:
-            pts = np.asarray(b.points)
-            return float(np.linalg.norm(pts[1] - pts[0]) * np.linalg.norm(pts[3] - pts[0]))
-        chosen = sorted(boxes, key=size, reverse=True)[: self.config.sample]
+        chosen = sorted(boxes, key=lambda b: _box_width(b) * _box_height(b), reverse=True)[: self.config.sample]
         crops = [line_crop(image, b, vertical) for b in chosen]
         recs = self.recognizer.recognize(crops)
         return float(np.mean([_reading_score(r.text, r.confidence) for r in recs]))
@@ -287,10 +284,12 @@ def _reading_score(text: str, confidence: float) -> float:
 
 
 def _box_width(box: Box) -> float:
+    """The length of the box's first edge: the width of the crop ``crop_box`` cuts."""
     pts = np.asarray(box.points)
     return float(np.linalg.norm(pts[1] - pts[0]))
 
 
 def _box_height(box: Box) -> float:
+    """The length of the box's left edge: the height of the crop ``crop_box`` cuts."""
     pts = np.asarray(box.points)
     return float(np.linalg.norm(pts[3] - pts[0]))
