@@ -136,3 +136,27 @@ def test_jobs_take_min_confidence_and_pattern(client: TestClient, line_png: byte
     job_id = r.json()["id"]
     job = wait_until(lambda: (j := client.get(f"/api/v1/jobs/{job_id}").json())["status"] == "completed" and j, 60, "the job")
     assert job["items"][0]["result"]["pages"][0]["lines"] == []
+
+
+def test_options_plain_data_round_trip_and_unknown_keys():
+    from crnn_ocr.errors import OptionsError
+    from crnn_ocr.types import DecodeOptions, OCROptions, PreprocessOptions
+
+    opts = OCROptions(
+        detect=False,
+        preprocess=PreprocessOptions(clahe=True),
+        decode=DecodeOptions(method="greedy", allowlist="0123456789"),
+        detector="classical",
+        fields=True,
+    )
+    data = opts.to_dict()
+    assert data["decode"]["method"] == "greedy" and data["preprocess"]["clahe"] is True
+    assert OCROptions.from_dict(data) == opts
+    assert OCROptions.from_dict({}) == OCROptions()
+    assert OCROptions.from_dict({"decode": {"beam_width": 4}}).decode.beam_width == 4
+    with pytest.raises(OptionsError, match="decode.beamwidth"):
+        OCROptions.from_dict({"decode": {"beamwidth": 4}})
+    with pytest.raises(OptionsError, match="detectr"):
+        OCROptions.from_dict({"detectr": "learned"})
+    with pytest.raises(OptionsError, match="must be an object"):
+        OCROptions.from_dict({"preprocess": [1]})

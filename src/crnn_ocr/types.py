@@ -7,8 +7,10 @@ Options are frozen dataclasses too: per-call arguments, never mutations of share
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
+
+from crnn_ocr.errors import OptionsError
 
 Point = tuple[float, float]
 
@@ -362,3 +364,35 @@ class OCROptions:
     detector: DetectorChoice = "auto"
     auto_orient: bool = True
     fields: bool = False  # also extract typed fields (invoices, receipts): Page.fields
+
+    def to_dict(self) -> dict:
+        """The plain-data form (JSON-serialisable): ``preprocess`` and ``decode`` nested."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OCROptions:
+        """The inverse of ``to_dict``; keys left out keep their defaults.
+
+        Raises ``crnn_ocr.errors.OptionsError`` naming any unknown key, so that a misspelt option
+        is an error rather than silently ignored. Values are not checked here: the pipeline checks
+        them where they are used (``crnn_ocr.recognize.check_decode_options`` and the detector).
+        """
+        data = dict(data)
+        nested = {
+            "preprocess": _options_from_dict(PreprocessOptions, data.pop("preprocess", None) or {}, "preprocess."),
+            "decode": _options_from_dict(DecodeOptions, data.pop("decode", None) or {}, "decode."),
+        }
+        top = _options_from_dict(cls, data, "", build=False)
+        return cls(**top, **nested)
+
+
+def _options_from_dict(cls: type, data: dict, prefix: str, build: bool = True):
+    if not isinstance(data, dict):
+        raise OptionsError(f"options {prefix.rstrip('.') or 'root'} must be an object, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)} - ({"preprocess", "decode"} if cls is OCROptions else set())
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise OptionsError(
+            f"unknown option(s) {', '.join(prefix + k for k in unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return cls(**data) if build else data
