@@ -139,10 +139,10 @@ def test_a_170k_page_tiff_is_413_for_requests_and_jobs(client: TestClient) -> No
 
 
 def test_input_is_inspected_off_the_event_loop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crnn_ocr.server import routes
+    from crnn_ocr.server import reading
 
     seen: list[bool] = []
-    real = routes.check_input
+    real = reading.check_input
 
     def spy(*args, **kwargs):
         try:
@@ -152,7 +152,7 @@ def test_input_is_inspected_off_the_event_loop(client: TestClient, monkeypatch: 
             seen.append(False)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(routes, "check_input", spy)
+    monkeypatch.setattr(reading, "check_input", spy)
     r = client.post("/api/v1/ocr", json={"image_base64": b64(line_png()), "options": NO_DETECT})
     assert r.status_code == 200 and seen == [False]
 
@@ -190,16 +190,12 @@ def test_a_timed_out_call_is_cancelled_and_frees_its_slot() -> None:
 
 
 def test_reading_stops_before_the_next_page_once_cancelled(tiny_ocr) -> None:
-    from crnn_ocr.server.routes import read_document_bytes
-    from crnn_ocr.types import DocumentOptions, OCROptions
+    from crnn_ocr.server.reading import ReadRequest, read_bytes
 
     cancelled = threading.Event()
     cancelled.set()
     with pytest.raises(RequestTimeoutError):
-        read_document_bytes(
-            tiny_ocr, chained_tiff(5), OCROptions(), DocumentOptions(), DocumentLimits(max_pages=5), False, 64,
-            "json", cancelled=cancelled,
-        )
+        read_bytes(tiny_ocr, chained_tiff(5), ReadRequest(), DocumentLimits(max_pages=5), 64, cancelled=cancelled)
 
 
 # ---- webhooks ----------------------------------------------------------------------------------

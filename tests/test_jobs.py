@@ -30,7 +30,8 @@ from jobs_support import (
 )
 
 from crnn_ocr.server import ServerSettings, create_app
-from crnn_ocr.server.jobstore import ItemOutcome, NewItem, SqlJobStore
+from crnn_ocr.server.jobs.records import ItemOutcome, NewItem
+from crnn_ocr.server.jobs.sql_store import SqlJobStore
 
 OWNER = "anonymous"
 

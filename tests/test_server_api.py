@@ -25,7 +25,7 @@ from tiny_model import render_code_line
 from crnn_ocr.pipeline import OCR
 from crnn_ocr.server import ServerSettings, create_app
 from crnn_ocr.server.errors import STATUS_BY_ERROR, status_for
-from crnn_ocr.server.routes import decode_base64_image
+from crnn_ocr.server.reading import decode_base64_image
 
 REPO = Path(__file__).resolve().parents[1]
 STATIC = REPO / "src" / "crnn_ocr" / "server" / "static"
@@ -126,6 +126,11 @@ class GatedOCR:
         assert self.release.wait(20), "test never released the gated OCR call"
         return self._ocr(image, options)
 
+    def read_pages(self, doc, options=None, numbers=None, **kwargs):
+        self.entered.set()
+        assert self.release.wait(20), "test never released the gated OCR call"
+        yield from self._ocr.read_pages(doc, options, numbers, **kwargs)
+
     def preprocess_preview(self, image, options=None):
         return self._ocr.preprocess_preview(image, options)
 
@@ -138,6 +143,9 @@ class BuggyOCR:
         self.model = ocr.model
 
     def __call__(self, image, options=None):
+        raise RuntimeError("secret internal detail /srv/private/path")
+
+    def read_pages(self, doc, options=None, numbers=None, **kwargs):
         raise RuntimeError("secret internal detail /srv/private/path")
 
     def preprocess_preview(self, image, options=None):

@@ -18,9 +18,10 @@ from tiny_model import render_code_line
 
 from crnn_ocr.server import ServerSettings, create_app
 from crnn_ocr.server.auth import KeyStore
-from crnn_ocr.server.database import describe, is_postgres_url
+from crnn_ocr.server.sqlite import describe, is_postgres_url
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
-from crnn_ocr.server.jobstore import ITEM_STATES, ItemOutcome, NewItem, SqlJobStore
+from crnn_ocr.server.jobs.records import ITEM_STATES, ItemOutcome, NewItem
+from crnn_ocr.server.jobs.sql_store import SqlJobStore
 
 
 def entry(owner: str, text: str, sha: str = "img", options: str = "{}", job_id: str | None = None) -> HistoryEntry:

@@ -186,8 +186,8 @@ def test_job_item_states_from_the_redis_store(tmp_path: Path) -> None:
     """Redis mode's store counts its items by state too (finished ones from the job counters)."""
     from jobs_support import redis_server
 
-    from crnn_ocr.server.jobstore import ItemOutcome, NewItem
-    from crnn_ocr.server.redis_jobs import RedisJobStore
+    from crnn_ocr.server.jobs.records import ItemOutcome, NewItem
+    from crnn_ocr.server.jobs.redis_store import RedisJobStore
 
     with redis_server(tmp_path) as url:
         store = RedisJobStore(url, result_ttl_s=60)

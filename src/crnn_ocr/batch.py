@@ -26,7 +26,7 @@ from crnn_ocr.errors import OCRError
 from crnn_ocr.types import DocumentOptions, OCROptions, Page
 
 if TYPE_CHECKING:
-    from crnn_ocr.pipeline import OCR
+    from crnn_ocr.pipeline import OCR, OCRConfig
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ class ReadJob:
     want_images: bool  # also return each page image as JPEG (for the searchable PDF)
     det_model: str | None = None  # learned detector model (None: $CRNN_OCR_DET_MODEL or none)
     lm: str | None = None  # character language model (None: $CRNN_OCR_LM or the shipped one)
+
+    def ocr_config(self) -> OCRConfig:
+        """What each worker builds its OCR from."""
+        from crnn_ocr.pipeline import OCRConfig
+
+        return OCRConfig(
+            model=self.model, threads=self.threads, det_model=self.det_model, lm=self.lm,
+            max_pixels=self.max_pixels, max_pages=self.max_pages,
+        )
 
 
 @dataclass(frozen=True)
@@ -107,14 +116,13 @@ class PageReader:
     def read(self, task: PageTask) -> PageOutcome:
         try:
             doc = self._document(task.path)
-            image = doc.page(task.number)
-            page = self.ocr.read_page(image, self.job.options)
+            read = next(self.ocr.read_pages(doc, self.job.options, (task.number,)))
             jpeg = None
             if self.job.want_images:
                 from crnn_ocr.searchable_pdf import encode_page_image
 
-                jpeg = encode_page_image(image.image)
-            return PageOutcome(task.index, task.number, page, jpeg)
+                jpeg = encode_page_image(read.image.image)
+            return PageOutcome(task.index, task.number, read.page, jpeg)
         except Exception as exc:  # noqa: BLE001 - reported per input
             return PageOutcome(task.index, task.number, failure=Failure.of(exc, task.path))
 
@@ -133,16 +141,10 @@ class PageReader:
 
 
 def build_ocr(job: ReadJob) -> OCR:
-    from crnn_ocr.pipeline import OCR
+    """The OCR of one worker (``crnn_ocr.pipeline.load_ocr``, the one model builder)."""
+    from crnn_ocr.pipeline import load_ocr
 
-    return OCR(
-        job.model,
-        threads=job.threads,
-        det_model_path=job.det_model,
-        lm_path=job.lm,
-        max_pixels=job.max_pixels,
-        max_pages=job.max_pages,
-    )
+    return load_ocr(job.ocr_config())
 
 
 # ---- worker processes --------------------------------------------------------------------------

@@ -2,9 +2,14 @@
 load, preprocess, detect, recognize, layout (rows, paragraphs, columns: ``crnn_ocr.layout``) and,
 when asked for, fields (``crnn_ocr.fields``).
 
-Documents: ``OCR.read_document`` opens a PDF, multi-page TIFF or image (``crnn_ocr.documents``:
-limits checked before any page is rendered), reads each chosen page with ``__call__``, and returns
-a ``Document`` of numbered Pages. Characters carry boxes in page pixels, estimated from their CTC
+Documents: ``OCR.read_pages`` is the one document loop: it reads the chosen pages of an open
+document (``crnn_ocr.documents``: limits checked before any page is rendered) one at a time with
+the stages of ``__call__``, and hands back each numbered Page with its page image and the
+preprocessed image (the preview). ``OCR.read_document``, the server's read unit
+(``crnn_ocr.server.reading``) and ``crnn_ocr.batch`` all read documents through it.
+
+Building: ``load_ocr(OCRConfig(...))`` is the one place an OCR is built from plain settings (the
+CLI, the server, its job workers and the batch worker processes). Characters carry boxes in page pixels, estimated from their CTC
 frames (``char_spans``), for the hOCR, ALTO and searchable-PDF writers.
 """
 
@@ -13,9 +18,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +36,7 @@ from crnn_ocr.fields import find_fields
 from crnn_ocr.io import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from crnn_ocr.layout import in_reading_order
 from crnn_ocr.lm import CharLM
-from crnn_ocr.models import resolve_detector_model, resolve_lm, resolve_model
+from crnn_ocr.models import resolve_detector_model, resolve_lm, resolve_model, sha256_file
 from crnn_ocr.orientation import OrientationFinder, OrientedLines, line_crop
 from crnn_ocr.preprocess import Preprocessed, Preprocessor
 from crnn_ocr.recognize import Recognizer, pad_value, to_gray
@@ -53,6 +59,46 @@ NO_LEARNED_DETECTOR = (
     "(an .onnx from crnn-ocr-det-export) or set $CRNN_OCR_DET_MODEL; or use detector 'classical' "
     "or 'auto'"
 )
+
+
+@dataclass(frozen=True)
+class OCRConfig:
+    """What an OCR is built from, as plain data (it is pickled for batch worker processes).
+
+    ``model``: an .onnx path or a manifest name (None: the shipped default); ``det_model``: the
+    learned detector's .onnx (None: ``$CRNN_OCR_DET_MODEL`` or the manifest's); ``lm``: the
+    character language model (None: ``$CRNN_OCR_LM`` or the manifest's); ``threads``: ONNX
+    Runtime intra-op threads (None: its default); the limits as ``OCR`` takes them.
+    """
+
+    model: str | None = None
+    threads: int | None = None
+    det_model: str | None = None
+    lm: str | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pages: int = DEFAULT_MAX_PAGES
+
+
+def load_ocr(config: OCRConfig) -> OCR:
+    """The OCR ``config`` describes (the one model builder; raises ModelError for a bad model)."""
+    return OCR(
+        config.model,
+        threads=config.threads,
+        det_model_path=config.det_model,
+        lm_path=config.lm,
+        max_pixels=config.max_pixels,
+        max_pages=config.max_pages,
+    )
+
+
+@dataclass(frozen=True)
+class ReadPage:
+    """One page read by ``OCR.read_pages``: the result, the page image it was read from, and the
+    preprocessed image the detector and recognizer saw (uint8 HxW or HxWx3: the preview)."""
+
+    page: Page
+    image: PageImage
+    preprocessed: np.ndarray
 
 
 class OCR:
@@ -89,8 +135,10 @@ class OCR:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
+        self._model_sha256: str | None = None  # known from the manifest (checked), else hashed when asked
         if recognizer is None:
             model = resolve_model(model_path)
+            self._model_sha256 = model.sha256
             lm_file = resolve_lm(lm_path)
             recognizer = Recognizer(
                 OnnxEngine(model.path, EngineConfig(intra_op_threads=threads)),
@@ -120,9 +168,17 @@ class OCR:
     def model_path(self) -> Path:
         return self.recognizer.engine.path
 
+    @cached_property
+    def model_sha256(self) -> str:
+        """SHA-256 of the recognizer's model file: the manifest's (checked on load), else hashed once."""
+        return self._model_sha256 or sha256_file(self.model_path)
+
     def __call__(self, image: ImageSource, options: OCROptions | None = None) -> Page:
         """Read ``image`` (path, bytes, array or PIL image). Raises ImageError, OptionsError."""
-        options = self._checked(options)
+        return self._read(image, self._checked(options))[0]
+
+    def _read(self, image: ImageSource, options: OCROptions) -> tuple[Page, np.ndarray]:
+        """The stages in order (``options`` checked already): the Page, and the preprocessed image."""
         clock = _StageClock()
         with clock("load"):
             original = load_image(image, max_pixels=self.max_pixels)
@@ -156,7 +212,7 @@ class OCR:
         fields = find_fields(blocks, reader) if options.fields else ()
         height, width = original.shape[:2]
         used = "" if detector is None else "learned" if detector is self.learned_detector else "classical"
-        return Page(
+        page = Page(
             width,
             height,
             lines,
@@ -167,6 +223,7 @@ class OCR:
             blocks=blocks,
             fields=fields,
         )
+        return page, prepared.image
 
     def read_document(
         self, src: ImageSource, options: OCROptions | None = None, document: DocumentOptions | None = None
@@ -179,17 +236,33 @@ class OCR:
         options = self._checked(options)
         source = str(src) if isinstance(src, (str, os.PathLike)) else ""
         with self.open_document(src, document) as doc:
-            pages = tuple(self.read_page(page, options) for page in doc.pages())
+            pages = tuple(read.page for read in self.read_pages(doc, options))
             return Document(pages, doc.page_count, source)
+
+    def read_pages(
+        self,
+        doc: DocumentReader,
+        options: OCROptions | None = None,
+        numbers: Sequence[int] | None = None,
+        *,
+        before_page: Callable[[], None] | None = None,
+    ) -> Iterator[ReadPage]:
+        """Read the pages ``numbers`` (None: every chosen page, ``doc.numbers``) of an open
+        document, one page image in memory at a time, each as soon as it is read.
+        ``before_page`` is called before each page is rendered (it may raise to stop reading).
+        Raises ImageError, OptionsError."""
+        options = self._checked(options)
+        for number in doc.numbers if numbers is None else numbers:
+            if before_page is not None:
+                before_page()
+            image = doc.page(number)
+            page, preprocessed = self._read(image.image, options)
+            yield ReadPage(replace(page, number=image.number, dpi=image.dpi), image, preprocessed)
 
     def open_document(self, src: ImageSource, document: DocumentOptions | None = None) -> DocumentReader:
         """The document's pages, checked against this OCR's limits (see ``crnn_ocr.documents``)."""
         limits = DocumentLimits(max_pages=self.max_pages, max_pixels=self.max_pixels)
         return open_document(src, document, limits)
-
-    def read_page(self, page: PageImage, options: OCROptions | None = None) -> Page:
-        """Read one page of a document: ``__call__`` on its image, numbered, with its DPI."""
-        return replace(self(page.image, options), number=page.number, dpi=page.dpi)
 
     def preprocess_preview(self, image: ImageSource, options: PreprocessOptions | None = None) -> np.ndarray:
         """The image the detector and recognizer would see (uint8 HxW or HxWx3), for display."""

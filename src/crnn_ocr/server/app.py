@@ -31,13 +31,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crnn_ocr.server.auth import AuthMiddleware, exposure_problem
 from crnn_ocr.server.errors import error_response, install_error_handlers
-from crnn_ocr.server.job_routes import JOBS_PATH
-from crnn_ocr.server.job_routes import router as job_router
 from crnn_ocr.server.logs import RequestIdMiddleware, configure_logging
-from crnn_ocr.server.routes import package_version, router
+from crnn_ocr.server.routes import health as health_routes
+from crnn_ocr.server.routes import history as history_routes
+from crnn_ocr.server.routes import jobs as job_routes
+from crnn_ocr.server.routes import ocr as ocr_routes
+from crnn_ocr.server.routes import stream as stream_routes
+from crnn_ocr.server.routes.deps import package_version
+from crnn_ocr.server.routes.jobs import JOBS_PATH
 from crnn_ocr.server.service import Service
 from crnn_ocr.server.settings import ServerSettings
-from crnn_ocr.server.stream_routes import router as stream_router
 from crnn_ocr.server.telemetry import MetricsMiddleware
 
 if TYPE_CHECKING:
@@ -106,9 +109,8 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(router)
-    app.include_router(job_router)
-    app.include_router(stream_router)
+    for routes in (health_routes, ocr_routes, job_routes, history_routes, stream_routes):
+        app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
 

@@ -38,7 +38,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crnn_ocr.server.errors import error_response
-from crnn_ocr.server.database import open_database
+from crnn_ocr.server.sqlite import open_database
 
 Role = Literal["user", "admin"]
 

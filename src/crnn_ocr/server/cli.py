@@ -199,7 +199,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         print("crnn-ocr worker: --concurrency must be at least 1", file=sys.stderr)
         return 2
     try:
-        from crnn_ocr.server.celery_worker import run_worker
+        from crnn_ocr.server.jobs.celery_worker import run_worker
     except ImportError as exc:
         print(f"crnn-ocr worker: needs the 'jobs' extra ({exc.name} is missing): pip install 'crnn-ocr[jobs]'",
               file=sys.stderr)
@@ -282,7 +282,7 @@ def run_keys(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from crnn_ocr.server.auth import KeyStore
-    from crnn_ocr.server.database import describe
+    from crnn_ocr.server.sqlite import describe
 
     path = args.store_path or ServerSettings().store_path
     keys = KeyStore(path)

@@ -1,5 +1,5 @@
 """History of every recognition, and the result cache built on it (SQLite or PostgreSQL:
-``crnn_ocr.server.database``).
+``crnn_ocr.server.sqlite``).
 
 Each entry: who asked (``owner``), when, from where (``sync`` request or ``job``), the image's
 SHA-256, the options (canonical JSON), the model's SHA-256, the result (OCRResponse JSON), its
@@ -7,10 +7,10 @@ text and time. The cache key is sha256(image) + options + model: an identical im
 identical options and model is answered from the newest unexpired entry of the same owner.
 
 Text search is a substring match that ignores case (``instr(fold(text), fold(query))``; ``fold``
-is ``str.lower`` in SQLite and ``lower`` in PostgreSQL, see ``crnn_ocr.server.database``): it
+is ``str.lower`` in SQLite and ``lower`` in PostgreSQL, see ``crnn_ocr.server.sqlite``): it
 finds ``johor`` in ``JOHOR`` and any Chinese substring, without a word segmenter or tokenizer.
 Entries expire after ``ttl_s`` (``purge_expired``). In Redis mode the workers push their entries
-onto a Redis list and the server drains it into this store (``crnn_ocr.server.redis_jobs``).
+onto a Redis list and the server drains it into this store (``crnn_ocr.server.jobs.redis_store``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from crnn_ocr.server.database import open_database
+from crnn_ocr.server.sqlite import delete_expired, expiry, open_database, owner_clause, page_clause
 
 Source = Literal["sync", "job"]
 
@@ -96,7 +96,7 @@ class HistoryStore:
                 " cache_key, options, model_sha256, text, result, total_ms, cached)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
-                    entry.owner, now, now + self.ttl_s, entry.source, entry.job_id, entry.item_index, entry.name,
+                    entry.owner, now, expiry(self.ttl_s, now), entry.source, entry.job_id, entry.item_index, entry.name,
                     entry.sha256, entry.cache_key, entry.options, entry.model_sha256, entry.text, entry.result,
                     entry.total_ms, int(entry.cached),
                 ),
@@ -117,40 +117,30 @@ class HistoryStore:
         self, owner: str | None, query: str | None, page: int, page_size: int
     ) -> tuple[list[HistoryRecord], int]:
         """Entries newest first; ``query``: only those whose text contains it."""
-        where, args = ["expires_at > ?"], [time.time()]
-        if owner is not None:
-            where.append("owner = ?")
-            args.append(owner)
+        clause, args = owner_clause(owner)
+        where, args = f"expires_at > ?{clause}", (time.time(), *args)
         if query:
-            where.append("instr(fold(text), fold(?)) > 0")
-            args.append(query)
-        sql_where = " AND ".join(where)
+            where, args = f"{where} AND instr(fold(text), fold(?)) > 0", (*args, query)
+        limit, paging = page_clause(page, page_size)
         db = self.db.connection()
-        total = db.execute(f"SELECT count(*) FROM history WHERE {sql_where}", args).fetchone()[0]
+        total = db.execute(f"SELECT count(*) FROM history WHERE {where}", args).fetchone()[0]
         rows = db.execute(
-            f"SELECT * FROM history WHERE {sql_where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-            (*args, page_size, (page - 1) * page_size),
+            f"SELECT * FROM history WHERE {where} ORDER BY created_at DESC, id DESC{limit}", (*args, *paging)
         ).fetchall()
         return [_record(r) for r in rows], total
 
     def get(self, entry_id: int, owner: str | None) -> HistoryRecord | None:
-        sql, args = "SELECT * FROM history WHERE id = ?", [entry_id]
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
-        row = self.db.connection().execute(sql, args).fetchone()
+        clause, args = owner_clause(owner)
+        row = self.db.connection().execute(f"SELECT * FROM history WHERE id = ?{clause}", (entry_id, *args)).fetchone()
         return None if row is None else _record(row)
 
     def delete(self, entry_id: int, owner: str | None) -> int:
         """Remove the entry and its cached result: every entry of its owner with the same cache key
         (the same image, options and model, so the same result). Returns how many were removed
         (0: no such entry for this owner)."""
-        sql, args = "SELECT owner, cache_key FROM history WHERE id = ?", [entry_id]
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
+        clause, args = owner_clause(owner)
         with self.db.write() as db:
-            row = db.execute(sql, args).fetchone()
+            row = db.execute(f"SELECT owner, cache_key FROM history WHERE id = ?{clause}", (entry_id, *args)).fetchone()
             if row is None:
                 return 0
             return db.execute(
@@ -160,24 +150,18 @@ class HistoryStore:
 
     def delete_job(self, job_id: str, owner: str | None) -> int:
         """Remove the entries (and so the cached results) a job made."""
-        sql, args = "DELETE FROM history WHERE job_id = ?", [job_id]
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
+        clause, args = owner_clause(owner)
         with self.db.write() as db:
-            return db.execute(sql, args).rowcount
+            return db.execute(f"DELETE FROM history WHERE job_id = ?{clause}", (job_id, *args)).rowcount
 
     def delete_all(self, owner: str | None) -> int:
         """Remove every entry of ``owner`` (None: of everyone)."""
+        clause, args = owner_clause(owner)
         with self.db.write() as db:
-            if owner is None:
-                return db.execute("DELETE FROM history").rowcount
-            return db.execute("DELETE FROM history WHERE owner = ?", (owner,)).rowcount
+            return db.execute(f"DELETE FROM history WHERE 1 = 1{clause}", args).rowcount
 
     def purge_expired(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        with self.db.write() as db:
-            return db.execute("DELETE FROM history WHERE expires_at <= ?", (now,)).rowcount
+        return delete_expired(self.db, "history", now)
 
     def close(self) -> None:
         self.db.close()

@@ -7,6 +7,10 @@ SHA-256); ``None`` is the server's own model. A name the manifest does not list 
 detector, the preprocessor) are shared with the server's own model; the character language
 model is loaded per recognizer (it is matched to the recognizer's charset).
 
+``load_model(settings)`` is the one loader of the server's own model (the app's lifespan and every
+job worker): ``crnn_ocr.pipeline.load_ocr`` with the settings, named and hashed once
+(``identify``).
+
 ``describe()`` lists them for ``GET /api/v1/models``: name, version and charset size (from the
 ONNX metadata, read once without keeping a session), SHA-256, whether it is loaded, and the first
 paragraph of its model card (a manifest entry's optional ``"card"`` file).
@@ -14,6 +18,7 @@ paragraph of its model card (a manifest entry's optional ``"card"`` file).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -23,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crnn_ocr.errors import ModelError, UnknownModelError
-from crnn_ocr.models import MANIFEST_NAME, Manifest, ManifestEntry, default_model_dir, sha256_file, verify_sha256
+from crnn_ocr.models import MANIFEST_NAME, Manifest, ManifestEntry, default_model_dir, verify_sha256
 from crnn_ocr.server.schemas import ModelInfo, ModelOut
+from crnn_ocr.server.settings import ServerSettings
 
 if TYPE_CHECKING:
-    from crnn_ocr.pipeline import OCR
+    from crnn_ocr.pipeline import OCR, OCRConfig
 
 log = logging.getLogger("crnn_ocr.server")
 
@@ -47,42 +53,57 @@ class LoadedModel:
 ModelSource = Callable[[str | None], LoadedModel]
 
 
-def loaded_model(name: str, ocr: OCR, sha256: str | None = None) -> LoadedModel:
+def ocr_config(settings: ServerSettings) -> OCRConfig:
+    """What the server's own model is built from."""
+    from crnn_ocr.pipeline import OCRConfig
+
+    return OCRConfig(
+        model=settings.model_path, threads=settings.threads, det_model=settings.det_model_path,
+        max_pixels=settings.max_pixels, max_pages=settings.max_pages,
+    )
+
+
+def load_model(settings: ServerSettings) -> LoadedModel:
+    """The server's own model (blocking: call it off the event loop). Raises ModelError."""
+    from crnn_ocr.pipeline import load_ocr  # the engine stack, imported when first needed
+
+    return identify(load_ocr(ocr_config(settings)))
+
+
+def identify(ocr: OCR, model_dir: Path | None = None) -> LoadedModel:
+    """``ocr`` as a LoadedModel: named as the manifest names its file (else by the model's own
+    name), with its SHA-256 (hashed at most once: ``OCR.model_sha256``). A stand-in without a
+    model file is hashed by its name and version."""
+    entries, _cards = read_manifest(model_dir if model_dir is not None else default_model_dir())
     spec = ocr.model
-    path = getattr(ocr, "model_path", None)
-    if sha256 is None:
-        sha256 = sha256_file(path) if path is not None else _name_hash(spec.name, spec.version)
-    return LoadedModel(name, ocr, ModelInfo(name=name, version=spec.version), sha256)
+    sha = getattr(ocr, "model_sha256", None)
+    name = next((n for n, e in entries.items() if sha is not None and e.sha256 == sha), spec.name)
+    if sha is None:
+        sha = hashlib.sha256(f"{spec.name}\n{spec.version}".encode()).hexdigest()
+    return LoadedModel(name, ocr, ModelInfo(name=name, version=spec.version), sha)
 
 
-def _name_hash(name: str, version: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(f"{name}\n{version}".encode()).hexdigest()
+def read_manifest(model_dir: Path) -> tuple[dict[str, ManifestEntry], dict[str, str]]:
+    """The recognizers the manifest in ``model_dir`` lists, and their model cards' files."""
+    if not (model_dir / MANIFEST_NAME).is_file():
+        return {}, {}
+    manifest = Manifest.read(model_dir)
+    raw = json.loads(manifest.path.read_text(encoding="utf-8"))
+    others = {raw.get(key) for key in _NOT_RECOGNIZERS}
+    entries = {n: e for n, e in manifest.models.items() if n not in others and e.path.suffix == ".onnx"}
+    cards = {n: str(raw["models"][n]["card"]) for n in entries if raw["models"][n].get("card")}
+    return entries, cards
 
 
 class ModelRegistry:
-    def __init__(self, default_ocr: OCR, *, threads: int | None = None, model_dir: Path | None = None) -> None:
+    def __init__(self, default: LoadedModel, *, threads: int | None = None, model_dir: Path | None = None) -> None:
         self.threads = threads
         self.model_dir = model_dir if model_dir is not None else default_model_dir()
-        self._entries, self._cards = self._read_manifest()
-        path = getattr(default_ocr, "model_path", None)
-        sha = sha256_file(path) if path is not None else None
-        name = next((n for n, e in self._entries.items() if sha is not None and e.sha256 == sha), default_ocr.model.name)
-        self.default = loaded_model(name, default_ocr, sha)
-        self._loaded: dict[str, LoadedModel] = {name: self.default}
+        self._entries, self._cards = read_manifest(self.model_dir)
+        self.default = default
+        self._loaded: dict[str, LoadedModel] = {default.name: default}
         self._meta: dict[str, ModelOut] = {}
         self._lock = threading.Lock()
-
-    def _read_manifest(self) -> tuple[dict[str, ManifestEntry], dict[str, str]]:
-        if not (self.model_dir / MANIFEST_NAME).is_file():
-            return {}, {}
-        manifest = Manifest.read(self.model_dir)
-        raw = json.loads(manifest.path.read_text(encoding="utf-8"))
-        others = {raw.get(key) for key in _NOT_RECOGNIZERS}
-        entries = {n: e for n, e in manifest.models.items() if n not in others and e.path.suffix == ".onnx"}
-        cards = {n: str(raw["models"][n]["card"]) for n in entries if raw["models"][n].get("card")}
-        return entries, cards
 
     @property
     def names(self) -> list[str]:
@@ -127,7 +148,7 @@ class ModelRegistry:
         except Exception as exc:  # noqa: BLE001 - a broken model file is the model's error, not a bug
             raise ModelError(f"loading the model {name!r} failed: {type(exc).__name__}: {exc}") from exc
         log.info("model %s (%s %s) loaded on first use", name, ocr.model.name, ocr.model.version)
-        return loaded_model(name, ocr, entry.sha256)
+        return LoadedModel(name, ocr, ModelInfo(name=name, version=ocr.model.version), entry.sha256)
 
     def describe(self) -> list[ModelOut]:
         """Every model, the default first (reads each unloaded model's metadata once)."""

@@ -1,7 +1,11 @@
 """Request and response bodies of the HTTP API (pydantic), and their conversions.
 
-Requests convert to the pipeline's frozen option dataclasses (``crnn_ocr.types``); responses are
-built from its ``Page``. Defaults come from those dataclasses so the two cannot drift apart.
+``OptionsIn`` is the one options schema: it converts to the pipeline's frozen option dataclasses
+(``crnn_ocr.types``) in one place, ``OptionsIn.to_request`` (a ``crnn_ocr.server.reading.ReadRequest``),
+and back with ``OptionsIn.of``. The multipart forms (``OCRForm``, ``JobForm``) carry the same
+options flattened, as an HTML form sends them, and only turn into an ``OptionsIn``. Responses are
+built from the pipeline's ``Page``. Defaults come from the dataclasses so the layers cannot drift
+apart.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, FailFast, Field, field_validator, model_validator
 
 from crnn_ocr.documents import MAX_DPI, MIN_DPI
+from crnn_ocr.server.reading import OutputFormat, ReadRequest
 from crnn_ocr.server.settings import MAX_JOB_ITEMS
 from crnn_ocr.stream import StreamConfig
 from crnn_ocr.types import DecodeOptions, Document, DocumentOptions, OCROptions, Page, PreprocessOptions
@@ -22,7 +27,6 @@ _DEC = DecodeOptions()
 _DOC = DocumentOptions()
 _STREAM = StreamConfig()
 
-OutputFormat = Literal["json", "text", "hocr", "alto", "pdf"]
 MAX_PAGE_RANGE = 200  # characters in a page range
 
 MAX_BEAM_WIDTH = 64
@@ -49,9 +53,6 @@ class PreprocessIn(_Strict):
     morph_close: bool = _PRE.morph_close
     deskew: bool = _PRE.deskew
 
-    def to_options(self) -> PreprocessOptions:
-        return PreprocessOptions(**self.model_dump())
-
 
 class DecodeIn(_Strict):
     method: Literal["greedy", "beam"] = _DEC.method
@@ -70,9 +71,6 @@ class DecodeIn(_Strict):
     min_confidence: float = Field(
         _DEC.min_confidence, ge=0.0, le=1.0, description="drop lines whose confidence is below this (0..1)"
     )
-
-    def to_options(self) -> DecodeOptions:
-        return DecodeOptions(**self.model_dump())
 
 
 class OptionsIn(_Strict):
@@ -93,18 +91,22 @@ class OptionsIn(_Strict):
         "null: the server's default"
     )
 
+    def to_request(self, preview: bool = False, format: OutputFormat = "json") -> ReadRequest:
+        """These options as the pipeline's dataclasses (the one conversion of options)."""
+        document = DocumentOptions(dpi=self.dpi, pages=self.pages or None)
+        options = OCROptions.from_dict(self.model_dump(exclude={"dpi", "pages", "model"}))
+        return ReadRequest(options, document, self.model, preview, format)
+
+    @classmethod
+    def of(cls, request: ReadRequest) -> OptionsIn:
+        """The inverse of ``to_request`` (its ``preview`` and ``format`` aside)."""
+        return cls.model_validate_json(request.options_json())
+
     def to_options(self) -> OCROptions:
-        return OCROptions(
-            detect=self.detect,
-            detector=self.detector,
-            auto_orient=self.auto_orient,
-            fields=self.fields,
-            preprocess=self.preprocess.to_options(),
-            decode=self.decode.to_options(),
-        )
+        return self.to_request().options
 
     def to_document(self) -> DocumentOptions:
-        return DocumentOptions(dpi=self.dpi, pages=self.pages or None)
+        return self.to_request().document
 
 
 class OCRRequest(_Strict):
@@ -171,12 +173,6 @@ class OCRForm(BaseModel):
     def _blank_is_none(cls, v: object) -> object:
         """An HTML form sends an empty text box as ""; that means "no list"."""
         return None if v == "" else v
-
-    def to_document(self) -> DocumentOptions:
-        return DocumentOptions(dpi=self.dpi, pages=self.pages)
-
-    def to_options(self) -> OCROptions:
-        return self.to_options_in().to_options()
 
     def to_options_in(self) -> OptionsIn:
         """The same options as the JSON endpoint's ``options`` object."""

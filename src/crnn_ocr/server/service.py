@@ -1,4 +1,5 @@
-"""The app's long-lived state: the OCR model (loaded once) and the inference gate.
+"""The app's long-lived state: the OCR model (loaded once: ``model_registry.load_model``), the
+inference gate, the API keys and the job service.
 
 One ``Service`` per app, created by the lifespan and kept on ``app.state.service``. Its status
 moves ``loading`` → ``ready`` (or ``failed``); only ``ready`` serves OCR requests.
@@ -15,8 +16,8 @@ from crnn_ocr.errors import ModelError
 from crnn_ocr.server.auth import Authenticator, KeyStore
 from crnn_ocr.server.errors import NotReadyError
 from crnn_ocr.server.inference import InferenceGate
-from crnn_ocr.server.jobs import JobService
-from crnn_ocr.server.model_registry import ModelRegistry
+from crnn_ocr.server.jobs.service import JobService
+from crnn_ocr.server.model_registry import LoadedModel, ModelRegistry, identify, load_model
 from crnn_ocr.server.schemas import ModelInfo
 from crnn_ocr.server.settings import ServerSettings
 
@@ -50,12 +51,9 @@ class Service:
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
-        s = self.settings
         start = time.perf_counter()
-        from crnn_ocr.pipeline import OCR  # the engine stack, imported when first needed
-
         try:
-            ocr = OCR(s.model_path, threads=s.threads, det_model_path=s.det_model_path, max_pixels=s.max_pixels)
+            loaded = load_model(self.settings)
         except ModelError as exc:
             self.fail(str(exc))
             return
@@ -63,18 +61,20 @@ class Service:
             log.exception("loading the model failed")
             self.fail(f"loading the model failed: {type(exc).__name__}: {exc}")
             return
-        self.set_ready(ocr)
+        self.set_ready(loaded)
         ms = (time.perf_counter() - start) * 1000
-        log.info("model %s %s loaded in %.0f ms", ocr.model.name, ocr.model.version, ms)
+        log.info("model %s %s loaded in %.0f ms", loaded.ocr.model.name, loaded.ocr.model.version, ms)
 
-    def set_ready(self, ocr: OCR) -> None:
-        self.models = ModelRegistry(ocr, threads=self.settings.threads)
-        self.model = self.models.default.info
-        self.model_sha256 = self.models.default.sha256
-        self.ocr = ocr
+    def set_ready(self, model: OCR | LoadedModel) -> None:
+        """Serve ``model`` (an OCR built elsewhere, e.g. by a test, is named and hashed here)."""
+        loaded = model if isinstance(model, LoadedModel) else identify(model)
+        self.models = ModelRegistry(loaded, threads=self.settings.threads)
+        self.model = loaded.info
+        self.model_sha256 = loaded.sha256
+        self.ocr = loaded.ocr
         self.status = "ready"
         if self.jobs is not None:
-            self.jobs.start(ocr, self.model, self.model_sha256, self.models.get)
+            self.jobs.start(loaded.sha256, self.models.get)
 
     def fail(self, message: str) -> None:
         log.error("model not available: %s", message)

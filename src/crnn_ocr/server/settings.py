@@ -64,7 +64,7 @@ class ServerSettings(BaseSettings):
         "text", description="log lines as text or as JSON objects (each with its request_id)"
     )
 
-    # ---- jobs, history, cache (crnn_ocr.server.jobs, jobstore, history, celery_worker) ----------
+    # ---- jobs, history, cache (crnn_ocr.server.jobs, crnn_ocr.server.history) --------------------
     store_path: str = Field(
         default_factory=lambda: str(default_store_path()),
         description="the store of jobs (embedded mode), history, cache and API keys: a SQLite file, "

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from crnn_ocr.client import RetryPolicy, http_client, send
 from crnn_ocr.errors import OptionsError
-from crnn_ocr.server.jobstore import JobRecord
+from crnn_ocr.server.jobs.records import JobRecord
 from crnn_ocr.server.settings import ServerSettings
 
 log = logging.getLogger("crnn_ocr.server.jobs")

@@ -1,4 +1,4 @@
-"""HTTP endpoints of batch jobs and of the history.
+"""HTTP endpoints of batch jobs (the jobs themselves: ``crnn_ocr.server.jobs``).
 
 ``POST   /api/v1/jobs``        JSON ``{"images": [{"image_base64" | "image_url", "name"}], "options",
                                "webhook_url"}`` or multipart (files ``images``, fields ``image_url``,
@@ -7,10 +7,6 @@
 ``GET    /api/v1/jobs/{id}``   status, progress, per-item results or errors
 ``GET    /api/v1/jobs/{id}/events``  the same as Server-Sent Events: progress, then the result
 ``DELETE /api/v1/jobs/{id}``   cancel an unfinished job; remove a finished one
-``GET    /api/v1/history``     recognitions, newest first; ``q``: text contains (ignoring case)
-``GET    /api/v1/history/{id}`` one entry with its full result; ``DELETE`` removes it (and its
-                               cached result)
-``POST   /api/v1/admin/purge`` admin: remove every job and history entry (``owner``: of one key)
 
 Every record belongs to an owner (the caller's key id; ``anonymous`` without API keys); another
 owner's job or entry answers 404 as if it did not exist. An admin key sees every owner's records.
@@ -18,7 +14,6 @@ owner's job or entry answers 404 as if it did not exist. An admin key sees every
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -33,16 +28,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crnn_ocr.errors import ImageTooLargeError, OCRError
 from crnn_ocr.server import sse
 from crnn_ocr.server.auth import Caller
-from crnn_ocr.server.errors import ForbiddenError, InternalError
-from crnn_ocr.server.history import HistoryRecord, HistoryStore
-from crnn_ocr.server.jobs import JobInput, JobService
-from crnn_ocr.server.jobstore import ItemRecord, JobRecord
-from crnn_ocr.server.routes import CallerDep, ServiceDep, decode_base64_image, form_schema, parse_form, require_json
+from crnn_ocr.server.errors import InternalError
+from crnn_ocr.server.jobs.records import ItemRecord, JobRecord
+from crnn_ocr.server.jobs.service import JobInput, JobService
+from crnn_ocr.server.reading import decode_base64_image
+from crnn_ocr.server.routes.deps import CallerDep, ServiceDep, form_schema, media_type, parse_form, require_json
 from crnn_ocr.server.schemas import (
     ErrorBody,
     ErrorResponse,
-    HistoryEntryOut,
-    HistoryListResponse,
     ItemOut,
     JobAccepted,
     JobForm,
@@ -59,10 +52,9 @@ router = APIRouter()
 
 #: Every integer in a path or query is bounded, so none reaches SQLite beyond its 64-bit range.
 MAX_PAGE = 1_000_000
-EntryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the entry's id")]
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="the job's id")]
 
-_ERRORS = {
+ERRORS = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
         401: "no API key, or not a valid one (once the server has keys)",
@@ -74,20 +66,13 @@ _ERRORS = {
 }
 
 
-def _jobs(service: Service) -> JobService:
+def jobs_of(service: Service) -> JobService:
     if service.jobs is None:
         raise InternalError("jobs are not set up on this server")
     return service.jobs
 
 
-def _history(service: Service) -> HistoryStore:
-    jobs = _jobs(service)
-    if jobs.history is None:
-        raise StarletteHTTPException(404, "history is off on this server (history = false)")
-    return jobs.history
-
-
-def _not_found(what: str, key: object) -> StarletteHTTPException:
+def not_found(what: str, key: object) -> StarletteHTTPException:
     return StarletteHTTPException(404, f"no {what} {key}")
 
 
@@ -102,7 +87,7 @@ JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not
     response_model=JobAccepted,
     tags=["jobs"],
     summary="Submit images or PDFs to read in the background",
-    responses=_ERRORS,
+    responses=ERRORS,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -118,7 +103,7 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
     """Store the job and answer 202 with its id at once; workers read the items. A file that
     cannot be read fails only its item. Takes the same options as ``POST /api/v1/ocr`` (as a JSON
     ``options`` object, or as form fields next to the ``images`` files)."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = media_type(request)
     limit = service.settings.max_bytes
     if media == "multipart/form-data":
         inputs, options, webhook = await _read_multipart(request, limit, service.settings.url_policy)
@@ -130,10 +115,12 @@ async def submit_job(request: Request, service: ServiceDep, caller: CallerDep) -
     model_sha256 = None  # while the model loads, jobs are still taken; a bad name then fails its items
     if service.models is not None:
         model_sha256 = service.models.sha256_of(options.model)
-    jobs = _jobs(service)
+    jobs = jobs_of(service)
     ocr = service.ocr
     limit = _max_jobs(caller, service.settings.max_jobs_per_key)
-    job = await anyio.to_thread.run_sync(jobs.submit, caller.owner, inputs, options, webhook, ocr, limit, model_sha256)
+    job = await anyio.to_thread.run_sync(
+        jobs.submit, caller.owner, inputs, options.to_request(), webhook, ocr, limit, model_sha256
+    )
     accepted = JobAccepted(id=job.id, status=job.status, total=job.total, url=f"/api/v1/jobs/{job.id}")
     return JSONResponse(accepted.model_dump(), status_code=202)
 
@@ -197,10 +184,6 @@ async def _read_multipart(
         await form.close()
 
 
-def _options_out(options: str) -> OptionsIn:
-    return OptionsIn.model_validate_json(options)
-
-
 def item_out(item: ItemRecord, with_result: bool = True) -> ItemOut:
     result = None
     if with_result and item.result is not None:
@@ -229,19 +212,19 @@ async def list_jobs(
     service: ServiceDep, caller: CallerDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> JobListResponse:
-    jobs, total = await anyio.to_thread.run_sync(_jobs(service).store.list_jobs, caller.scope, page, page_size)
+    jobs, total = await anyio.to_thread.run_sync(jobs_of(service).store.list_jobs, caller.scope, page, page_size)
     return JobListResponse(jobs=[job_out(j, items=False) for j in jobs], page=page, page_size=page_size, total=total)
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's progress and results",
-            responses=_ERRORS)
+            responses=ERRORS)
 async def get_job(
     job_id: JobId, service: ServiceDep, caller: CallerDep,
     results: Annotated[bool, Query(description="false: statuses and errors only, without the results")] = True,
 ) -> JobOut:
-    job = await anyio.to_thread.run_sync(_jobs(service).store.get_job, job_id, caller.scope)
+    job = await anyio.to_thread.run_sync(jobs_of(service).store.get_job, job_id, caller.scope)
     if job is None:
-        raise _not_found("job", job_id)
+        raise not_found("job", job_id)
     return job_out(job, items=True, with_results=results)
 
 
@@ -251,15 +234,15 @@ EVENTS_POLL_S = 0.2
 
 @router.get(
     "/api/v1/jobs/{job_id}/events", tags=["jobs"], summary="A job's progress as Server-Sent Events",
-    responses={**_ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
+    responses={**ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
 )
 async def job_events(job_id: JobId, request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """``text/event-stream``: an event ``progress`` (the job with its items' states, without
     results) at once and whenever an item finishes, then ``result`` (the job with every result,
     as ``GET /api/v1/jobs/{id}`` answers it) when the job is finished, and the stream ends."""
-    store, scope = _jobs(service).store, caller.scope
+    store, scope = jobs_of(service).store, caller.scope
     if await anyio.to_thread.run_sync(store.get_job, job_id, scope) is None:
-        raise _not_found("job", job_id)
+        raise not_found("job", job_id)
 
     async def events() -> AsyncIterator[bytes]:
         last, quiet = None, 0.0
@@ -287,95 +270,21 @@ async def job_events(job_id: JobId, request: Request, service: ServiceDep, calle
 
 
 @router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
-               responses=_ERRORS)
+               responses=ERRORS)
 async def delete_job(job_id: JobId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """An unfinished job is cancelled (its pending items and their images are dropped) and answered
     as it stands; a finished (completed or cancelled) job is removed with its results and the
     history entries and cached results it made: ``{"deleted": true}``."""
-    jobs = _jobs(service)
+    jobs = jobs_of(service)
     scope = caller.scope
     job = await anyio.to_thread.run_sync(jobs.store.get_job, job_id, scope)
     if job is None:
-        raise _not_found("job", job_id)
+        raise not_found("job", job_id)
     if not job.finished:
         cancelled = await anyio.to_thread.run_sync(jobs.store.cancel_job, job_id, scope)
         if cancelled is None:
-            raise _not_found("job", job_id)
+            raise not_found("job", job_id)
         return JSONResponse(job_out(cancelled, items=False).model_dump())
     if not await anyio.to_thread.run_sync(jobs.delete_job, job_id, scope):
-        raise _not_found("job", job_id)
+        raise not_found("job", job_id)
     return JSONResponse({"id": job_id, "deleted": True})
-
-
-# ---- history -----------------------------------------------------------------------------------
-
-
-def history_out(record: HistoryRecord, with_result: bool) -> HistoryEntryOut:
-    e = record.entry
-    return HistoryEntryOut(
-        id=record.id, created_at=record.created_at, source=e.source, job_id=e.job_id, name=e.name,
-        sha256=e.sha256, options=_options_out(e.options), text=e.text, total_ms=round(e.total_ms, 2),
-        cached=e.cached, result=OCRResponse.model_validate_json(e.result) if with_result else None,
-        model=_model_name(e.result),
-    )
-
-
-def _model_name(result: str) -> str | None:
-    """The name of the model that read a stored result."""
-    try:
-        model = json.loads(result).get("model")
-    except (ValueError, AttributeError):
-        return None
-    return model.get("name") if isinstance(model, dict) else None
-
-
-@router.get("/api/v1/history", response_model=HistoryListResponse, tags=["history"],
-            summary="Past recognitions, newest first; q searches their text")
-async def list_history(
-    service: ServiceDep, caller: CallerDep,
-    q: Annotated[str | None, Query(
-        max_length=500, description="only entries whose text contains this (ignoring case; any script, Chinese too)"
-    )] = None,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> HistoryListResponse:
-    records, total = await anyio.to_thread.run_sync(_history(service).search, caller.scope, q, page, page_size)
-    return HistoryListResponse(
-        entries=[history_out(r, False) for r in records], page=page, page_size=page_size, total=total, query=q
-    )
-
-
-@router.get("/api/v1/history/{entry_id}", response_model=HistoryEntryOut, tags=["history"],
-            summary="One past recognition with its full result", responses=_ERRORS)
-async def get_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> HistoryEntryOut:
-    record = await anyio.to_thread.run_sync(_history(service).get, entry_id, caller.scope)
-    if record is None:
-        raise _not_found("history entry", entry_id)
-    return history_out(record, True)
-
-
-@router.delete("/api/v1/history/{entry_id}", tags=["history"], summary="Remove a history entry (and its cached result)",
-               responses=_ERRORS)
-async def delete_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    """Removes the entry and its cached result: with it, every entry of the same owner for the same
-    image, options and model (``removed`` counts them); that image is read afresh next time."""
-    removed = await anyio.to_thread.run_sync(_history(service).delete, entry_id, caller.scope)
-    if not removed:
-        raise _not_found("history entry", entry_id)
-    return JSONResponse({"id": entry_id, "deleted": True, "removed": removed})
-
-
-# ---- admin -------------------------------------------------------------------------------------
-
-
-@router.post("/api/v1/admin/purge", tags=["admin"], summary="Admin: remove every job and history entry",
-             responses={403: {"model": ErrorResponse, "description": "not an admin key"}})
-async def purge(
-    service: ServiceDep, caller: CallerDep,
-    owner: Annotated[str | None, Query(description="only this key id's records (default: everyone's)")] = None,
-) -> JSONResponse:
-    """Jobs (with their images and results) and history entries (with the cached results) of every
-    owner, or of ``owner``: ``{"jobs": n, "history": m}``. Needs an admin key (or open mode)."""
-    if not caller.may_administer:
-        raise ForbiddenError("purging needs an admin key (crnn-ocr keys create --admin)")
-    jobs, entries = await anyio.to_thread.run_sync(_jobs(service).purge, owner)
-    return JSONResponse({"jobs": jobs, "history": entries})

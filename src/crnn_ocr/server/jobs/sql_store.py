@@ -1,165 +1,30 @@
-"""Batch jobs: their typed records, the ``JobStore`` protocol, and its SQL implementation.
-
-A job is a list of items (one image or PDF each) read with one set of options. Every record has an
-``owner`` (today the constant ``anonymous`` without API keys, else the id of the key that made it): each query is scoped by it, and
-``owner=None`` means an administrator who sees everything.
-
-Statuses: a job is ``pending`` → ``running`` → ``completed`` (every item done or failed), or
-``cancelled``. An item is ``pending`` → ``running`` → ``done`` | ``failed`` | ``cancelled``.
+"""The embedded ``JobStore`` (``crnn_ocr.server.jobs.records``) on SQL.
 
 ``SqlJobStore`` is the embedded store, in a SQLite file (WAL mode, ``synchronous=FULL``: a job
 answered with 202 is on disk) or a PostgreSQL database shared by several servers
-(``crnn_ocr.server.database``). The image bytes live in the item row until the item finishes. Workers ``claim`` an item with a lease; a worker that dies (``kill -9``) stops renewing
+(``crnn_ocr.server.sqlite``, owner scoping, paging and expiry included). The image bytes live in the item row until the item finishes. Workers ``claim`` an item with a lease; a worker that dies (``kill -9``) stops renewing
 it, and once the lease has run out the item is claimed again, by this process after a restart or
 by another one; after ``max_attempts`` claims it fails with ``worker_lost``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from crnn_ocr.server.database import open_database
-
-JobStatus = Literal["pending", "running", "completed", "cancelled"]
-ItemStatus = Literal["pending", "running", "done", "failed", "cancelled"]
-FINISHED_ITEM = ("done", "failed", "cancelled")
-ITEM_STATES = ("pending", "running", *FINISHED_ITEM)
-
-
-@dataclass(frozen=True)
-class NewItem:
-    """One image (or PDF) of a submitted job. ``error``: (code, message) when the input was
-    already refused at submission (bad base64, too many bytes): the item is stored as failed.
-    ``cached_result``: an OCRResponse JSON answered from the cache: the item is stored as done."""
-
-    name: str
-    sha256: str
-    data: bytes | None
-    error: tuple[str, str] | None = None
-    cached_result: str | None = None
-
-
-@dataclass(frozen=True)
-class ItemRecord:
-    index: int
-    name: str
-    sha256: str
-    status: ItemStatus
-    attempts: int
-    cached: bool
-    result: str | None  # OCRResponse JSON
-    error_code: str | None
-    error_message: str | None
-    enqueued_at: float
-    started_at: float | None
-    finished_at: float | None
-    worker: str | None
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    owner: str
-    status: JobStatus
-    options: str  # canonical JSON of the options (OptionsIn)
-    webhook_url: str | None
-    total: int
-    done: int
-    failed: int
-    cancelled: int
-    created_at: float
-    finished_at: float | None
-    items: tuple[ItemRecord, ...] = ()  # empty in listings
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("completed", "cancelled")
-
-
-@dataclass(frozen=True)
-class ClaimedItem:
-    """An item a worker has taken: what it needs to read it."""
-
-    job_id: str
-    index: int
-    owner: str
-    name: str
-    sha256: str
-    data: bytes
-    options: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    """What reading one item gave: an OCRResponse JSON and its text, or an error."""
-
-    result: str | None = None
-    text: str = ""
-    error_code: str | None = None
-    error_message: str | None = None
-    total_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.result is not None
-
-
-class JobStore(Protocol):
-    """Where jobs live: SQLite (embedded) or Redis (``crnn_ocr.server.redis_jobs``)."""
-
-    def create_job(
-        self, owner: str, options: str, items: Sequence[NewItem], webhook_url: str | None
-    ) -> JobRecord: ...
-
-    def get_job(self, job_id: str, owner: str | None) -> JobRecord | None: ...
-
-    def list_jobs(self, owner: str | None, page: int, page_size: int) -> tuple[list[JobRecord], int]: ...
-
-    def cancel_job(self, job_id: str, owner: str | None) -> JobRecord | None: ...
-
-    def delete_job(self, job_id: str, owner: str | None) -> bool: ...
-
-    def delete_all(self, owner: str | None) -> int:
-        """Remove every job of ``owner`` (None: of everyone) with its images and results."""
-        ...
-
-    def count_unfinished(self, owner: str) -> int:
-        """How many of ``owner``'s jobs are pending or running."""
-        ...
-
-    def finish_item(self, job_id: str, index: int, outcome: ItemOutcome) -> JobRecord | None:
-        """Record an item's outcome once (a second call for the same item is ignored). Returns the
-        job when this call completed it (for the webhook), else None."""
-        ...
-
-    def purge_expired(self, now: float | None = None) -> int: ...
-
-    def item_states(self) -> dict[str, int]:
-        """How many items of the stored jobs are in each state (``ITEM_STATES``), for /metrics."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def worker_lost(attempts: int) -> ItemOutcome:
-    """The outcome of an item given up after its worker died ``attempts`` times (both job modes)."""
-    return ItemOutcome(
-        error_code="worker_lost",
-        error_message=f"the worker reading this item stopped {attempts} times (crashed or killed); "
-        "the item was given up",
-    )
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex
-
+from crnn_ocr.server.jobs.records import (
+    ITEM_STATES,
+    ClaimedItem,
+    ItemOutcome,
+    ItemRecord,
+    JobRecord,
+    NewItem,
+    new_job_id,
+    worker_lost,
+)
+from crnn_ocr.server.sqlite import delete_expired, expiry, open_database, owner_clause, page_clause
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -201,10 +66,6 @@ CREATE INDEX IF NOT EXISTS items_claimable ON items (status, lease_until);
 """
 
 
-def _owner_clause(owner: str | None, column: str = "owner") -> tuple[str, tuple]:
-    return ("", ()) if owner is None else (f" AND {column} = ?", (owner,))
-
-
 class SqlJobStore:
     """The embedded ``JobStore`` (see the module docstring): ``store`` is a SQLite file or a
     ``postgresql://`` URL."""
@@ -227,7 +88,7 @@ class SqlJobStore:
         failed = sum(1 for i in items if i.error is not None)
         status = "completed" if done + failed == len(items) else "pending"
         finished = now if status == "completed" else None
-        expires = now + self.result_ttl_s if finished else None
+        expires = expiry(self.result_ttl_s, now) if finished else None
         with self.db.write() as db:
             db.execute(
                 "INSERT INTO jobs (id, owner, status, options, webhook_url, total, done, failed, created_at,"
@@ -254,7 +115,7 @@ class SqlJobStore:
         return job
 
     def get_job(self, job_id: str, owner: str | None) -> JobRecord | None:
-        clause, args = _owner_clause(owner)
+        clause, args = owner_clause(owner)
         db = self.db.connection()
         row = db.execute(f"SELECT * FROM jobs WHERE id = ?{clause}", (job_id, *args)).fetchone()
         if row is None:
@@ -267,17 +128,17 @@ class SqlJobStore:
         return _job(row, tuple(_item(r) for r in items))
 
     def list_jobs(self, owner: str | None, page: int, page_size: int) -> tuple[list[JobRecord], int]:
-        clause, args = _owner_clause(owner)
+        clause, args = owner_clause(owner)
         db = self.db.connection()
         total = db.execute(f"SELECT count(*) FROM jobs WHERE 1 = 1{clause}", args).fetchone()[0]
+        limit, paging = page_clause(page, page_size)
         rows = db.execute(
-            f"SELECT * FROM jobs WHERE 1 = 1{clause} ORDER BY created_at DESC LIMIT ? OFFSET ?",
-            (*args, page_size, (page - 1) * page_size),
+            f"SELECT * FROM jobs WHERE 1 = 1{clause} ORDER BY created_at DESC{limit}", (*args, *paging)
         ).fetchall()
         return [_job(r) for r in rows], total
 
     def cancel_job(self, job_id: str, owner: str | None) -> JobRecord | None:
-        clause, args = _owner_clause(owner)
+        clause, args = owner_clause(owner)
         now = time.time()
         with self.db.write() as db:
             row = db.execute(f"SELECT status FROM jobs WHERE id = ?{clause}", (job_id, *args)).fetchone()
@@ -292,17 +153,17 @@ class SqlJobStore:
                 db.execute(
                     "UPDATE jobs SET status = 'cancelled', cancelled = cancelled + ?, finished_at = ?,"
                     " expires_at = ? WHERE id = ?",
-                    (n, now, now + self.result_ttl_s, job_id),
+                    (n, now, expiry(self.result_ttl_s, now), job_id),
                 )
         return self.get_job(job_id, owner)
 
     def delete_job(self, job_id: str, owner: str | None) -> bool:
-        clause, args = _owner_clause(owner)
+        clause, args = owner_clause(owner)
         with self.db.write() as db:
             return db.execute(f"DELETE FROM jobs WHERE id = ?{clause}", (job_id, *args)).rowcount > 0
 
     def delete_all(self, owner: str | None) -> int:
-        clause, args = _owner_clause(owner)
+        clause, args = owner_clause(owner)
         with self.db.write() as db:
             return db.execute(f"DELETE FROM jobs WHERE 1 = 1{clause}", args).rowcount
 
@@ -312,9 +173,7 @@ class SqlJobStore:
         ).fetchone()[0]
 
     def purge_expired(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        with self.db.write() as db:
-            return db.execute("DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)).rowcount
+        return delete_expired(self.db, "jobs", now)
 
     def item_states(self) -> dict[str, int]:
         counts = dict.fromkeys(ITEM_STATES, 0)
@@ -395,7 +254,7 @@ class SqlJobStore:
             completed = db.execute(
                 "UPDATE jobs SET status = 'completed', finished_at = ?, expires_at = ?"
                 " WHERE id = ? AND status IN ('pending', 'running') AND done + failed + cancelled >= total",
-                (now, now + self.result_ttl_s, job_id),
+                (now, expiry(self.result_ttl_s, now), job_id),
             ).rowcount
         return self.get_job(job_id, None) if completed else None
 
@@ -418,8 +277,3 @@ def _item(row: Any) -> ItemRecord:
         error_message=row["error_message"], enqueued_at=row["enqueued_at"], started_at=row["started_at"],
         finished_at=row["finished_at"], worker=row["worker"],
     )
-
-
-def canonical_json(value: object) -> str:
-    """JSON with sorted keys and no spaces: equal options give equal strings (the cache key)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass
 import redis
 
 from crnn_ocr.server.history import HistoryEntry, HistoryStore
-from crnn_ocr.server.jobstore import (
+from crnn_ocr.server.jobs.records import (
     FINISHED_ITEM,
     ITEM_STATES,
+    ClaimedItem,
     ItemOutcome,
     ItemRecord,
     JobRecord,
@@ -278,10 +279,8 @@ class RedisJobStore:
 
     # ---- the worker side -----------------------------------------------------------------------
 
-    def start_item(
-        self, job_id: str, index: int, worker: str
-    ) -> tuple[bytes, str, str, str, str, int] | GivenUp | None:
-        """(image, options, owner, name, sha256, attempts) of an item to read now; None when it is
+    def start_item(self, job_id: str, index: int, worker: str) -> ClaimedItem | GivenUp | None:
+        """The item to read now (as the SQL store's ``claim`` gives it); None when it is
         finished, cancelled or gone (a redelivered task, a cancelled or expired job); ``GivenUp``
         when it was started ``max_attempts`` times already (each time its worker died): it is
         failed with ``worker_lost`` instead, as the embedded store does."""
@@ -298,7 +297,9 @@ class RedisJobStore:
         if not got or got[0] is None:
             return None
         data, options, owner, name, sha, attempts = got
-        return data, options.decode(), owner.decode(), name.decode(), sha.decode(), int(attempts)
+        return ClaimedItem(
+            job_id, index, owner.decode(), name.decode(), sha.decode(), data, options.decode(), int(attempts)
+        )
 
     def finish_item(self, job_id: str, index: int, outcome: ItemOutcome) -> JobRecord | None:
         status = "done" if outcome.ok else "failed"

@@ -1,4 +1,5 @@
-"""The SQL database under the job store, the history/cache and the API keys: SQLite or PostgreSQL.
+"""The one SQL layer under the job store, the history/cache and the API keys: SQLite or PostgreSQL,
+with the helpers every table shares (owner scoping, paging, expiry).
 
 ``open_database(store, schema)``: ``store`` is a SQLite file path (the embedded default) or a
 ``postgresql://user:password@host:port/dbname`` URL (psycopg 3, the ``postgresql`` extra), so
@@ -17,6 +18,10 @@ placeholders become ``%s`` and the schema's types their PostgreSQL names (``post
 ``instr(text, sub)`` is defined as a SQL function there, and ``fold(text)`` (case folding, for
 case-insensitive search) on both. A PostgreSQL schema is created under an
 advisory lock, so servers starting together do not race.
+
+Shared by every store: ``owner_clause`` (a record's owner, or every owner for an administrator),
+``page_clause`` (newest-first listings, 1-based pages), ``expiry`` and ``delete_expired``
+(records that carry an ``expires_at``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import importlib.util
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -80,6 +86,31 @@ def open_database(store: str | os.PathLike, schema: str) -> Database:
     if is_postgres_url(store):
         return PostgresDatabase(str(store), schema)
     return SqliteDatabase(Path(store), schema)
+
+
+def owner_clause(owner: str | None, column: str = "owner") -> tuple[str, tuple]:
+    """`` AND <column> = ?`` and its argument, scoping a query to ``owner``; nothing for None (an
+    administrator, who sees every owner's records)."""
+    return ("", ()) if owner is None else (f" AND {column} = ?", (owner,))
+
+
+def page_clause(page: int, page_size: int) -> tuple[str, tuple]:
+    """`` LIMIT ? OFFSET ?`` and its arguments for the 1-based ``page`` of ``page_size`` rows."""
+    return " LIMIT ? OFFSET ?", (page_size, (page - 1) * page_size)
+
+
+def expiry(ttl_s: float, now: float | None = None) -> float:
+    """The ``expires_at`` of a record made (or finished) ``now`` that is kept ``ttl_s`` seconds."""
+    return (time.time() if now is None else now) + ttl_s
+
+
+def delete_expired(db: Database, table: str, now: float | None = None) -> int:
+    """Delete the rows of ``table`` whose ``expires_at`` has passed (rows without one stay)."""
+    now = time.time() if now is None else now
+    with db.write() as conn:
+        return conn.execute(
+            f"DELETE FROM {table} WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        ).rowcount
 
 
 # ---- SQLite ------------------------------------------------------------------------------------
