@@ -65,7 +65,7 @@ def api(broker: str, shipped_ocr, tmp_path_factory: pytest.TempPathFactory):
 def workers(broker: str, api, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("workers")
     procs = [start_worker(broker, tmp / f"worker{n}.log") for n in range(2)]
-    celery_app = api.app.state.service.jobs._celery
+    celery_app = api.app.state.service.jobs.dispatch.celery
 
     def both_answer() -> bool:
         for proc, n in zip(procs, range(2)):

@@ -66,7 +66,7 @@ class CeleryDispatch:
 
         self.store = store
         self.history = history
-        self._celery = make_celery(settings)
+        self.celery = make_celery(settings)
         self._stop = threading.Event()
         self._drain: threading.Thread | None = None
 
@@ -81,7 +81,7 @@ class CeleryDispatch:
         pending = self.store.pending_items(job)
         self.store.mark_enqueued(job.id, pending)
         for index in pending:
-            self._celery.send_task(TASK, args=[job.id, index], queue=QUEUE)
+            self.celery.send_task(TASK, args=[job.id, index], queue=QUEUE)
 
     def stop(self) -> None:
         self._stop.set()
