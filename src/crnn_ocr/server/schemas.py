@@ -1,11 +1,11 @@
 """Request and response bodies of the HTTP API (pydantic), and their conversions.
 
 ``OptionsIn`` is the one options schema: it converts to the pipeline's frozen option dataclasses
-(``crnn_ocr.types``) in one place, ``OptionsIn.to_request`` (a ``crnn_ocr.server.reading.ReadRequest``),
-and back with ``OptionsIn.of``. The multipart forms (``OCRForm``, ``JobForm``) carry the same
-options flattened, as an HTML form sends them, and only turn into an ``OptionsIn``. Responses are
-built from the pipeline's ``Page``. Defaults come from the dataclasses so the layers cannot drift
-apart.
+(``crnn_ocr.types``) in one place, ``OptionsIn.to_request`` (a ``crnn_ocr.server.reading.ReadRequest``,
+whose ``options_json`` is the stored form an ``OptionsIn`` reads back). The multipart forms
+(``OCRForm``, ``JobForm``) carry the same options flattened, as an HTML form sends them, and only
+turn into an ``OptionsIn``. Responses are built from the pipeline's ``Page``. Defaults come from
+the dataclasses so the layers cannot drift apart.
 """
 
 from __future__ import annotations
@@ -97,15 +97,12 @@ class OptionsIn(_Strict):
         options = OCROptions.from_dict(self.model_dump(exclude={"dpi", "pages", "model"}))
         return ReadRequest(options, document, self.model, preview, format)
 
-    @classmethod
-    def of(cls, request: ReadRequest) -> OptionsIn:
-        """The inverse of ``to_request`` (its ``preview`` and ``format`` aside)."""
-        return cls.model_validate_json(request.options_json())
-
     def to_options(self) -> OCROptions:
+        """``to_request().options``."""
         return self.to_request().options
 
     def to_document(self) -> DocumentOptions:
+        """``to_request().document``."""
         return self.to_request().document
 
 

@@ -54,7 +54,7 @@ class WorkerContext:
                 send_webhook(started.job, self.settings)
             return "failed: worker_lost (given up)"
         # The history entry goes to Redis before the item is finished: a finished job's entries are all pushed.
-        outcome, _finished = process_item(started, self.store, self.models().get, self.settings, self.store.push_history)
+        outcome = process_item(started, self.store, self.models().get, self.settings, self.store.push_history)
         return "done" if outcome.ok else f"failed: {outcome.error_code}"
 
 

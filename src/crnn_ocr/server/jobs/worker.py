@@ -19,7 +19,7 @@ from collections.abc import Callable
 from crnn_ocr.errors import OCRError
 from crnn_ocr.server.errors import GENERIC_500
 from crnn_ocr.server.history import HistoryEntry
-from crnn_ocr.server.jobs.records import ClaimedItem, ItemOutcome, JobRecord, JobStore
+from crnn_ocr.server.jobs.records import ClaimedItem, ItemOutcome, JobStore
 from crnn_ocr.server.model_registry import LoadedModel, ModelSource
 from crnn_ocr.server.reading import ReadRequest, limits_of, read_bytes
 from crnn_ocr.server.schemas import OCRResponse
@@ -40,9 +40,8 @@ def worker_name() -> str:
 def process_item(
     item: ClaimedItem, store: JobStore, models: ModelSource, settings: ServerSettings,
     record_history: RecordHistory | None,
-) -> tuple[ItemOutcome, JobRecord | None]:
-    """Read ``item`` and record what happened (see the module docstring): the outcome, and the job
-    when this item completed it (its webhook has been called)."""
+) -> ItemOutcome:
+    """Read ``item`` and record what happened (see the module docstring); its outcome."""
     start = time.perf_counter()
     try:
         request = ReadRequest.from_options_json(item.options)
@@ -57,9 +56,9 @@ def process_item(
     if record_history is not None and settings.history and outcome.ok:
         record_history(history_entry(item, model_sha256, outcome))
     finished = store.finish_item(item.job_id, item.index, outcome)
-    if finished is not None and finished.webhook_url:
+    if finished is not None and finished.webhook_url:  # this item completed the job
         send_webhook(finished, settings)
-    return outcome, finished
+    return outcome
 
 
 def read_item(model: LoadedModel, data: bytes, request: ReadRequest, settings: ServerSettings) -> ItemOutcome:
