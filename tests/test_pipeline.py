@@ -195,6 +195,51 @@ def test_preprocess_preview_returns_the_processed_image(tiny_ocr: OCR) -> None:
     assert set(np.unique(binary)) <= {0, 255}
 
 
+def test_read_pages_hands_back_each_page_with_its_preprocessed_image(tiny_ocr: OCR) -> None:
+    from pdfs import multipage_tiff
+
+    first, second = code_page()[0], code_page(PAGE_LINES[:1])[0]
+    options = OCROptions(preprocess=PreprocessOptions(binarize=True))
+    with tiny_ocr.open_document(multipage_tiff([first, second], dpi=150)) as doc:
+        reads = list(tiny_ocr.read_pages(doc, options))
+        only_second = [r.page.number for r in tiny_ocr.read_pages(doc, options, (2,))]
+    assert [r.page.number for r in reads] == [1, 2] and only_second == [2]
+    assert [r.page.dpi for r in reads] == [150, 150]
+    for read, image in zip(reads, (first, second)):
+        assert np.array_equal(read.image.image, image)
+        assert np.array_equal(read.preprocessed, tiny_ocr.preprocess_preview(image, options.preprocess))
+        assert read.page.text == tiny_ocr(image, options).text
+    document = tiny_ocr.read_document(multipage_tiff([first, second], dpi=150), options)
+    assert [p.text for p in document.pages] == [r.page.text for r in reads]
+
+
+def test_read_pages_stops_when_before_page_raises(tiny_ocr: OCR) -> None:
+    from pdfs import multipage_tiff
+
+    seen: list[int] = []
+
+    def stop_after_one() -> None:
+        if seen:
+            raise OptionsError("stop")
+        seen.append(1)
+
+    with tiny_ocr.open_document(multipage_tiff([code_page()[0]] * 3)) as doc:
+        pages = tiny_ocr.read_pages(doc, before_page=stop_after_one)
+        assert next(pages).page.number == 1
+        with pytest.raises(OptionsError, match="stop"):
+            next(pages)
+
+
+def test_load_ocr_builds_from_plain_config_and_hashes_the_model_once(tiny_model_path: Path) -> None:
+    from crnn_ocr.models import sha256_file
+    from crnn_ocr.pipeline import OCRConfig, load_ocr
+
+    ocr = load_ocr(OCRConfig(model=str(tiny_model_path), threads=1, max_pixels=1234, max_pages=7))
+    assert ocr.model_path == tiny_model_path and (ocr.max_pixels, ocr.max_pages) == (1234, 7)
+    assert ocr.model_sha256 == sha256_file(tiny_model_path)
+    assert "model_sha256" in vars(ocr)  # cached: asked again, the file is not hashed again
+
+
 def test_bad_options_fail_before_the_image_is_read(tiny_ocr: OCR) -> None:
     with pytest.raises(OptionsError, match="unknown decoding method"):
         bad = DecodeOptions(method="viterbi")  # type: ignore[arg-type]

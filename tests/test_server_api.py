@@ -811,3 +811,37 @@ def test_detector_option_classical_and_learned_without_a_model(client: TestClien
     assert r.status_code == 422 and "detector model" in r.json()["error"]["message"]
     bad = post({"detector": "neural"})
     assert bad.status_code == 422
+
+
+# ---- the read unit's options: one stored form --------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"detect": False, "fields": True, "dpi": 300, "pages": "1-2", "model": "tiny_test",
+     "decode": {"method": "greedy", "allowlist": "0123", "min_confidence": 0.5},
+     "preprocess": {"binarize": True, "grayscale": False}},
+])
+def test_read_request_options_json_is_the_api_options_object_and_reads_back(options: dict) -> None:
+    import json
+
+    from crnn_ocr.server.reading import ReadRequest, canonical_json
+    from crnn_ocr.server.schemas import OptionsIn
+
+    given = OptionsIn.model_validate(options)
+    request = given.to_request(preview=True, format="hocr")
+    stored = request.options_json()
+    # The same string as the API's options object: cache keys and stored jobs stay valid.
+    assert stored == canonical_json(given.model_dump(mode="json"))
+    assert OptionsIn.model_validate(json.loads(stored)) == given
+    back = ReadRequest.from_options_json(stored)
+    assert (back.options, back.document, back.model) == (request.options, request.document, request.model)
+    assert (back.preview, back.format) == (False, "json")  # not part of the stored options
+
+
+def test_read_request_refuses_an_unknown_stored_option() -> None:
+    from crnn_ocr.errors import OptionsError
+    from crnn_ocr.server.reading import ReadRequest
+
+    with pytest.raises(OptionsError, match="decode.beam"):
+        ReadRequest.from_options_json('{"decode": {"beam": 3}, "dpi": 200, "pages": null, "model": null}')
