@@ -1,5 +1,6 @@
 """What every route module shares: the app's ``Service`` and the ``Caller`` as FastAPI
-dependencies, Content-Type checks, and multipart form parsing."""
+dependencies, Content-Type checks, multipart form parsing, and the answers about stored records
+(jobs, history entries): bounded pages, 404."""
 
 from __future__ import annotations
 
@@ -10,12 +11,39 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.server.auth import Caller
 from crnn_ocr.server.errors import InternalError, UnsupportedMediaTypeError
+from crnn_ocr.server.jobs.service import JobService
+from crnn_ocr.server.schemas import ErrorResponse
 from crnn_ocr.server.service import Service
 
 FormT = TypeVar("FormT", bound=BaseModel)
+
+#: Every integer in a path or query is bounded, so none reaches SQLite beyond its 64-bit range.
+MAX_PAGE = 1_000_000
+
+RECORD_ERRORS = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        401: "no API key, or not a valid one (once the server has keys)",
+        404: "no such job or entry (or it belongs to someone else)",
+        413: "request body too large",
+        415: "wrong Content-Type",
+        422: "invalid options, too many images, or a webhook host not allowed",
+    }.items()
+}
+
+
+def jobs_of(service: Service) -> JobService:
+    if service.jobs is None:
+        raise InternalError("jobs are not set up on this server")
+    return service.jobs
+
+
+def not_found(what: str, key: object) -> StarletteHTTPException:
+    return StarletteHTTPException(404, f"no {what} {key}")
 
 
 def get_service(request: Request) -> Service:

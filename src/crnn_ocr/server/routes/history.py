@@ -21,8 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.server.errors import ForbiddenError
 from crnn_ocr.server.history import HistoryRecord, HistoryStore
-from crnn_ocr.server.routes.deps import CallerDep, ServiceDep
-from crnn_ocr.server.routes.jobs import ERRORS, MAX_PAGE, jobs_of, not_found
+from crnn_ocr.server.routes.deps import MAX_PAGE, RECORD_ERRORS, CallerDep, ServiceDep, jobs_of, not_found
 from crnn_ocr.server.schemas import ErrorResponse, HistoryEntryOut, HistoryListResponse, OCRResponse, OptionsIn
 from crnn_ocr.server.service import Service
 
@@ -73,7 +72,7 @@ async def list_history(
 
 
 @router.get("/api/v1/history/{entry_id}", response_model=HistoryEntryOut, tags=["history"],
-            summary="One past recognition with its full result", responses=ERRORS)
+            summary="One past recognition with its full result", responses=RECORD_ERRORS)
 async def get_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> HistoryEntryOut:
     record = await anyio.to_thread.run_sync(_history(service).get, entry_id, caller.scope)
     if record is None:
@@ -82,7 +81,7 @@ async def get_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep)
 
 
 @router.delete("/api/v1/history/{entry_id}", tags=["history"], summary="Remove a history entry (and its cached result)",
-               responses=ERRORS)
+               responses=RECORD_ERRORS)
 async def delete_history(entry_id: EntryId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """Removes the entry and its cached result: with it, every entry of the same owner for the same
     image, options and model (``removed`` counts them); that image is read afresh next time."""

@@ -23,19 +23,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crnn_ocr.errors import ImageTooLargeError, OCRError
 from crnn_ocr.server import sse
 from crnn_ocr.server.auth import Caller
-from crnn_ocr.server.errors import InternalError
 from crnn_ocr.server.jobs.records import ItemRecord, JobRecord
-from crnn_ocr.server.jobs.service import JobInput, JobService
+from crnn_ocr.server.jobs.service import JobInput
 from crnn_ocr.server.reading import decode_base64_image
-from crnn_ocr.server.routes.deps import CallerDep, ServiceDep, form_schema, media_type, parse_form, require_json
+from crnn_ocr.server.routes.deps import (
+    MAX_PAGE,
+    RECORD_ERRORS,
+    CallerDep,
+    ServiceDep,
+    form_schema,
+    jobs_of,
+    media_type,
+    not_found,
+    parse_form,
+    require_json,
+)
 from crnn_ocr.server.schemas import (
     ErrorBody,
-    ErrorResponse,
     ItemOut,
     JobAccepted,
     JobForm,
@@ -45,38 +53,12 @@ from crnn_ocr.server.schemas import (
     OCRResponse,
     OptionsIn,
 )
-from crnn_ocr.server.service import Service
 from crnn_ocr.urlfetch import UrlPolicy, fetch_url
 
 router = APIRouter()
 
-#: Every integer in a path or query is bounded, so none reaches SQLite beyond its 64-bit range.
-MAX_PAGE = 1_000_000
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="the job's id")]
 
-ERRORS = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        401: "no API key, or not a valid one (once the server has keys)",
-        404: "no such job or entry (or it belongs to someone else)",
-        413: "request body too large",
-        415: "wrong Content-Type",
-        422: "invalid options, too many images, or a webhook host not allowed",
-    }.items()
-}
-
-
-def jobs_of(service: Service) -> JobService:
-    if service.jobs is None:
-        raise InternalError("jobs are not set up on this server")
-    return service.jobs
-
-
-def not_found(what: str, key: object) -> StarletteHTTPException:
-    return StarletteHTTPException(404, f"no {what} {key}")
-
-
-# ---- jobs --------------------------------------------------------------------------------------
 
 JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not max_bytes
 
@@ -87,7 +69,7 @@ JOBS_PATH = "/api/v1/jobs"  # its body limit is max_job_bytes (many images), not
     response_model=JobAccepted,
     tags=["jobs"],
     summary="Submit images or PDFs to read in the background",
-    responses=ERRORS,
+    responses=RECORD_ERRORS,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -217,7 +199,7 @@ async def list_jobs(
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's progress and results",
-            responses=ERRORS)
+            responses=RECORD_ERRORS)
 async def get_job(
     job_id: JobId, service: ServiceDep, caller: CallerDep,
     results: Annotated[bool, Query(description="false: statuses and errors only, without the results")] = True,
@@ -234,7 +216,7 @@ EVENTS_POLL_S = 0.2
 
 @router.get(
     "/api/v1/jobs/{job_id}/events", tags=["jobs"], summary="A job's progress as Server-Sent Events",
-    responses={**ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
+    responses={**RECORD_ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}, "description": "the event stream"}},
 )
 async def job_events(job_id: JobId, request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """``text/event-stream``: an event ``progress`` (the job with its items' states, without
@@ -270,7 +252,7 @@ async def job_events(job_id: JobId, request: Request, service: ServiceDep, calle
 
 
 @router.delete("/api/v1/jobs/{job_id}", tags=["jobs"], summary="Cancel a running job, or remove a finished one",
-               responses=ERRORS)
+               responses=RECORD_ERRORS)
 async def delete_job(job_id: JobId, service: ServiceDep, caller: CallerDep) -> JSONResponse:
     """An unfinished job is cancelled (its pending items and their images are dropped) and answered
     as it stands; a finished (completed or cancelled) job is removed with its results and the
