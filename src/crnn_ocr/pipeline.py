@@ -1,16 +1,17 @@
-"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` lists the stages in order:
-load, preprocess, detect, recognize, layout (rows, paragraphs, columns: ``crnn_ocr.layout``) and,
-when asked for, fields (``crnn_ocr.fields``).
+"""OCR: the whole pipeline, image in, Page out. ``OCR.__call__`` (its body: ``OCR._read``) lists
+the stages in order: load, preprocess, detect, recognize, layout (rows, paragraphs, columns:
+``crnn_ocr.layout``) and, when asked for, fields (``crnn_ocr.fields``). Characters carry boxes in
+page pixels, estimated from their CTC frames (``char_spans``), for the hOCR, ALTO and
+searchable-PDF writers.
 
 Documents: ``OCR.read_pages`` is the one document loop: it reads the chosen pages of an open
 document (``crnn_ocr.documents``: limits checked before any page is rendered) one at a time with
-the stages of ``__call__``, and hands back each numbered Page with its page image and the
-preprocessed image (the preview). ``OCR.read_document``, the server's read unit
+those stages, and hands back each numbered Page with its page image and the preprocessed image
+(the preview, so it is not preprocessed twice). ``OCR.read_document``, the server's read unit
 (``crnn_ocr.server.reading``) and ``crnn_ocr.batch`` all read documents through it.
 
 Building: ``load_ocr(OCRConfig(...))`` is the one place an OCR is built from plain settings (the
-CLI, the server, its job workers and the batch worker processes). Characters carry boxes in page pixels, estimated from their CTC
-frames (``char_spans``), for the hOCR, ALTO and searchable-PDF writers.
+server, its job workers, the batch worker processes and the CLI).
 """
 
 from __future__ import annotations
