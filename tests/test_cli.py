@@ -14,6 +14,7 @@ from render import to_png_bytes
 from tiny_model import render_code_line
 
 from crnn_ocr import cli
+from crnn_ocr.cli.progress import Progress, with_progress
 
 
 @pytest.fixture
@@ -199,8 +200,8 @@ def test_progress_writes_messages_above_the_bar(monkeypatch, have_tqdm: bool) ->
     if not have_tqdm:
         monkeypatch.setitem(sys.modules, "tqdm", None)  # import fails: the built-in bar is used
     stream = io.StringIO()
-    progress = cli._Progress(3, enabled=True, stream=stream)
-    for _ in cli._with_progress(["a", "b", "c"], progress):
+    progress = Progress(3, enabled=True, stream=stream)
+    for _ in with_progress(["a", "b", "c"], progress):
         progress.write("error: a: broken")
     text = stream.getvalue()
     assert text.count("error: a: broken\n") == 3
