@@ -19,10 +19,12 @@ from crnn_ocr.detect_learned import (
     LearnedLineDetector,
     db_boxes,
     order_points,
+    prepare_page,
     reading_order_boxes,
     unclip_distance,
 )
 from crnn_ocr.detect_metrics import convex_iou, match_boxes, prh
+from crnn_ocr.engine import SessionEngine
 from crnn_ocr.errors import ModelError, OptionsError
 from crnn_ocr.models import DET_MODEL_ENV, resolve_detector_model
 from crnn_ocr.types import Box, OCROptions
@@ -181,6 +183,30 @@ def test_exported_detector_runs_in_the_engine(tiny_detector_path: Path) -> None:
     for box in detector.detect(page):  # random weights: any boxes must lie inside the page
         pts = np.asarray(box.points)
         assert pts[:, 0].min() >= 0 and pts[:, 0].max() <= page.shape[1] and pts[:, 1].max() <= page.shape[0]
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [np.zeros((1, 1, 40, 64), np.float32), np.zeros((1, 1, 64, 64), np.float64), np.zeros((2, 1, 64, 64), np.float32)],
+)
+def test_the_detector_engine_checks_its_batches(tiny_detector_path: Path, batch: np.ndarray) -> None:
+    engine = DetectorEngine(tiny_detector_path, TEST_ENGINE_CONFIG)
+    assert isinstance(engine, SessionEngine)  # the one engine class, the detector's contract
+    with pytest.raises(ValueError, match=r"float32 \[1, 1, H, W\] with H, W multiples of 32"):
+        engine.run(batch)
+
+
+@pytest.mark.parametrize(
+    ("shape", "max_side", "size"),
+    [((100, 200), 64, (32, 64)), ((40, 50), 960, (32, 64)), ((1000, 700), 640, (640, 448)), ((64, 96), 960, (64, 96))],
+)
+def test_prepare_page_sizes_to_the_stride(shape: tuple[int, int], max_side: int, size: tuple[int, int]) -> None:
+    """Long side within max_side, sides rounded to multiples of the stride, factors back to the page."""
+    page = np.full(shape, 255, np.uint8)
+    batch, (fx, fy) = prepare_page(page, max_side, 32, 0.5, 0.5)
+    assert batch.dtype == np.float32 and batch.shape == (1, 1, *size)
+    assert (fx, fy) == pytest.approx((shape[1] / size[1], shape[0] / size[0]))
+    np.testing.assert_allclose(batch, 1.0)  # white: (1 - 0.5) / 0.5
 
 
 def test_a_recognizer_model_is_not_a_detector(tiny_model_path: Path) -> None:
