@@ -209,6 +209,44 @@ def test_prepare_page_sizes_to_the_stride(shape: tuple[int, int], max_side: int,
     np.testing.assert_allclose(batch, 1.0)  # white: (1 - 0.5) / 0.5
 
 
+def test_detector_training_resumes_and_exports(tmp_path: Path) -> None:
+    """crnn-ocr-det-train on a tiny config: log.csv, curves.png, last.pt / best.pt, --resume
+    continues the count; crnn-ocr-det-export writes the model and names it the manifest's detector."""
+    import json
+
+    from crnn_ocr_train.det_export import main as export_main
+    from crnn_ocr_train.det_train import main as train_main
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "batch_size = 2\nsize = 128\nworkers = 0\nthreads = 1\nwarmup_steps = 1\nval_every_samples = 4\n"
+        "val_pages = 2\nval_max_side = 256\nchannels = [8, 8, 16, 16, 24]\nblocks = [1, 1, 1, 1]\nfpn = 16\n"
+        "[page]\nmin_side = 300\nmax_side = 640\n",
+        encoding="utf-8",
+    )
+    run = tmp_path / "run"
+    common = ["--config", str(config), "--run-dir", str(run), "--cpu"]
+    train_main([*common, "--max-samples", "4"])
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["state"]["samples"] == 4 and ckpt["state"]["step"] == 2 and ckpt["optimizer"] is not None
+    assert "charset" not in ckpt and ckpt["state"]["best_hmean"] is not None
+    log = (run / "log.csv").read_text(encoding="utf-8").splitlines()
+    assert log[0] == (
+        "step,samples,wall_s,loss,loss_prob,loss_binary,loss_thresh,lr,samples_per_s,"
+        "val_loss,val_precision,val_recall,val_hmean"
+    )
+    assert len(log) == 2 and (run / "curves.png").stat().st_size > 0 and (run / "best.pt").exists()
+    train_main([*common, "--resume", "--max-samples", "6"])
+    assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 6
+    assert len((run / "log.csv").read_text(encoding="utf-8").splitlines()) == 3  # appended to
+
+    out = tmp_path / "models" / "det.onnx"
+    export_main([str(run / "best.pt"), str(out), "--name", "tiny_det", "--manifest"])
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["detector"] == "tiny_det" and manifest["models"]["tiny_det"]["file"] == "det.onnx"
+    assert DetectorEngine(out, TEST_ENGINE_CONFIG).spec.stride == 32
+
+
 def test_a_recognizer_model_is_not_a_detector(tiny_model_path: Path) -> None:
     with pytest.raises(ModelError, match="not a text-detector model"):
         DetectorEngine(tiny_model_path, TEST_ENGINE_CONFIG)

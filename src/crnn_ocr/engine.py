@@ -15,6 +15,7 @@ The recognizer's contract (written by ``crnn_ocr_train.export``):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
@@ -115,12 +116,12 @@ def open_session(path: Path, config: EngineConfig) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
 
 
-class SessionEngine(Generic[SpecT]):
+class SessionEngine(ABC, Generic[SpecT]):
     """The engine every model kind shares: one session, loaded once, the model's contract read from
     its metadata and checked against its graph, and ``run`` checking a batch on the way in and the
-    output's shape on the way out. A subclass names its contract (``spec_type``) and says what its
-    graph, its batches and its outputs look like (the ``_read_spec``, ``_check_*`` and
-    ``_expected_output`` hooks)."""
+    output's shape on the way out. A subclass reads its contract (``_read_spec``) and says what its
+    graph, its batches and its outputs look like (``_check_signature``, ``_check_batch``,
+    ``_expected_output``)."""
 
     def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()) -> None:
         self.path = Path(model_path)
@@ -130,9 +131,9 @@ class SessionEngine(Generic[SpecT]):
         self.spec: SpecT = self._read_spec(meta)
         self._input_name, self._output_name = self._check_signature(self.session.get_inputs(), self.session.get_outputs())
 
+    @abstractmethod
     def _read_spec(self, meta: dict[str, str]) -> SpecT:
         """The contract in the model's metadata; ModelError when it is missing or invalid."""
-        raise NotImplementedError
 
     def _check_signature(self, inputs: list, outputs: list) -> tuple[str, str]:
         """The input and output names to run, after checking the graph agrees with ``spec``;
@@ -142,13 +143,13 @@ class SessionEngine(Generic[SpecT]):
             raise ModelError(f"{self.path}: expected one input [N, 1, H, W]; the model has {shapes}")
         return inputs[0].name, outputs[0].name
 
+    @abstractmethod
     def _check_batch(self, batch: np.ndarray) -> None:
         """ValueError naming the expected layout when ``batch`` is not one this model takes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _expected_output(self, batch_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
         """The output shape ``spec`` promises for ``batch_shape``, and where that promise comes from."""
-        raise NotImplementedError
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The model's output for ``batch``, both checked against the contract."""
