@@ -14,6 +14,10 @@ from render import to_png_bytes
 from tiny_model import render_code_line
 
 from crnn_ocr import cli
+from crnn_ocr.batch import Failure, PageOutcome, PlannedInput
+from crnn_ocr.cli.pages import InputResult, PageCollector
+from crnn_ocr.cli.progress import Progress, with_progress
+from crnn_ocr.types import Document, Page
 
 
 @pytest.fixture
@@ -194,13 +198,39 @@ def test_progress_bar_only_on_a_terminal(run, folder: Path) -> None:
     assert err == ""
 
 
+def _outcome(index: int, number: int, failure: Failure | None = None) -> PageOutcome:
+    page = None if failure else Page(width=10, height=10, lines=(), number=number)
+    return PageOutcome(index, number, page, image_jpeg=None if failure else bytes([number]), failure=failure)
+
+
+def test_pages_arriving_in_any_order_make_one_document_per_input() -> None:
+    plans = [PlannedInput(0, "a.pdf", page_count=5, numbers=(2, 3)), PlannedInput(1, "b.png", 1, (1,)),
+             PlannedInput(2, "c.pdf", failure=Failure("unsupported_image", "not an image"))]
+    pages = PageCollector(plans)
+    assert pages.total == 3  # the failed input has no pages to read
+    assert pages.add(_outcome(0, 3)) is None  # page 2 of a.pdf still missing
+    assert pages.add(_outcome(1, 1)) == InputResult(1, Document((_outcome(1, 1).page,), 1, "b.png"), (b"\x01",))
+    done = pages.add(_outcome(0, 2))
+    assert done is not None and done.index == 0 and isinstance(done.result, Document)
+    assert [p.number for p in done.result.pages] == [2, 3] and done.result.page_count == 5
+    assert done.images == (b"\x02", b"\x03")  # in page order, not arrival order
+
+
+def test_a_failing_page_fails_its_input_once() -> None:
+    pages = PageCollector([PlannedInput(0, "a.pdf", page_count=3, numbers=(1, 2, 3))])
+    broken = Failure("corrupt_document", "page 2 is damaged")
+    assert pages.add(_outcome(0, 1)) is None
+    assert pages.add(_outcome(0, 2, broken)) == InputResult(0, broken)
+    assert pages.add(_outcome(0, 3)) is None  # the input already failed: later pages are dropped
+
+
 @pytest.mark.parametrize("have_tqdm", [True, False])
 def test_progress_writes_messages_above_the_bar(monkeypatch, have_tqdm: bool) -> None:
     if not have_tqdm:
         monkeypatch.setitem(sys.modules, "tqdm", None)  # import fails: the built-in bar is used
     stream = io.StringIO()
-    progress = cli._Progress(3, enabled=True, stream=stream)
-    for _ in cli._with_progress(["a", "b", "c"], progress):
+    progress = Progress(3, enabled=True, stream=stream)
+    for _ in with_progress(["a", "b", "c"], progress):
         progress.write("error: a: broken")
     text = stream.getvalue()
     assert text.count("error: a: broken\n") == 3

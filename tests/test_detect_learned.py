@@ -19,10 +19,12 @@ from crnn_ocr.detect_learned import (
     LearnedLineDetector,
     db_boxes,
     order_points,
+    prepare_page,
     reading_order_boxes,
     unclip_distance,
 )
 from crnn_ocr.detect_metrics import convex_iou, match_boxes, prh
+from crnn_ocr.engine import SessionEngine
 from crnn_ocr.errors import ModelError, OptionsError
 from crnn_ocr.models import DET_MODEL_ENV, resolve_detector_model
 from crnn_ocr.types import Box, OCROptions
@@ -181,6 +183,68 @@ def test_exported_detector_runs_in_the_engine(tiny_detector_path: Path) -> None:
     for box in detector.detect(page):  # random weights: any boxes must lie inside the page
         pts = np.asarray(box.points)
         assert pts[:, 0].min() >= 0 and pts[:, 0].max() <= page.shape[1] and pts[:, 1].max() <= page.shape[0]
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [np.zeros((1, 1, 40, 64), np.float32), np.zeros((1, 1, 64, 64), np.float64), np.zeros((2, 1, 64, 64), np.float32)],
+)
+def test_the_detector_engine_checks_its_batches(tiny_detector_path: Path, batch: np.ndarray) -> None:
+    engine = DetectorEngine(tiny_detector_path, TEST_ENGINE_CONFIG)
+    assert isinstance(engine, SessionEngine)  # the one engine class, the detector's contract
+    with pytest.raises(ValueError, match=r"float32 \[1, 1, H, W\] with H, W multiples of 32"):
+        engine.run(batch)
+
+
+@pytest.mark.parametrize(
+    ("shape", "max_side", "size"),
+    [((100, 200), 64, (32, 64)), ((40, 50), 960, (32, 64)), ((1000, 700), 640, (640, 448)), ((64, 96), 960, (64, 96))],
+)
+def test_prepare_page_sizes_to_the_stride(shape: tuple[int, int], max_side: int, size: tuple[int, int]) -> None:
+    """Long side within max_side, sides rounded to multiples of the stride, factors back to the page."""
+    page = np.full(shape, 255, np.uint8)
+    batch, (fx, fy) = prepare_page(page, max_side, 32, 0.5, 0.5)
+    assert batch.dtype == np.float32 and batch.shape == (1, 1, *size)
+    assert (fx, fy) == pytest.approx((shape[1] / size[1], shape[0] / size[0]))
+    np.testing.assert_allclose(batch, 1.0)  # white: (1 - 0.5) / 0.5
+
+
+def test_detector_training_resumes_and_exports(tmp_path: Path) -> None:
+    """crnn-ocr-det-train on a tiny config: log.csv, curves.png, last.pt / best.pt, --resume
+    continues the count; crnn-ocr-det-export writes the model and names it the manifest's detector."""
+    import json
+
+    from crnn_ocr_train.det_export import main as export_main
+    from crnn_ocr_train.det_train import main as train_main
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "batch_size = 2\nsize = 128\nworkers = 0\nthreads = 1\nwarmup_steps = 1\nval_every_samples = 4\n"
+        "val_pages = 2\nval_max_side = 256\nchannels = [8, 8, 16, 16, 24]\nblocks = [1, 1, 1, 1]\nfpn = 16\n"
+        "[page]\nmin_side = 300\nmax_side = 640\n",
+        encoding="utf-8",
+    )
+    run = tmp_path / "run"
+    common = ["--config", str(config), "--run-dir", str(run), "--cpu"]
+    train_main([*common, "--max-samples", "4"])
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["state"]["samples"] == 4 and ckpt["state"]["step"] == 2 and ckpt["optimizer"] is not None
+    assert "charset" not in ckpt and ckpt["state"]["best_hmean"] is not None
+    log = (run / "log.csv").read_text(encoding="utf-8").splitlines()
+    assert log[0] == (
+        "step,samples,wall_s,loss,loss_prob,loss_binary,loss_thresh,lr,samples_per_s,"
+        "val_loss,val_precision,val_recall,val_hmean"
+    )
+    assert len(log) == 2 and (run / "curves.png").stat().st_size > 0 and (run / "best.pt").exists()
+    train_main([*common, "--resume", "--max-samples", "6"])
+    assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 6
+    assert len((run / "log.csv").read_text(encoding="utf-8").splitlines()) == 3  # appended to
+
+    out = tmp_path / "models" / "det.onnx"
+    export_main([str(run / "best.pt"), str(out), "--name", "tiny_det", "--manifest"])
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["detector"] == "tiny_det" and manifest["models"]["tiny_det"]["file"] == "det.onnx"
+    assert DetectorEngine(out, TEST_ENGINE_CONFIG).spec.stride == 32
 
 
 def test_a_recognizer_model_is_not_a_detector(tiny_model_path: Path) -> None:

@@ -168,23 +168,54 @@ def test_receipt_lines_in_the_mix_are_deterministic_and_receipt_like(charset, sy
 
 
 def test_train_config_reads_text_mixes(tmp_path):
-    from crnn_ocr_train.train import load_config
+    from crnn_ocr_train.config import TrainConfig, load_config
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1d.toml")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1d.toml", TrainConfig)
     assert cfg.mix.receipt == pytest.approx(0.15) and cfg.mix.rare_hanzi == pytest.approx(0.10)
     assert cfg.scan_effects is False
-    v1e = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1e.toml")
+    v1e = load_config(Path(__file__).resolve().parents[1] / "configs" / "v1e.toml", TrainConfig)
     assert v1e.scan_effects is True and {v.name: v for v in v1e.val_sets}["synth_plates"].plate_share == 1.0
     receipts = {v.name: v for v in cfg.val_sets}["synth_receipts"]
     assert receipts.mix.receipt == 1.0 and receipts.mix.zh == 0.0
     assert {v.name: v for v in cfg.val_sets}["synth_heldout_fonts"].mix.receipt == 0.0  # the default mix
-    v2 = load_config(Path(__file__).resolve().parents[1] / "configs" / "v2.toml")
+    v2 = load_config(Path(__file__).resolve().parents[1] / "configs" / "v2.toml", TrainConfig)
     assert v2.font_styles and v2.photo_backgrounds and v2.raster_share > 0 and v2.mix.zh_text > 0 and v2.mix.en_text > 0 and not v2.bf16
     assert {v.name: v for v in v2.val_sets}["synth_running_text"].mix.zh_text == pytest.approx(0.7)
     bad = tmp_path / "bad.toml"
     bad.write_text("[mix]\nreceipts = 0.2\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="unknown \\[mix\\] text kind"):
-        load_config(bad)
+        load_config(bad, TrainConfig)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("batch = 4\n", "unknown setting 'batch'"),
+        ("[curriculum]\nwarm = 1\n", "unknown \\[curriculum\\] setting\\(s\\) warm"),
+        ("[[val_sets]]\nname = 'a'\nsize = 3\n", "unknown \\[val_sets\\] setting\\(s\\) size"),
+    ],
+)
+def test_train_config_names_an_unknown_setting(tmp_path, toml, message):
+    from crnn_ocr_train.config import TrainConfig, load_config
+
+    path = tmp_path / "bad.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(SystemExit, match=f"bad.toml: {message}"):
+        load_config(path, TrainConfig)
+
+
+def test_detector_config_tables_and_arrays(tmp_path):
+    from crnn_ocr_train.config import DetTrainConfig, load_config
+    from crnn_ocr_train.det_pages import PageConfig
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "det_v1.toml", DetTrainConfig)
+    assert cfg.channels == (16, 24, 40, 80, 160) and cfg.blocks == (2, 2, 3, 2)  # arrays are tuples
+    assert cfg.page == PageConfig(min_side=480, max_side=1000, degrade=1.0) and cfg.size == 384
+    assert load_config(None, DetTrainConfig) == DetTrainConfig()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[page]\nmax = 3\nmin = 1\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="unknown \\[page\\] setting\\(s\\) max, min"):
+        load_config(bad, DetTrainConfig)
 
 
 def test_font_styles_and_small_text_change_the_stream_only_when_asked(charset, synth_cfg):
@@ -301,6 +332,7 @@ def test_heldout_fonts_never_used_for_training(charset, synth_cfg):
 def test_model_shapes_and_cost():
     cfg = CRNNConfig(num_classes=50, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16)
     model = CRNN(cfg).eval()
+    assert model.width_stride == 4
     for w in (16, 100, 320):
         assert model(torch.zeros(2, 1, 32, w)).shape == (2, w // 4, 50)
     assert macs_per_line(CRNNConfig(num_classes=6931)) > 5e8
@@ -317,7 +349,7 @@ def test_tiny_model_loss_falls(charset, synth_cfg):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(40):
-        loss = ctc_loss(model(batch.images), batch)
+        loss = ctc_loss(model(batch.images), batch, model.width_stride)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -331,7 +363,21 @@ def test_greedy_texts_collapses_repeats_and_blanks(charset):
     logits = torch.full((1, len(seq), charset.num_classes), -10.0)
     for t, c in enumerate(seq):
         logits[0, t, c] = 10.0
-    assert greedy_texts(logits, torch.tensor([len(seq) * 4]), charset) == ["aab"]
+    assert greedy_texts(logits, torch.tensor([len(seq) * 4]), charset, 4) == ["aab"]
+
+
+@pytest.mark.parametrize(
+    ("width", "stride", "text"),
+    [(28, 4, "aab"), (12, 4, "a"), (16, 4, "aa"), (56, 8, "aab"), (24, 8, "a"), (32, 8, "aa"), (1, 4, "a")],
+)
+def test_greedy_texts_reads_only_the_frames_of_the_lines_width(charset, width, stride, text):
+    """A line w pixels wide has w // stride frames (at least one); padding frames are not read."""
+    a, b = charset.index("a"), charset.index("b")
+    seq = [a, a, BLANK_INDEX, a, b, b, BLANK_INDEX, b]
+    logits = torch.full((1, len(seq), charset.num_classes), -10.0)
+    for t, c in enumerate(seq):
+        logits[0, t, c] = 10.0
+    assert greedy_texts(logits, torch.tensor([width]), charset, stride) == [text]
 
 
 # ---- export ---------------------------------------------------------------------------------
@@ -356,8 +402,8 @@ def test_onnx_export_parity_and_metadata(tmp_path):
 def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
     from render import render_line
 
+    from crnn_ocr_train.checkpoint import save_checkpoint
     from crnn_ocr_train.train import main as train_main
-    from crnn_ocr_train.train import save_checkpoint
 
     lines = tmp_path / "mine"
     (lines / "images").mkdir(parents=True)
@@ -386,6 +432,31 @@ def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
 
     train_main([*common, "--resume", "--max-samples", "24"])  # continues from last.pt
     assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 24
+
+
+def test_checkpoints_keep_the_format_runs_resume_from(tmp_path, charset):
+    """A last.pt in the trainers' format (runs/v2/last.pt was written before the checkpoint module)
+    loads unchanged, and what save_checkpoint writes is that same plain dict."""
+    from crnn_ocr_train.checkpoint import lineage, load_crnn, save_checkpoint
+
+    model = CRNN(CRNNConfig(num_classes=charset.num_classes, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16))
+    opt = torch.optim.AdamW(model.parameters())
+    state = {"step": 3, "samples": 12, "best_cer": 0.5, "wall_s": 1.0, "prior": {"samples": 100, "steps": 10, "wall_s": 9.0}}
+    old = {"model": model.state_dict(), "optimizer": opt.state_dict(), "model_config": model.config.to_dict(),
+           "charset": list(charset.chars), "state": state}
+    torch.save(old, tmp_path / "old.pt")
+    loaded, loaded_charset, ckpt = load_crnn(tmp_path / "old.pt", torch.device("cpu"))
+    assert loaded_charset == charset and ckpt["state"] == state and loaded.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    assert lineage(ckpt["state"]) == {"samples": 112, "steps": 13, "wall_s": 10.0}
+    save_checkpoint(tmp_path / "new.pt", loaded, opt, state, charset)
+    new = torch.load(tmp_path / "new.pt", weights_only=False)
+    assert list(new) == list(old) and new["charset"] == old["charset"] and new["state"] == state
+    save_checkpoint(tmp_path / "half.pt", loaded, None, state, charset, half=True)
+    half = torch.load(tmp_path / "half.pt", weights_only=False)
+    assert half["optimizer"] is None and half["model"]["classifier.weight"].dtype == torch.float16
+    again, _, _ = load_crnn(tmp_path / "half.pt", torch.device("cpu"))
+    assert again.classifier.weight.dtype == torch.float32
 
 
 # ---- lines drawn by a browser ------------------------------------------------------------------

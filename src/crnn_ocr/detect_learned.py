@@ -1,7 +1,8 @@
 """Learned text-line detection: a DB (differentiable binarization) network over ONNX Runtime.
 
-    grey page uint8 HxW  → resized so the long side <= max_side, sides multiples of the stride
-                         → (x / 255 - pixel_mean) / pixel_std      float32 [1, 1, H', W']
+    grey page uint8 HxW  → ``prepare_page``: resized so the long side <= max_side, sides
+                           multiples of the stride, (x / 255 - pixel_mean) / pixel_std
+                                                                     float32 [1, 1, H', W']
     ``DetectorEngine``   → probability map                           float32 [1, 1, H', W']
     ``db_boxes``         → prob > bin_thresh → contours → cv2.minAreaRect → score (mean
                            probability inside the contour) >= box_thresh → unclip: the rect grown
@@ -31,7 +32,7 @@ import cv2
 import numpy as np
 
 from crnn_ocr.detect import MarginedDetector
-from crnn_ocr.engine import EngineConfig, open_session
+from crnn_ocr.engine import EngineConfig, SessionEngine
 from crnn_ocr.errors import ModelError
 from crnn_ocr.preprocess import to_gray
 from crnn_ocr.types import Box
@@ -96,30 +97,40 @@ class DetectorSpec:
         return spec
 
 
-class DetectorEngine:
-    """Loads a DB detector once (same session settings as ``OnnxEngine``); ``run`` maps a
-    normalised [1, 1, H, W] batch to the probability map [H, W]."""
+class DetectorEngine(SessionEngine[DetectorSpec]):
+    """The DB detector's engine (``crnn_ocr.engine.SessionEngine``: same session settings and
+    checks as the recognizer's); ``run`` maps a normalised [1, 1, H, W] batch to the probability
+    map [H, W]."""
 
-    def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()) -> None:
-        self.path = Path(model_path)
-        self.config = config
-        self.session = open_session(self.path, config)
-        meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.spec = DetectorSpec.from_metadata(meta, str(self.path))
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ModelError(f"{self.path}: expected one input [N, 1, H, W]; the model has {[(i.name, i.shape) for i in inputs]}")
-        self._input, self._output = inputs[0].name, outputs[0].name
+    def _read_spec(self, meta: dict[str, str]) -> DetectorSpec:
+        return DetectorSpec.from_metadata(meta, str(self.path))
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probability map [H, W] for a float32 batch [1, 1, H, W] (H, W multiples of the stride)."""
+    def _check_batch(self, batch: np.ndarray) -> None:
         s = self.spec.stride
         if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[:2] != (1, 1) or batch.shape[2] % s or batch.shape[3] % s:
             raise ValueError(f"batch must be float32 [1, 1, H, W] with H, W multiples of {s}; got {batch.dtype} {batch.shape}")
-        (prob,) = self.session.run([self._output], {self._input: batch})
-        if prob.shape != batch.shape:
-            raise ModelError(f"{self.path}: output {prob.shape} for input {batch.shape}; expected the same shape")
-        return prob[0, 0]
+
+    def _expected_output(self, batch_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+        return tuple(batch_shape), "expected the same shape"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Probability map [H, W] for a float32 batch [1, 1, H, W] (H, W multiples of the stride)."""
+        return super().run(batch)[0, 0]
+
+
+def prepare_page(image: np.ndarray, max_side: int, stride: int, pixel_mean: float, pixel_std: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """uint8 HxW / HxWx3 page → the network input float32 [1, 1, H', W'] (long side <= ``max_side``,
+    sides multiples of ``stride``, ``(x / 255 - pixel_mean) / pixel_std``) and the (x, y) factors from
+    input pixels back to page pixels. The detector's one input preparation: inference
+    (``LearnedLineDetector.prepare``) and the detector's training validation both call it."""
+    gray = to_gray(image)
+    h, w = gray.shape
+    f = min(1.0, max_side / max(h, w))
+    nh, nw = max(stride, round(h * f / stride) * stride), max(stride, round(w * f / stride) * stride)
+    interp = cv2.INTER_AREA if nh < h else cv2.INTER_LINEAR
+    x = cv2.resize(gray, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else gray
+    x = (x.astype(np.float32) / 255.0 - pixel_mean) / pixel_std
+    return x[None, None].astype(np.float32), (w / nw, h / nh)
 
 
 # ---- post-processing (pure functions) -----------------------------------------------------------
@@ -239,16 +250,10 @@ class LearnedLineDetector(MarginedDetector):
         return cls(DetectorEngine(path, engine_config))
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-        """uint8 HxW / HxWx3 → normalised [1, 1, H', W'] and the (x, y) factors back to the image."""
-        gray = to_gray(image)
-        h, w = gray.shape
-        s, spec = self.engine.spec.stride, self.engine.spec
-        f = min(1.0, self.max_side / max(h, w))
-        nh, nw = max(s, round(h * f / s) * s), max(s, round(w * f / s) * s)
-        interp = cv2.INTER_AREA if nh < h else cv2.INTER_LINEAR
-        x = cv2.resize(gray, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else gray
-        x = (x.astype(np.float32) / 255.0 - spec.pixel_mean) / spec.pixel_std
-        return x[None, None].astype(np.float32), (w / nw, h / nh)
+        """uint8 HxW / HxWx3 → normalised [1, 1, H', W'] and the (x, y) factors back to the image
+        (``prepare_page`` with this model's stride and normalisation)."""
+        spec = self.engine.spec
+        return prepare_page(image, self.max_side, spec.stride, spec.pixel_mean, spec.pixel_std)
 
     def _detect(self, image: np.ndarray, margins: bool) -> list[Box]:
         batch, scale = self.prepare(image)

@@ -1,6 +1,10 @@
-"""One ONNX Runtime session for the line recognizer, and the contract read from its metadata.
+"""The engine over ONNX Runtime: one session per model, its contract read from its metadata.
 
-Model contract (written by the training side's exporter):
+``SessionEngine`` is the one engine class (session settings, metadata, signature and shape checks);
+``OnnxEngine`` is it for the line recognizer, ``crnn_ocr.detect_learned.DetectorEngine`` for the
+learned text detector.
+
+The recognizer's contract (written by ``crnn_ocr_train.export``):
     input  ``image``  float32 [N, 1, H, W]   H = input_height, W dynamic,
                       pixels (grey / 255 - pixel_mean) / pixel_std
     output ``probs``  float32 [N, T, C]      T = W // width_stride, C = len(charset) + 1,
@@ -11,9 +15,10 @@ Model contract (written by the training side's exporter):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -85,6 +90,9 @@ class ModelSpec:
         )
 
 
+SpecT = TypeVar("SpecT")  # a model's contract read from its metadata: ModelSpec, DetectorSpec
+
+
 def _fixed(dim: object) -> int | None:
     """A fixed dimension size, or None for a dynamic one (ORT gives a name or None)."""
     return dim if isinstance(dim, int) else None
@@ -108,23 +116,61 @@ def open_session(path: Path, config: EngineConfig) -> ort.InferenceSession:
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
 
 
-class OnnxEngine:
-    """Loads the model once; ``run`` maps a normalised batch [N, 1, H, W] to probabilities [N, T, C]."""
+class SessionEngine(ABC, Generic[SpecT]):
+    """The engine every model kind shares: one session, loaded once, the model's contract read from
+    its metadata and checked against its graph, and ``run`` checking a batch on the way in and the
+    output's shape on the way out. A subclass reads its contract (``_read_spec``) and says what its
+    graph, its batches and its outputs look like (``_check_signature``, ``_check_batch``,
+    ``_expected_output``)."""
 
     def __init__(self, model_path: str | Path, config: EngineConfig = EngineConfig()) -> None:
         self.path = Path(model_path)
         self.config = config
         self.session = open_session(self.path, config)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.spec = ModelSpec.from_metadata(meta, str(self.path))
-        self._check_signature()
+        self.spec: SpecT = self._read_spec(meta)
+        self._input_name, self._output_name = self._check_signature(self.session.get_inputs(), self.session.get_outputs())
 
-    def _check_signature(self) -> None:
-        """One input [N, 1, H, W] and an output [N, T, C] whose fixed sizes agree with the metadata."""
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+    @abstractmethod
+    def _read_spec(self, meta: dict[str, str]) -> SpecT:
+        """The contract in the model's metadata; ModelError when it is missing or invalid."""
+
+    def _check_signature(self, inputs: list, outputs: list) -> tuple[str, str]:
+        """The input and output names to run, after checking the graph agrees with ``spec``;
+        ModelError otherwise. Every engine takes one input [N, 1, H, W]."""
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             shapes = [(i.name, i.shape) for i in inputs]
             raise ModelError(f"{self.path}: expected one input [N, 1, H, W]; the model has {shapes}")
+        return inputs[0].name, outputs[0].name
+
+    @abstractmethod
+    def _check_batch(self, batch: np.ndarray) -> None:
+        """ValueError naming the expected layout when ``batch`` is not one this model takes."""
+
+    @abstractmethod
+    def _expected_output(self, batch_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+        """The output shape ``spec`` promises for ``batch_shape``, and where that promise comes from."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """The model's output for ``batch``, both checked against the contract."""
+        self._check_batch(batch)
+        (out,) = self.session.run([self._output_name], {self._input_name: batch})
+        expected, why = self._expected_output(batch.shape)
+        if out.shape != expected:
+            raise ModelError(f"{self.path}: output {out.shape} for input {batch.shape}; {why}")
+        return out
+
+
+class OnnxEngine(SessionEngine[ModelSpec]):
+    """The line recognizer's engine: ``run`` maps a normalised batch [N, 1, H, W] to probabilities
+    [N, T, C]."""
+
+    def _read_spec(self, meta: dict[str, str]) -> ModelSpec:
+        return ModelSpec.from_metadata(meta, str(self.path))
+
+    def _check_signature(self, inputs: list, outputs: list) -> tuple[str, str]:
+        """One input [N, 1, H, W] and an output [N, T, C] whose fixed sizes agree with the metadata."""
+        input_name, _ = super()._check_signature(inputs, outputs)
         shape = inputs[0].shape
         if _fixed(shape[1]) not in (1, None) or _fixed(shape[2]) not in (self.spec.input_height, None):
             raise ModelError(
@@ -138,18 +184,17 @@ class OnnxEngine:
                 f"{self.path}: output shape {output.shape} does not match [N, T, {classes}] "
                 f"({len(self.spec.charset)} characters + blank)"
             )
-        self._input_name, self._output_name = inputs[0].name, output.name
+        return input_name, output.name
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities [N, W // width_stride, C] for a float32 batch [N, 1, input_height, W]."""
+    def _check_batch(self, batch: np.ndarray) -> None:
         h = self.spec.input_height
         if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1:3] != (1, h):
             raise ValueError(f"batch must be float32 [N, 1, {h}, W]; got {batch.dtype} {batch.shape}")
-        (probs,) = self.session.run([self._output_name], {self._input_name: batch})
-        expected = (batch.shape[0], batch.shape[3] // self.spec.width_stride, self.spec.charset.num_classes)
-        if probs.shape != expected:
-            raise ModelError(
-                f"{self.path}: output {probs.shape} for input {batch.shape}; the metadata promises "
-                f"{expected} (width_stride {self.spec.width_stride})"
-            )
-        return probs
+
+    def _expected_output(self, batch_shape: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+        expected = (batch_shape[0], batch_shape[3] // self.spec.width_stride, self.spec.charset.num_classes)
+        return expected, f"the metadata promises {expected} (width_stride {self.spec.width_stride})"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities [N, W // width_stride, C] for a float32 batch [N, 1, input_height, W]."""
+        return super().run(batch)

@@ -1,4 +1,30 @@
 """Training side of CRNN-OCR (needs the `train` extra: torch, jieba, wordfreq, fonttools).
 
-Nothing in ``crnn_ocr`` imports this package: inference runs on ONNX Runtime alone.
+Nothing in ``crnn_ocr`` imports this package: inference runs on ONNX Runtime alone. Training calls
+the runtime where the two must agree (line and page input preparation, CTC decoding, detector
+post-processing), so they cannot drift apart.
+
+Text and images
+    corpus, running_text   word lists and running text (People's Daily, reviews, English prose)
+    textgen                the text kinds of a line (``TextMix``): words, fields, plates, receipts
+    fonts, render          font discovery; line, scene-word and plate rendering with degradation
+    raster_lines           lines drawn by Chromium / PDFium, cached (``crnn-ocr-raster-lines``)
+    data, synth            the synthetic batch stream, labelled line sets (``crnn-ocr-synth``)
+    det_pages, det_data    synthetic pages with line polygons; the detector's DB targets and batches
+Models
+    model, det_model       the CRNN recognizer; the DB detector
+    char_lm                builds the character language model (numpy; ``crnn-ocr-build-lm``)
+Training
+    config                 ``TrainConfig`` / ``DetTrainConfig`` read from TOML (``configs/``)
+    loop                   the training loop both trainers run (steps, limits, log.csv, curves.png,
+                           validation, checkpoint cadence); a ``Task`` holds the model's part
+    checkpoint             last.pt / best.pt: save, load, lineage (what trainers and exporters share)
+    train, det_train       ``crnn-ocr-train`` / ``crnn-ocr-det-train``: each model's ``Task`` and CLI
+Export
+    onnx_export            the exporter core: ONNX with the contract in its metadata, parity check,
+                           manifest entry
+    export, det_export     ``crnn-ocr-export`` / ``crnn-ocr-det-export``: each model's graph and metadata
+
+Imports run one way: config, checkpoint → loop → train / det_train; checkpoint, onnx_export →
+export / det_export.
 """

@@ -20,30 +20,13 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from crnn_ocr.charset import Charset, unify_text
 from crnn_ocr.recognize import fit_to_height, pad_value
 
+from .config import Curriculum
 from .corpus import load_or_build
 from .fonts import discover
 from .raster_lines import RasterLines
 from .render import LineRenderer, RenderConfig, render_plate, render_scene
 from .running_text import load_or_build_running_text
 from .textgen import TextMix, TextSampler, plate_number, scene_word
-
-
-@dataclass(frozen=True)
-class Curriculum:
-    """Line length and degradation grow with the samples seen: short clean lines first."""
-
-    warm_samples: int = 60_000  # until here: short lines, light degradation
-    full_samples: int = 400_000  # from here on: full length, full degradation
-    start_chars: int = 4
-    max_chars: int = 24
-    start_degrade: float = 0.4
-
-    def at(self, seen: int) -> tuple[int, float]:
-        if seen <= self.warm_samples:
-            return self.start_chars, self.start_degrade
-        f = min(1.0, (seen - self.warm_samples) / max(1, self.full_samples - self.warm_samples))
-        chars = int(round(self.start_chars + f * (self.max_chars - self.start_chars)))
-        return chars, self.start_degrade + f * (1.0 - self.start_degrade)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,29 @@
 """`crnn-ocr-det-export CHECKPOINT OUT.onnx`: the DB detector to ONNX, its contract in the metadata.
 
-The graph takes ``image`` float32 [N, 1, H, W] (dynamic N, H, W; H and W multiples of 32) and
-returns ``prob`` [N, 1, H, W], the text-kernel probability map (the threshold branch is training
-only). Metadata: ``model_kind`` = db_detector, ``pixel_mean``, ``pixel_std``, ``stride``,
-``bin_thresh``, ``box_thresh``, ``shrink_ratio``, ``unclip_scale``, ``max_side``, name, version,
-samples seen. A parity check runs random pages of several sizes through PyTorch and ONNX Runtime.
+The graph takes ``image`` float32 [N, 1, H, W] (dynamic N, H, W; H and W multiples of the model's
+stride, 32) and returns ``prob`` [N, 1, H, W], the text-kernel probability map (the threshold
+branch is training only). Metadata: ``model_kind`` = db_detector, ``pixel_mean``, ``pixel_std``,
+``stride``, ``bin_thresh``, ``box_thresh``, ``shrink_ratio``, ``unclip_scale``, ``max_side``, name,
+version, samples seen. A parity check runs random pages of several sizes through PyTorch and ONNX
+Runtime. The ONNX writing, parity and manifest entry are the exporter core's
+(``crnn_ocr_train.onnx_export``), shared with the recognizer's exporter.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from crnn_ocr.detect_learned import DBPostConfig
+from crnn_ocr.detect_learned import DETECTOR_KIND, DBPostConfig
 
+from .checkpoint import load_dbnet
 from .det_data import PIXEL_MEAN, PIXEL_STD, SHRINK_RATIO
 from .det_model import DBNet
-
-STRIDE = 32
+from .onnx_export import export_graph, max_abs_diff, write_manifest
 
 
 class _ProbOnly(torch.nn.Module):
@@ -34,12 +35,14 @@ class _ProbOnly(torch.nn.Module):
         return self.model.forward_prob(image)
 
 
-def metadata(name: str, version: str, post: DBPostConfig = DBPostConfig(), max_side: int = 960, extra: dict[str, str] | None = None) -> dict[str, str]:
+def metadata(
+    model: DBNet, name: str, version: str, post: DBPostConfig = DBPostConfig(), max_side: int = 960, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     meta = {
-        "model_kind": "db_detector",
+        "model_kind": DETECTOR_KIND,
         "pixel_mean": str(PIXEL_MEAN),
         "pixel_std": str(PIXEL_STD),
-        "stride": str(STRIDE),
+        "stride": str(model.stride),
         "bin_thresh": str(post.bin_thresh),
         "box_thresh": str(post.box_thresh),
         "shrink_ratio": str(SHRINK_RATIO),
@@ -61,51 +64,26 @@ def export_onnx(
     extra_meta: dict[str, str] | None = None,
     post: DBPostConfig | None = None,
 ) -> Path:
-    import onnx
-
-    wrapped = _ProbOnly(model.float().eval())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        wrapped,
-        (torch.zeros(1, 1, 224, 320),),
-        str(out),
-        input_names=["image"],
-        output_names=["prob"],
-        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "prob": {0: "batch", 2: "height", 3: "width"}},
-        opset_version=17,
-        dynamo=False,
+    return export_graph(
+        _ProbOnly(model.float().eval()),
+        torch.zeros(1, 1, 224, 320),
+        out,
+        "image",
+        "prob",
+        {"image": {0: "batch", 2: "height", 3: "width"}, "prob": {0: "batch", 2: "height", 3: "width"}},
+        metadata(model, name, version, post or DBPostConfig(), max_side, extra_meta),
     )
-    proto = onnx.load(str(out))
-    del proto.metadata_props[:]
-    for k, v in metadata(name, version, post or DBPostConfig(), max_side, extra_meta).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-    return out
 
 
 def parity(model: DBNet, onnx_path: Path, sizes=((64, 96), (224, 320), (480, 352)), seed: int = 0) -> float:
     """Max |p_torch - p_onnx| over random inputs of several (H, W)."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
     model = model.float().eval()
-    worst = 0.0
-    for h, w in sizes:
-        x = rng.uniform(-1, 1, (1, 1, h, w)).astype(np.float32)
-        with torch.no_grad():
-            ref = model.forward_prob(torch.from_numpy(x)).numpy()
-        (got,) = sess.run(["prob"], {"image": x})
-        worst = max(worst, float(np.abs(ref - got).max()))
-    return worst
+    rng = np.random.default_rng(seed)
+    pages = [rng.uniform(-1, 1, (1, 1, h, w)).astype(np.float32) for h, w in sizes]
+    return max_abs_diff(model.forward_prob, onnx_path, "prob", pages)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .det_train import load_model
-    from .export import write_manifest
-
     p = argparse.ArgumentParser(prog="crnn-ocr-det-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a detector training checkpoint (runs/det_v1/best.pt or last.pt)")
     p.add_argument("out", type=Path, help="output .onnx path")
@@ -124,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
 
-    model, ckpt = load_model(args.checkpoint, torch.device("cpu"))
+    model, ckpt = load_dbnet(args.checkpoint, torch.device("cpu"))
     state = ckpt.get("state", {})
     extra = {"samples_seen": str(state.get("samples", "")), "train_steps": str(state.get("step", ""))}
     post = DBPostConfig(bin_thresh=args.bin_thresh, box_thresh=args.box_thresh, unclip_scale=args.unclip_scale)
@@ -134,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     if diff > 1e-4:
         sys.exit(f"parity check failed: {diff:.2e} > 1e-4")
     if args.manifest:
-        path = write_manifest(args.out.parent, args.name, args.out)
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["detector"] = args.name
-        path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = write_manifest(args.out.parent, args.name, args.out, role="detector")
         print(f"manifest: {path} (detector {args.name})")
 
 

@@ -90,6 +90,12 @@ class DBNet(nn.Module):
         self.prob_head = Head(f)
         self.thresh_head = Head(f)
 
+    @property
+    def stride(self) -> int:
+        """The input's sides must be multiples of this: the stem and every stage halve them, so the
+        deepest feature map is [H / stride, W / stride]."""
+        return 2 ** (1 + len(self.stages))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 1, H, W] → fused features [N, fpn, H/4, W/4]."""
         x = self.stem(x)

@@ -1,18 +1,17 @@
 """`crnn-ocr-export CHECKPOINT OUT.onnx`: ONNX export with the model's contract in its metadata.
 
-The exported graph takes ``image`` [N,1,32,W] (dynamic N and W) and returns ``probs`` [N,W//4,C]
-(softmax). Metadata carries the charset, blank index, input height, width stride, pixel
-normalisation and model name/version, so the runtime needs nothing else. After export, a parity
-check runs the same random batch through PyTorch and ONNX Runtime. ``--int8`` additionally
-writes a dynamically quantised copy and reports its agreement, so it is kept only if the
-measured loss is negligible.
+The exported graph takes ``image`` [N,1,32,W] (dynamic N and W) and returns ``probs``
+[N,W//width_stride,C] (softmax). Metadata carries the charset, blank index, input height, width
+stride (the model's own), pixel normalisation and model name/version, so the runtime needs nothing
+else. After export, a parity check runs the same random batch through PyTorch and ONNX Runtime.
+``--int8`` additionally writes a dynamically quantised copy and reports its agreement, so it is
+kept only if the measured loss is negligible. The ONNX writing, parity and manifest entry are the
+exporter core's (``crnn_ocr_train.onnx_export``), shared with the detector's exporter.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -21,11 +20,9 @@ import torch
 
 from crnn_ocr.charset import Charset
 
+from .checkpoint import lineage, load_crnn, read_checkpoint, save_checkpoint
 from .model import CRNN
-from .train import load_model
-
-INPUT_HEIGHT = 32
-WIDTH_STRIDE = 4
+from .onnx_export import export_graph, max_abs_diff, write_manifest
 
 
 class _WithSoftmax(torch.nn.Module):
@@ -37,11 +34,11 @@ class _WithSoftmax(torch.nn.Module):
         return torch.softmax(self.model(image), dim=-1)
 
 
-def metadata(charset: Charset, name: str, version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def metadata(model: CRNN, charset: Charset, name: str, version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     meta = {
         **charset.to_metadata(),
-        "input_height": str(INPUT_HEIGHT),
-        "width_stride": str(WIDTH_STRIDE),
+        "input_height": str(model.config.height),
+        "width_stride": str(model.width_stride),
         "pixel_mean": "0.5",
         "pixel_std": "0.5",
         "min_width": "16",
@@ -54,49 +51,23 @@ def metadata(charset: Charset, name: str, version: str, extra: dict[str, str] | 
 
 
 def export_onnx(model: CRNN, charset: Charset, out: Path, name: str, version: str, extra_meta: dict[str, str] | None = None) -> Path:
-    import onnx
-
-    model = model.float().eval()
-    wrapped = _WithSoftmax(model)
-    dummy = torch.zeros(2, 1, INPUT_HEIGHT, 160)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        wrapped,
-        (dummy,),
-        str(out),
-        input_names=["image"],
-        output_names=["probs"],
-        dynamic_axes={"image": {0: "batch", 3: "width"}, "probs": {0: "batch", 1: "frames"}},
-        opset_version=17,
-        dynamo=False,
+    return export_graph(
+        _WithSoftmax(model.float().eval()),
+        torch.zeros(2, 1, model.config.height, 160),
+        out,
+        "image",
+        "probs",
+        {"image": {0: "batch", 3: "width"}, "probs": {0: "batch", 1: "frames"}},
+        metadata(model, charset, name, version, extra_meta),
     )
-    proto = onnx.load(str(out))
-    del proto.metadata_props[:]
-    for k, v in metadata(charset, name, version, extra_meta).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-    return out
 
 
 def parity(model: CRNN, onnx_path: Path, widths=(16, 100, 333, 800), seed: int = 0) -> float:
     """Max |p_torch - p_onnx| over random batches of several widths."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
-    worst = 0.0
     model = model.float().eval()
-    for w in widths:
-        x = rng.uniform(-1, 1, (3, 1, INPUT_HEIGHT, w)).astype(np.float32)
-        with torch.no_grad():
-            ref = torch.softmax(model(torch.from_numpy(x)), -1).numpy()
-        got = sess.run(["probs"], {"image": x})[0]
-        if got.shape != ref.shape:
-            raise AssertionError(f"width {w}: ONNX output {got.shape} != PyTorch {ref.shape}")
-        worst = max(worst, float(np.abs(got - ref).max()))
-    return worst
+    rng = np.random.default_rng(seed)
+    batches = [rng.uniform(-1, 1, (3, 1, model.config.height, w)).astype(np.float32) for w in widths]
+    return max_abs_diff(lambda x: torch.softmax(model(x), -1), onnx_path, "probs", batches)
 
 
 def quantize_int8(src: Path, dst: Path) -> Path:
@@ -109,31 +80,6 @@ def quantize_int8(src: Path, dst: Path) -> Path:
     if not {p.key for p in onnx.load(str(dst)).metadata_props} >= {"charset", "input_height"}:
         raise RuntimeError("quantised model lost its metadata")
     return dst
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_manifest(models_dir: Path, name: str, onnx_file: Path, extra: dict | None = None) -> Path:
-    path = models_dir / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"default": name, "models": {}}
-    # a re-export keeps what else the entry records (its model card, ...)
-    kept = {k: v for k, v in manifest["models"].get(name, {}).items() if k not in ("file", "sha256")}
-    manifest["models"][name] = {**kept, "file": onnx_file.name, "sha256": sha256(onnx_file), **(extra or {})}
-    manifest.setdefault("default", name)
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
-def lineage(state: dict) -> dict:
-    """Samples, steps and wall time of a checkpoint including every run it was --init'ed from."""
-    prior = state.get("prior") or {"samples": 0, "steps": 0, "wall_s": 0.0}
-    return {
-        "samples": int(state.get("samples", 0)) + int(prior["samples"]),
-        "steps": int(state.get("step", 0)) + int(prior["steps"]),
-        "wall_s": float(state.get("wall_s", 0.0)) + float(prior["wall_s"]),
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,11 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
 
-    model, charset, ckpt = load_model(args.checkpoint, torch.device("cpu"))
+    model, charset, ckpt = load_crnn(args.checkpoint, torch.device("cpu"))
     state = dict(ckpt.get("state", {}))
     if args.prior is not None:
-        prior_state = torch.load(args.prior, map_location="cpu", weights_only=False).get("state", {})
-        state["prior"] = lineage(prior_state)
+        state["prior"] = lineage(read_checkpoint(args.prior).get("state", {}))
     totals = lineage(state)
     extra = {
         "samples_seen": str(totals["samples"]),
@@ -172,16 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         q = quantize_int8(args.out, args.out.with_suffix(".int8.onnx"))
         print(f"int8 copy {q} ({q.stat().st_size / 1e6:.1f} MB); max |torch - int8| = {parity(model, q):.2e}")
     if args.weights:
-        torch.save(
-            {
-                "model": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
-                "optimizer": None,
-                "model_config": model.config.to_dict(),
-                "charset": list(charset.chars),
-                "state": state,
-            },
-            args.weights,
-        )
+        save_checkpoint(args.weights, model, None, state, charset, half=True)
         print(f"weights {args.weights} ({args.weights.stat().st_size / 1e6:.1f} MB)")
     if args.manifest:
         print(f"manifest: {write_manifest(args.out.parent, args.name, args.out)}")

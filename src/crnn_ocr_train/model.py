@@ -82,6 +82,17 @@ class CRNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.lstm_hidden, config.num_classes)
 
+    @property
+    def width_stride(self) -> int:
+        """Input pixels per output frame: the product of the backbone's horizontal pooling strides
+        (T = W // width_stride)."""
+        stride = 1
+        for m in self.backbone.modules():
+            if isinstance(m, nn.MaxPool2d):
+                s = m.stride
+                stride *= s[1] if isinstance(s, tuple) else s
+        return stride
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.backbone(x)  # [N, C, 1, T]
         f = f.squeeze(2).permute(0, 2, 1)  # [N, T, C]

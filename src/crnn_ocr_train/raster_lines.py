@@ -38,6 +38,7 @@ import numpy as np
 
 from crnn_ocr.charset import Charset
 
+from .config import TrainConfig, load_config
 from .fonts import FontFace, FontSet, discover
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -239,7 +240,6 @@ def main(argv: list[str] | None = None) -> None:
     from .corpus import load_or_build
     from .running_text import load_or_build_running_text
     from .textgen import TextSampler
-    from .train import load_config
 
     ap = argparse.ArgumentParser(prog="crnn-ocr-raster-lines", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path, help="cache folder (images/ + labels.tsv); appended to")
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.engine == "chromium" and not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing (scripts/install-system-deps.sh installs chromium)")
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, TrainConfig)
     charset = Charset.default()
     fonts: FontSet = discover(set(charset.chars), args.cache_dir / "fonts.json")
     running = load_or_build_running_text(charset, args.cache_dir / "running_text.txt.gz") if cfg.mix.zh_text or cfg.mix.en_text else None
