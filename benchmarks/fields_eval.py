@@ -36,10 +36,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from report import cpu_model, load_average, write_section  # noqa: E402  (benchmarks/report.py)
-from synth_invoices import invoice  # noqa: E402
+if not __package__:  # run as a file (python benchmarks/fields_eval.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
+from benchmarks.synth_invoices import invoice  # noqa: E402
 
 from crnn_ocr import OCR  # noqa: E402
 from crnn_ocr.detect_learned import reading_order_boxes  # noqa: E402
