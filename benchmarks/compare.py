@@ -33,10 +33,10 @@ if not __package__:  # run as a file (python benchmarks/compare.py): import the 
 from benchmarks.evalsets import EvalSet, Sample, SetKind, default_eval_dir, default_project_eval_dir  # noqa: E402
 from benchmarks.evalsets import load_line_set, load_page_set, load_sets, set_folders  # noqa: E402
 from benchmarks.peers import ENGINE_NAMES, Engine, EngineSettings, build_engines  # noqa: E402
-from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
 from benchmarks.speed import SpeedJob, measure  # noqa: E402
 from benchmarks.timing import BATCH_SIZES, SpeedResult  # noqa: E402
-from crnn_ocr.metrics import EvalScore, ScoringMode, line_recall, order_free_edits, read_labels, score_pairs  # noqa: E402
+from crnn_ocr.metrics import EvalScore, ScoringMode, line_recall, order_free_edits, score_pairs  # noqa: E402
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/compare.py section -->"
 MARK_END = "<!-- END benchmarks/compare.py section -->"
@@ -456,10 +456,9 @@ def speed_jobs(args: argparse.Namespace, engines: Sequence[Engine]) -> tuple[lis
     parts = []
     for name, share in (("en_funsd_test_lines", 2 / 3), ("synth_heldout_fonts", 1 / 3)):
         if name in folders and folders[name][1] is None:
-            pairs = read_labels(folders[name][0] / "labels.tsv")[: round(n * share)]
             eval_set = load_line_set(folders[name][0], round(n * share))
-            crops += [(str(path), eval_set.lang) for path, _text in pairs]
-            parts.append(f"{len(pairs)} {name}")
+            crops += [(str(s.image), eval_set.lang) for s in eval_set.samples]
+            parts.append(f"{len(eval_set.samples)} {name}")
     if not crops:  # fall back to the first line set there is
         name = next(n for n, (_f, kind) in folders.items() if kind is None)
         eval_set = load_line_set(folders[name][0], n)
@@ -477,10 +476,7 @@ def speed_jobs(args: argparse.Namespace, engines: Sequence[Engine]) -> tuple[lis
         f"1 thread, each engine in its own fresh process; pages: {' + '.join(page_parts) or 'none'} "
         "(file to text, detection included). Tesseract has no batch mode: one process per line."
     )
-    jobs = [
-        SpeedJob(e.name, tuple(crops), tuple(pages), engine_settings(args))
-        for e in engines
-    ]
+    jobs = [SpeedJob(e.name, tuple(crops), tuple(pages), engine_settings(args)) for e in engines]
     return jobs, note
 
 
@@ -504,9 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"speed: {speed[-1]}", file=sys.stderr)
     info = dataclasses.replace(info, load_average_end=load_average())
     section = markdown_section(info, results, speed, speed_note)
-    print(section)
-    if args.markdown:
-        write_section(args.markdown, section, MARK_BEGIN, MARK_END)
+    publish(section, args.markdown, MARK_BEGIN, MARK_END)
     if args.json:
         write_json(args.json, info, results, speed)
     return 0

@@ -39,7 +39,7 @@ if not __package__:  # run as a file (python benchmarks/jobs_throughput.py): imp
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.loopback import free_port  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import publish  # noqa: E402
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/jobs_throughput.py section -->"
 MARK_END = "<!-- END benchmarks/jobs_throughput.py section -->"
@@ -268,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
     }
     text = markdown(runs, info)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

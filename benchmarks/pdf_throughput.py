@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 if not __package__:  # run as a file (python benchmarks/pdf_throughput.py): import the package from the repo root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
 
 from crnn_ocr.metrics import levenshtein  # noqa: E402
 
@@ -292,9 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         info["load_end"] = load_average()
     text = section(runs, startup, argv, info)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

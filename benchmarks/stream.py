@@ -38,7 +38,7 @@ if not __package__:  # run as a file (python benchmarks/stream.py): import the p
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.loopback import free_port  # noqa: E402
-from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -216,9 +216,7 @@ def main() -> int:
         MARK_END,
         "",
     ])
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 
