@@ -16,317 +16,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
 
-from report import cpu_model, load_average, write_section  # benchmarks/report.py
-from speed import BATCH_SIZES, PPOCRV6_PARAMS, SpeedJob, SpeedResult, measure  # benchmarks/speed.py
+if not __package__:  # run as a file (python benchmarks/compare.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from crnn_ocr.metrics import (
-    EvalScore,
-    ScoringMode,
-    line_recall,
-    order_free_edits,
-    read_labels,
-    score_pairs,
-    scoring_mode_for_set,
-)
+from benchmarks.evalsets import EvalSet, Sample, SetKind, default_eval_dir, default_project_eval_dir  # noqa: E402
+from benchmarks.evalsets import load_line_set, load_page_set, load_sets, set_folders  # noqa: E402
+from benchmarks.peers import ENGINE_NAMES, Engine, EngineSettings, build_engines  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
+from benchmarks.speed import SpeedJob, measure  # noqa: E402
+from benchmarks.timing import BATCH_SIZES, SpeedResult  # noqa: E402
+from crnn_ocr.metrics import EvalScore, ScoringMode, line_recall, order_free_edits, score_pairs  # noqa: E402
 
-SetKind = Literal["word", "line", "page"]
-ENGINE_NAMES = ("crnn", "tesseract", "rapidocr", "ppocrv6")
-WORD_SETS = frozenset({"en_svt_test", "en_icdar13_word"})  # single words: Tesseract --psm 8
-PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MARK_BEGIN = "<!-- BEGIN benchmarks/compare.py section -->"
 MARK_END = "<!-- END benchmarks/compare.py section -->"
-
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def default_eval_dir() -> Path:
-    env = os.environ.get("CRNN_OCR_EVAL_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "eval"
-
-
-def default_project_eval_dir() -> Path:
-    """The project's own fixed synthetic sets (eval/synth_heldout_fonts: held-out CJK fonts)."""
-    return REPO / "eval"
-
-
-# ---- eval sets -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    image: Path
-    text: str  # reference; for pages the lines joined by "\n"
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    name: str
-    kind: SetKind
-    samples: tuple[Sample, ...]
-
-    @property
-    def lang(self) -> Literal["zh", "en"]:
-        """zh when any reference holds a CJK character (Tesseract then gets the zh languages)."""
-        cjk = any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for s in self.samples for ch in s.text)
-        return "zh" if cjk or self.name.startswith("zh_") else "en"
-
-    @property
-    def mode(self) -> ScoringMode:
-        return scoring_mode_for_set(self.name)
-
-
-def line_set_names(eval_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in eval_dir.glob("*/labels.tsv"))
-
-
-def page_set_names(eval_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in eval_dir.glob("*/pages") if p.is_dir())
-
-
-def load_line_set(folder: Path, limit: int | None) -> EvalSet:
-    pairs = read_labels(folder / "labels.tsv")[:limit]
-    kind: SetKind = "word" if folder.name in WORD_SETS else "line"
-    return EvalSet(folder.name, kind, tuple(Sample(path, text) for path, text in pairs))
-
-
-def read_page_text(txt_path: Path) -> str:
-    lines = txt_path.read_text(encoding="utf-8-sig").splitlines()
-    return "\n".join(line.rstrip() for line in lines if line.strip())
-
-
-def load_page_set(folder: Path, limit: int | None) -> EvalSet:
-    images = sorted(p for p in (folder / "pages").iterdir() if p.suffix.lower() in PAGE_SUFFIXES)
-    samples = []
-    for image in images[:limit]:
-        txt = image.with_suffix(".txt")
-        if not txt.is_file():
-            raise FileNotFoundError(f"page {image} has no ground truth {txt.name}")
-        samples.append(Sample(image, read_page_text(txt)))
-    return EvalSet(folder.name, "page", tuple(samples))
-
-
-def set_folders(eval_dirs: Sequence[Path]) -> dict[str, tuple[Path, SetKind | None]]:
-    """Every set in ``eval_dirs``: name -> (folder, "page" for page sets, None for line sets)."""
-    found: dict[str, tuple[Path, SetKind | None]] = {}
-    for eval_dir in eval_dirs:
-        for name in line_set_names(eval_dir):
-            kind: SetKind | None = None
-            found.setdefault(name, (eval_dir / name, kind))
-        for name in page_set_names(eval_dir):
-            found.setdefault(name, (eval_dir / name, "page"))
-    return found
-
-
-def load_sets(eval_dirs: Sequence[Path], names: Sequence[str], limit: int | None) -> list[EvalSet]:
-    folders = set_folders(eval_dirs)
-    unknown = [n for n in names if n not in folders]
-    if unknown:
-        where = ", ".join(str(d) for d in eval_dirs)
-        raise SystemExit(f"unknown eval set(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(folders))}")
-    out = []
-    for n in names:
-        folder, kind = folders[n]
-        out.append(load_page_set(folder, limit) if kind == "page" else load_line_set(folder, limit))
-    return out
-
-
-# ---- engines ---------------------------------------------------------------------------------
-
-
-class EngineUnavailable(Exception):
-    """An engine that cannot run here (not installed, no model, ...); it is skipped."""
-
-
-class Engine(Protocol):
-    name: str
-    version: str
-    notes: str  # threads used and anything else that affects the numbers
-
-    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
-        """The text lines read from one image (a word/line crop, or a whole page)."""
-        ...
-
-
-def package_version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-class CrnnEngine:
-    name = "crnn"
-
-    def __init__(self, model_path: str | None, decode: str = "default") -> None:
-        try:
-            from crnn_ocr.pipeline import OCR
-            from crnn_ocr.types import DecodeOptions, OCROptions
-
-            self._ocr = OCR(model_path=model_path, threads=1)
-        except Exception as exc:  # reported as the reason the engine is skipped
-            raise EngineUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        dec = DecodeOptions(method="greedy") if decode == "greedy" else DecodeOptions()
-        self._line_options = OCROptions(detect=False, decode=dec)
-        self._page_options = OCROptions(detect=True, decode=dec)
-        model = getattr(self._ocr, "model_path", None) or model_path or "default"
-        self.version = f"crnn-ocr {package_version('crnn-ocr')} (model: {Path(model).name})"
-        how = "greedy decoding" if decode == "greedy" else "default decoding (beam 8 + character LM)"
-        self.notes = f"threads=1 (ONNX Runtime intra-op); {how}; line sets with detect=False, pages with detect=True"
-
-    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
-        options = self._page_options if eval_set.kind == "page" else self._line_options
-        return [line.text for line in self._ocr(image, options).lines]
-
-
-class TesseractEngine:
-    """The ``tesseract`` CLI, one process per image (latency includes start-up and model load)."""
-
-    name = "tesseract"
-    PSM: ClassVar[dict[str, int]] = {"word": 8, "line": 7}
-
-    def __init__(self, zh_lang: str, page_psm: int) -> None:
-        self._exe = shutil.which("tesseract")
-        if self._exe is None:
-            raise EngineUnavailable("the tesseract executable is not on PATH")
-        self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-        self._langs = {"zh": zh_lang, "en": "eng"}
-        self._page_psm = page_psm
-        missing = {
-            lang for spec in self._langs.values() for lang in spec.split("+")
-        } - self._installed_langs()
-        if missing:
-            raise EngineUnavailable(f"tesseract languages not installed: {', '.join(sorted(missing))}")
-        first_line = self._run(["--version"]).splitlines()[0]
-        self.version = f"{first_line} (-l {zh_lang} for zh sets, -l eng for en sets)"
-        startup = ", ".join(f"{spec} {self._startup_ms(spec):.0f} ms" for spec in self._langs.values())
-        self.notes = (
-            f"OMP_THREAD_LIMIT=1; --psm 8 words, 7 lines, {page_psm} pages; one process per image, "
-            f"start-up on a blank image: {startup}"
-        )
-
-    def _run(self, args: list[str]) -> str:
-        done = subprocess.run([self._exe, *args], check=False, capture_output=True, text=True, env=self._env)
-        if done.returncode != 0:
-            raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.strip()[-300:]}")
-        return done.stdout
-
-    def _installed_langs(self) -> set[str]:
-        return set(self._run(["--list-langs"]).splitlines()[1:])  # the first line is a header
-
-    def _startup_ms(self, lang: str) -> float:
-        from PIL import Image
-
-        with tempfile.TemporaryDirectory() as tmp:
-            blank = Path(tmp) / "blank.png"
-            Image.new("L", (120, 40), 255).save(blank)
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                self._run([str(blank), "stdout", "-l", lang, "--psm", "7"])
-                times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-
-    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
-        psm = self._page_psm if eval_set.kind == "page" else self.PSM[eval_set.kind]
-        out = self._run([str(image), "stdout", "-l", self._langs[eval_set.lang], "--psm", str(psm)])
-        return [line for line in out.splitlines() if line.strip()]
-
-
-#: How both RapidOCR engines are run (their notes in the report).
-RAPIDOCR_NOTES = (
-    "intra/inter_op_num_threads=1; line sets: use_det=False, use_cls=False; "
-    "pages: use_det=True, use_cls=True (library defaults, text_score 0.5)"
-)
-
-
-def rapidocr_version(dist: str, module_file: str) -> str:
-    """Package and ONNX Runtime versions plus the ONNX models the wheel bundles."""
-    models = sorted(p.stem for p in (Path(module_file).parent / "models").glob("*.onnx"))
-    return f"{dist} {package_version(dist)}, onnxruntime {package_version('onnxruntime')}, models: {', '.join(models)}"
-
-
-class RapidOcrEngine:
-    """PaddleOCR's PP-OCR models in ONNX, through rapidocr-onnxruntime (models bundled in the wheel)."""
-
-    name = "rapidocr"
-
-    def __init__(self) -> None:
-        try:
-            import rapidocr_onnxruntime
-            from rapidocr_onnxruntime import RapidOCR
-        except ImportError as exc:
-            raise EngineUnavailable(f"{exc} (pip install -e '.[bench]')") from exc
-        self._ocr = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
-        self.version = rapidocr_version("rapidocr-onnxruntime", rapidocr_onnxruntime.__file__)
-        self.notes = RAPIDOCR_NOTES
-
-    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
-        if eval_set.kind == "page":
-            result, _ = self._ocr(str(image), use_det=True, use_cls=True, use_rec=True)
-            return [text for _box, text, _score in result or []]
-        result, _ = self._ocr(str(image), use_det=False, use_cls=False, use_rec=True)
-        return [text for text, _score in result or []]
-
-
-class PpOcrV6Engine:
-    """PaddleOCR's PP-OCRv6 small models in ONNX, through rapidocr 3.10 (its default models since
-    2026, bundled in the wheel, so nothing is downloaded)."""
-
-    name = "ppocrv6"
-
-    def __init__(self) -> None:
-        try:
-            import rapidocr
-            from rapidocr import RapidOCR
-        except ImportError as exc:
-            raise EngineUnavailable(f"{exc} (make bench-deps)") from exc
-        self._ocr = RapidOCR(params=PPOCRV6_PARAMS)
-        self.version = rapidocr_version("rapidocr", rapidocr.__file__)
-        self.notes = RAPIDOCR_NOTES
-
-    def read(self, image: Path, eval_set: EvalSet) -> list[str]:
-        page = eval_set.kind == "page"
-        result = self._ocr(str(image), use_det=page, use_cls=page, use_rec=True)
-        return [text for text in (result.txts or ()) if text]
-
-
-
-def build_engines(names: Sequence[str], args: argparse.Namespace) -> tuple[list[Engine], dict[str, str]]:
-    """The engines that start, and for the others why they were skipped."""
-    factories: dict[str, Callable[[], Engine]] = {
-        "crnn": lambda: CrnnEngine(args.crnn_model, args.crnn_decode),
-        "tesseract": lambda: TesseractEngine(args.tesseract_zh_lang, args.tesseract_page_psm),
-        "rapidocr": RapidOcrEngine,
-        "ppocrv6": PpOcrV6Engine,
-    }
-    engines, skipped = [], {}
-    for name in names:
-        try:
-            engines.append(factories[name]())
-        except EngineUnavailable as exc:
-            skipped[name] = str(exc)
-            print(f"[skip] {name}: {exc}", file=sys.stderr)
-    return engines, skipped
-
-
-# ---- running ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -435,9 +148,6 @@ def summary_line(r: RunResult) -> str:
     )
 
 
-# ---- machine and report ----------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class RunInfo:
     command: str
@@ -453,10 +163,6 @@ class RunInfo:
     engines: dict[str, str]  # name -> version
     engine_notes: dict[str, str]
     skipped: dict[str, str]  # name -> reason
-
-
-
-
 
 
 def run_info(argv: Sequence[str], engines: Sequence[Engine], skipped: dict[str, str]) -> RunInfo:
@@ -630,8 +336,6 @@ def markdown_section(
     return "\n".join(lines) + "\n"
 
 
-
-
 def result_to_json(r: RunResult) -> dict:
     data = asdict(r)
     data["score"]["one_minus_ned"] = r.score.one_minus_ned
@@ -645,9 +349,6 @@ def write_json(path: Path, info: RunInfo, results: Sequence[RunResult], speed: S
         "speed": [asdict(r) for r in speed],
     }
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-# ---- command line ----------------------------------------------------------------------------
 
 
 def comma_list(text: str) -> list[str]:
@@ -727,6 +428,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    return EngineSettings(args.crnn_model, args.crnn_decode, args.tesseract_zh_lang, args.tesseract_page_psm)
+
+
 def eval_dirs(args: argparse.Namespace) -> list[Path]:
     return [args.eval_dir] + ([args.project_eval_dir] if args.project_eval_dir else [])
 
@@ -751,10 +456,9 @@ def speed_jobs(args: argparse.Namespace, engines: Sequence[Engine]) -> tuple[lis
     parts = []
     for name, share in (("en_funsd_test_lines", 2 / 3), ("synth_heldout_fonts", 1 / 3)):
         if name in folders and folders[name][1] is None:
-            pairs = read_labels(folders[name][0] / "labels.tsv")[: round(n * share)]
             eval_set = load_line_set(folders[name][0], round(n * share))
-            crops += [(str(path), eval_set.lang) for path, _text in pairs]
-            parts.append(f"{len(pairs)} {name}")
+            crops += [(str(s.image), eval_set.lang) for s in eval_set.samples]
+            parts.append(f"{len(eval_set.samples)} {name}")
     if not crops:  # fall back to the first line set there is
         name = next(n for n, (_f, kind) in folders.items() if kind is None)
         eval_set = load_line_set(folders[name][0], n)
@@ -772,10 +476,7 @@ def speed_jobs(args: argparse.Namespace, engines: Sequence[Engine]) -> tuple[lis
         f"1 thread, each engine in its own fresh process; pages: {' + '.join(page_parts) or 'none'} "
         "(file to text, detection included). Tesseract has no batch mode: one process per line."
     )
-    jobs = [
-        SpeedJob(e.name, tuple(crops), tuple(pages), args.crnn_model, args.tesseract_zh_lang, args.tesseract_page_psm)
-        for e in engines
-    ]
+    jobs = [SpeedJob(e.name, tuple(crops), tuple(pages), engine_settings(args)) for e in engines]
     return jobs, note
 
 
@@ -783,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     sets = load_sets(eval_dirs(args), selected_set_names(args), args.limit)
-    engines, skipped = build_engines(args.engines, args)
+    engines, skipped = build_engines(args.engines, engine_settings(args))
     if not engines:
         print("no engine could start; nothing to compare", file=sys.stderr)
         return 1
@@ -799,9 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"speed: {speed[-1]}", file=sys.stderr)
     info = dataclasses.replace(info, load_average_end=load_average())
     section = markdown_section(info, results, speed, speed_note)
-    print(section)
-    if args.markdown:
-        write_section(args.markdown, section, MARK_BEGIN, MARK_END)
+    publish(section, args.markdown, MARK_BEGIN, MARK_END)
     if args.json:
         write_json(args.json, info, results, speed)
     return 0

@@ -27,16 +27,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from compare import EvalSet, default_eval_dir, default_project_eval_dir, load_sets, set_folders  # benchmarks/
-from report import cpu_model, load_average, write_section  # benchmarks/report.py
 
-from crnn_ocr.io import load_image
-from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
-from crnn_ocr.metrics import normalize_for_scoring, score_pairs
-from crnn_ocr.orientation import line_crop
-from crnn_ocr.pipeline import OCR
-from crnn_ocr.recognize import Recognizer
-from crnn_ocr.types import DecodeOptions, OCROptions
+if not __package__:  # run as a file (python benchmarks/decoding.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.evalsets import EvalSet, default_eval_dir, default_project_eval_dir, load_sets, set_folders  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
+
+from crnn_ocr.io import load_image  # noqa: E402
+from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT  # noqa: E402
+from crnn_ocr.metrics import normalize_for_scoring, score_pairs  # noqa: E402
+from crnn_ocr.orientation import line_crop  # noqa: E402
+from crnn_ocr.pipeline import OCR  # noqa: E402
+from crnn_ocr.recognize import Recognizer  # noqa: E402
+from crnn_ocr.types import DecodeOptions, OCROptions  # noqa: E402
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/decoding.py section -->"
 MARK_END = "<!-- END benchmarks/decoding.py section -->"
@@ -242,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {summary}", file=sys.stderr)
     all_decs = decoders(args.beam_width, DEFAULT_LM_WEIGHT, DEFAULT_LENGTH_BONUS, plates=True)
     text = markdown(argv, sets, tallies, all_decs)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         data = {

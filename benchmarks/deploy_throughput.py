@@ -27,7 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from report import cpu_model, load_average, write_section  # benchmarks/report.py
+
+if not __package__:  # run as a file (python benchmarks/deploy_throughput.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MARK_BEGIN = "<!-- BEGIN benchmarks/deploy_throughput.py section -->"

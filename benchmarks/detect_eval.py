@@ -30,10 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shlex
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -42,22 +39,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from report import write_section  # benchmarks/report.py
 
-from crnn_ocr.detect_metrics import match_boxes, prh
-from crnn_ocr.metrics import line_recall, scoring_mode_for_set
-from crnn_ocr.types import OCROptions
+if not __package__:  # run as a file (python benchmarks/detect_eval.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.evalsets import default_eval_dir  # noqa: E402
+from benchmarks.peers import TesseractCli  # noqa: E402
+from benchmarks.report import cpu_model, load_average, write_section  # noqa: E402
+
+from crnn_ocr.detect_metrics import match_boxes, prh  # noqa: E402
+from crnn_ocr.metrics import line_recall, scoring_mode_for_set  # noqa: E402
+from crnn_ocr.types import OCROptions  # noqa: E402
+
 SETS = ("en_funsd_test", "en_sroie_receipts")
 ENGINES = ("classical", "learned", "auto", "rapidocr", "tesseract")
 MARK_BEGIN = "<!-- BEGIN benchmarks/detect_eval.py section -->"
 MARK_END = "<!-- END benchmarks/detect_eval.py section -->"
-
-
-def default_eval_dir() -> Path:
-    env = os.environ.get("CRNN_OCR_EVAL_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "eval"
 
 
 # ---- ground truth --------------------------------------------------------------------------------
@@ -184,27 +181,20 @@ class RapidEngine:
 
 
 class TesseractEngine:
+    """Tesseract's page layout: ``--psm 3`` TSV, its level-4 boxes as lines (English only)."""
+
     name = "tesseract"
 
     def __init__(self, psm: int = 3) -> None:
-        exe = shutil.which("tesseract")
-        if exe is None:
-            raise RuntimeError("the tesseract executable is not on PATH")
-        self._exe, self._psm = exe, psm
-        self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        self._cli, self._psm = TesseractCli(), psm
 
     def read(self, image: np.ndarray) -> Reading:
         _, buf = cv2.imencode(".png", image)
         t0 = time.perf_counter()
-        done = subprocess.run(
-            [self._exe, "stdin", "stdout", "-l", "eng", "--psm", str(self._psm), "tsv"],
-            input=buf.tobytes(), capture_output=True, check=False, env=self._env,
-        )
+        tsv = self._cli.run(["stdin", "stdout", "-l", "eng", "--psm", str(self._psm), "tsv"], stdin=buf.tobytes())
         ms = (time.perf_counter() - t0) * 1000
-        if done.returncode != 0:
-            raise RuntimeError(f"tesseract exited {done.returncode}: {done.stderr.decode()[-300:]}")
         boxes, words = [], {}
-        for row in done.stdout.decode("utf-8").splitlines()[1:]:
+        for row in tsv.splitlines()[1:]:
             f = row.split("\t")
             if len(f) < 12:
                 continue
@@ -412,9 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         engines.append(factories[name]())
     sets = {name: load_set(args.eval_dir / name, args.limit or None) for name in args.sets.split(",") if name}
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     results = run(engines, sets, args.rotations)
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     info = {
         "command": shlex.join(["python", "benchmarks/detect_eval.py", *argv]),
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -36,10 +36,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from report import cpu_model, load_average, write_section  # noqa: E402  (benchmarks/report.py)
-from synth_invoices import invoice  # noqa: E402
+if not __package__:  # run as a file (python benchmarks/fields_eval.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
+from benchmarks.synth_invoices import invoice  # noqa: E402
 
 from crnn_ocr import OCR  # noqa: E402
 from crnn_ocr.detect_learned import reading_order_boxes  # noqa: E402
@@ -297,9 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["order"] = run_order(ocr, args.eval_dir, args.limit, pages)
     command = "python benchmarks/fields_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(result, command.strip())
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

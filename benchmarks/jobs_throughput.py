@@ -34,7 +34,12 @@ from pathlib import Path
 
 import httpx
 from PIL import Image, ImageDraw, ImageFont
-from report import write_section  # benchmarks/report.py
+
+if not __package__:  # run as a file (python benchmarks/jobs_throughput.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.loopback import free_port  # noqa: E402
+from benchmarks.report import publish  # noqa: E402
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/jobs_throughput.py section -->"
 MARK_END = "<!-- END benchmarks/jobs_throughput.py section -->"
@@ -58,11 +63,6 @@ def render_page(lines: list[str], size: int = 28) -> bytes:
     img.save(buf, format="PNG")
     return buf.getvalue()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:
@@ -268,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
     }
     text = markdown(runs, info)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

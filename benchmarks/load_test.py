@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,11 @@ import httpx
 import numpy as np
 import psutil
 from PIL import Image, ImageDraw, ImageFont
+
+if not __package__:  # run as a file (python benchmarks/load_test.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.loopback import free_port  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_DURATION_S = 120.0
@@ -77,11 +81,6 @@ def sample_image() -> bytes:
 
 # ---- the server --------------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:

@@ -33,9 +33,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-from report import cpu_model, load_average, write_section  # benchmarks/report.py
 
-REPO = Path(__file__).resolve().parents[1]
+if not __package__:  # run as a file (python benchmarks/pdf_throughput.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
+
+from crnn_ocr.metrics import levenshtein  # noqa: E402
+
 MARK_BEGIN = "<!-- BEGIN benchmarks/pdf_throughput.py section -->"
 MARK_END = "<!-- END benchmarks/pdf_throughput.py section -->"
 FONT_ZH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
@@ -126,15 +131,6 @@ def build_pdf(path: Path, pages: int, seed: int = 7) -> list[list[str]]:
 # ---- scoring -----------------------------------------------------------------------------------
 
 
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
 def page_cer(known: list[list[str]], extracted: str) -> tuple[float, int, int]:
     """(CER, edits, reference characters) over all pages; whitespace ignored, pages in order."""
     pages = extracted.split("\f")
@@ -142,7 +138,7 @@ def page_cer(known: list[list[str]], extracted: str) -> tuple[float, int, int]:
     for i, lines in enumerate(known):
         ref = "".join("".join(lines).split())
         hyp = "".join(pages[i].split()) if i < len(pages) else ""
-        edits += edit_distance(ref, hyp)
+        edits += levenshtein(ref, hyp)
         chars += len(ref)
     return edits / max(chars, 1), edits, chars
 
@@ -296,9 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         info["load_end"] = load_average()
     text = section(runs, startup, argv, info)
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

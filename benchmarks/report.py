@@ -1,5 +1,6 @@
 """What every benchmark script's report shares: the machine's CPU and load, and replacing the
-script's own section of BENCHMARKS.md between its BEGIN/END markers (nothing else changes)."""
+script's own section of BENCHMARKS.md between its BEGIN/END markers (nothing else changes);
+``publish`` prints the section and writes it where --markdown says."""
 
 from __future__ import annotations
 
@@ -36,3 +37,10 @@ def write_section(path: Path, section: str, begin_mark: str, end_mark: str) -> N
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text, encoding="utf-8")
+
+
+def publish(section: str, markdown: Path | None, begin_mark: str, end_mark: str) -> None:
+    """Print a script's section and, when ``markdown`` names a file, write it there (``write_section``)."""
+    print(section)
+    if markdown:
+        write_section(markdown, section, begin_mark, end_mark)

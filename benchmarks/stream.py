@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +34,11 @@ import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from report import cpu_model, load_average, write_section  # benchmarks/report.py
+if not __package__:  # run as a file (python benchmarks/stream.py): import the package from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.loopback import free_port  # noqa: E402
+from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -134,11 +137,6 @@ def row(run: Run) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start_server(port: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "CRNN_OCR_CACHE": "false", "CRNN_OCR_HISTORY": "false",
@@ -218,9 +216,7 @@ def main() -> int:
         MARK_END,
         "",
     ])
-    print(text)
-    if args.markdown:
-        write_section(args.markdown, text, MARK_BEGIN, MARK_END)
+    publish(text, args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import compare
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EVAL = REPO.parent / "shared" / "eval"
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-import compare  # noqa: E402  (benchmarks/compare.py)
 
 pytestmark = pytest.mark.skipif(not (SHARED_EVAL / "en_uw3_doc_lines").is_dir(), reason="../shared/eval not present")
 
@@ -64,7 +63,7 @@ def test_ratio_table_divides_peer_time_by_ours() -> None:
 
 
 def test_error_analysis_counts_ops_classes_and_peer_wins(tmp_path: Path) -> None:
-    import errors  # benchmarks/errors.py
+    from benchmarks import errors
 
     def sample(image: str, ref: str, hyp: str) -> dict:
         return {"image": image, "ref": ref, "hyp": hyp, "ms": 1.0, "error": None}

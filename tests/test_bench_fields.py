@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import fields_eval
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EVAL = REPO.parent / "shared" / "eval"
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-import fields_eval  # noqa: E402  (benchmarks/fields_eval.py)
 
 pytestmark = pytest.mark.skipif(
     not (SHARED_EVAL / "en_sroie_receipts").is_dir(), reason="../shared/eval not present"

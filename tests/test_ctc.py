@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crnn_ocr.charset import BLANK_INDEX, Charset
-from crnn_ocr.ctc import alignment_confidences, apply_mask, beam_decode, greedy_decode
+from crnn_ocr.ctc import alignment_confidences, apply_mask, beam_decode, geometric_mean, greedy_decode
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CS = Charset(("a", "b", "c"))  # classes: 0 blank, 1 a, 2 b, 3 c
@@ -218,3 +218,17 @@ def test_cli_beam_prints_what_greedy_prints(shipped_model, capsys) -> None:
         assert main(["read", "--no-detect", "--threads", "1", *flags, str(SAMPLES / "line_en.png")]) == 0
         outputs.append(capsys.readouterr().out)
     assert outputs == ["Offline OCR on the CPU\n"] * len(outputs)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], 0.0),  # nothing to average: no confidence
+        ([0.5], 0.5),
+        ([1.0, 0.25], 0.5),
+        (np.array([0.9, 0.9, 0.9]), 0.9),  # arrays (ctc) and lists (layout's words) alike
+        ([1.0, 0.0], 1e-15),  # a zero is floored at 1e-30, so one doubtful character drags it down
+    ],
+)
+def test_geometric_mean_table(values, expected: float) -> None:
+    assert geometric_mean(values) == pytest.approx(expected, rel=1e-9)

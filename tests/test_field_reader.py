@@ -4,9 +4,6 @@ and date choosers on tables of OCR-like lines; the invoice rereads end to end.""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from render import render_page
@@ -20,10 +17,7 @@ from crnn_ocr.layout import analyse
 from crnn_ocr.pipeline import line_crop
 from crnn_ocr.types import Box, CharConfidence, Line, OCROptions, Recognition
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from synth_invoices import invoice  # noqa: E402  (benchmarks/synth_invoices.py)
+from benchmarks.synth_invoices import invoice
 
 
 def cell(text: str, x: float, y: float, w: float | None = None) -> Line:

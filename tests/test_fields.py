@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -32,10 +31,7 @@ from crnn_ocr.validate import (
     uscc_check_char,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from synth_invoices import invoice  # noqa: E402  (benchmarks/synth_invoices.py)
+from benchmarks.synth_invoices import invoice
 
 RECEIPT_LINES = ["KEDAI MAJU TRADING", "DATE: 25/12/2018", "TOTAL: 12.50"]
 

@@ -24,6 +24,7 @@ from crnn_ocr import OCR
 from crnn_ocr.cli import main as cli_main
 from crnn_ocr.formats import to_alto, to_hocr, to_json, to_text
 from crnn_ocr.layout import analyse, line_words
+from crnn_ocr.metrics import levenshtein
 from crnn_ocr.searchable_pdf import SearchablePdf, to_searchable_pdf
 from crnn_ocr.types import Box, CharConfidence, Document, DocumentOptions, Line, Page
 
@@ -36,18 +37,9 @@ def line(text: str, x: float, y: float, w: float, h: float, conf: float = 0.9) -
     return Line(text, conf, Box.from_rect(x, y, w, h), tuple(CharConfidence(c, conf) for c in text))
 
 
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
 def cer(reference: str, hypothesis: str) -> float:
     ref, hyp = "".join(reference.split()), "".join(hypothesis.split())
-    return edit_distance(ref, hyp) / max(1, len(ref))
+    return levenshtein(ref, hyp) / max(1, len(ref))
 
 
 def require_poppler() -> str:

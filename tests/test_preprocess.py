@@ -60,6 +60,7 @@ def colour(gray: np.ndarray, fg=(30, 60, 200), bg=(230, 240, 250)) -> np.ndarray
         (np.full((2, 3, 3), (255, 0, 0), np.uint8), np.full((2, 3), 29, np.uint8)),  # blue
         (np.full((2, 3, 3), (0, 0, 255), np.uint8), np.full((2, 3), 76, np.uint8)),  # red
         (np.full((2, 3, 4), (0, 255, 0, 9), np.uint8), np.full((2, 3), 150, np.uint8)),  # green BGRA
+        (np.full((2, 3, 1), 77, np.uint8), np.full((2, 3), 77, np.uint8)),  # one channel (a line crop)
     ],
 )
 def test_to_gray(img: np.ndarray, expected: np.ndarray) -> None:

@@ -11,7 +11,6 @@ import contextlib
 import os
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
+from jobs_support import free_port
 from tiny_model import render_code_line
 
 from crnn_ocr.server import ServerSettings, create_app
@@ -49,12 +49,6 @@ playwright_sync = pytest.importorskip(
 )
 
 CODE_TEXT = "0123ab中文"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerThread:

@@ -68,7 +68,10 @@ def _check(probs: np.ndarray, charset: Charset) -> np.ndarray:
     return probs
 
 
-def _geometric_mean(values: np.ndarray) -> float:
+def geometric_mean(values: Sequence[float] | np.ndarray) -> float:
+    """exp(mean(log(v))) of confidences in 0..1 (floored at 1e-30), 0.0 for none: the confidence of
+    a line (or a word) from its characters'."""
+    values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return 0.0
     return float(np.exp(np.mean(np.log(np.maximum(values, _TINY)))))
@@ -80,14 +83,14 @@ def _recognition(
     """Assemble the result; ``confidences`` [L] and ``frames`` [L, 2] (first, last) hold one row per
     label (frames of -1: not aligned)."""
     if not labels:
-        return Recognition(text="", confidence=_geometric_mean(probs[:, BLANK_INDEX]), chars=())
+        return Recognition(text="", confidence=geometric_mean(probs[:, BLANK_INDEX]), chars=())
     chars = tuple(
         CharConfidence(charset.char(label), float(conf), (int(first), int(last)) if first >= 0 else None)
         for label, conf, (first, last) in zip(labels, confidences, frames)
     )
     return Recognition(
         text="".join(c.char for c in chars),
-        confidence=_geometric_mean(np.asarray(confidences, dtype=np.float64)),
+        confidence=geometric_mean(np.asarray(confidences, dtype=np.float64)),
         chars=chars,
     )
 

@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from crnn_ocr.preprocess import is_dark_background, to_gray
+from crnn_ocr.preprocess import is_dark_background, odd_size, to_gray
 from crnn_ocr.types import Box
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -100,7 +100,7 @@ class ClassicalLineDetector(MarginedDetector):
         line_h = estimate_line_height(ink_masks(gray, c=cfg.threshold_c)[0])
         if line_h is None:
             return []
-        ink, contrast = ink_masks(gray, c=cfg.threshold_c, block_size=_odd(2.5 * line_h, 15, 151))
+        ink, contrast = ink_masks(gray, c=cfg.threshold_c, block_size=odd_size(2.5 * line_h, 15, 151))
         ink = self._remove_graphics(ink, contrast, line_h)
         ink = remove_rules(ink, round(cfg.rule_len_h * line_h))
         rects = self._line_rects(ink, gray, line_h)
@@ -176,11 +176,6 @@ class ClassicalLineDetector(MarginedDetector):
 # ---- steps (pure functions) --------------------------------------------------------------------
 
 
-def _odd(n: float, lo: int, hi: int) -> int:
-    k = int(np.clip(round(n), lo, hi))
-    return k if k % 2 else k + 1
-
-
 def ink_masks(
     gray: np.ndarray, *, c: float = 12.0, block_size: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +187,7 @@ def ink_masks(
     threshold and the paper level, so that noise on the paper is not ink. Photos are fragmented
     in ``ink`` but solid in ``contrast``, which is what finds them.
     """
-    block = block_size if block_size is not None else _odd(min(gray.shape) / 10, 15, 101)
+    block = block_size if block_size is not None else odd_size(min(gray.shape) / 10, 15, 101)
     contrast = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, c)
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
     otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crnn_ocr.ctc import geometric_mean
 from crnn_ocr.types import Block, Box, CharConfidence, Line, Page, Row
 
 
@@ -239,7 +240,7 @@ def line_words(line: Line) -> tuple[Word, ...]:
         if run:
             boxes = [c.box for c in run if c.box is not None]
             words.append(
-                Word("".join(c.char for c in run), _geometric_mean([c.confidence for c in run]), _span(boxes))
+                Word("".join(c.char for c in run), geometric_mean([c.confidence for c in run]), _span(boxes))
             )
             run = []
     return tuple(words)
@@ -269,9 +270,3 @@ def _proportional_chars(line: Line) -> tuple[CharConfidence, ...]:
 
 def _is_wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in ("W", "F")
-
-
-def _geometric_mean(values: Sequence[float]) -> float:
-    if not values:
-        return 0.0
-    return float(math.exp(sum(math.log(max(v, 1e-30)) for v in values) / len(values)))

@@ -39,8 +39,8 @@ from crnn_ocr.layout import in_reading_order
 from crnn_ocr.lm import CharLM
 from crnn_ocr.models import resolve_detector_model, resolve_lm, resolve_model, sha256_file
 from crnn_ocr.orientation import OrientationFinder, OrientedLines, line_crop
-from crnn_ocr.preprocess import Preprocessed, Preprocessor
-from crnn_ocr.recognize import Recognizer, pad_value, to_gray
+from crnn_ocr.preprocess import Preprocessed, Preprocessor, to_gray
+from crnn_ocr.recognize import Recognizer, pad_value
 from crnn_ocr.types import (
     DETECTOR_CHOICES,
     Box,

@@ -28,7 +28,7 @@ def _check(img: np.ndarray) -> None:
         raise ValueError(f"expected a HxW or HxWx3 image, got shape {img.shape}")
 
 
-def _odd(n: float, lo: int, hi: int) -> int:
+def odd_size(n: float, lo: int, hi: int) -> int:
     """``n`` rounded and clipped to [lo, hi], then made odd (lo and hi are odd)."""
     k = int(np.clip(round(n), lo, hi))
     return k if k % 2 else k + 1
@@ -38,7 +38,9 @@ def _odd(n: float, lo: int, hi: int) -> int:
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """HxW, HxWx3 (BGR) or HxWx4 (BGRA) uint8 -> HxW uint8 (a copy)."""
+    """HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) uint8 -> HxW uint8 (a copy)."""
+    if isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
     _check(img)
     if img.ndim == 2:
         return img.copy()
@@ -96,7 +98,7 @@ def binarize(img: np.ndarray, *, block_size: int | None = None, c: float = 10.0)
     gray = to_gray(img)
     if is_dark_background(gray):
         gray = 255 - gray
-    block = block_size if block_size is not None else _odd(min(gray.shape) / 2, 11, 51)
+    block = block_size if block_size is not None else odd_size(min(gray.shape) / 2, 11, 51)
     if block < 3 or block % 2 == 0:
         raise ValueError(f"block_size must be odd and >= 3, got {block}")
     return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, c)

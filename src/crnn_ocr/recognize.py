@@ -29,7 +29,7 @@ from crnn_ocr.ctc import beam_decode, greedy_decode
 from crnn_ocr.errors import EmptyImageError, OptionsError, UnsupportedImageError
 from crnn_ocr.grammar import Grammar, compile_pattern, grammar_decode
 from crnn_ocr.lm import CharLM, LMScorer
-from crnn_ocr.preprocess import resize_to_height
+from crnn_ocr.preprocess import resize_to_height, to_gray
 from crnn_ocr.script import latin_page, unsure_cjk, without_cjk
 from crnn_ocr.types import DecodeOptions, Recognition
 
@@ -58,20 +58,15 @@ def pad_value(gray: np.ndarray) -> int:
     return int(np.rint(np.median(border)))
 
 
-def to_gray(crop: np.ndarray) -> np.ndarray:
-    """uint8 HxW from a uint8 HxW, HxWx1, HxWx3 (BGR) or HxWx4 (BGRA) crop."""
+def check_crop(crop: np.ndarray) -> np.ndarray:
+    """``crop`` itself when the recognizer can read it (uint8 HxW, HxWx1, HxWx3 BGR or HxWx4 BGRA,
+    with pixels); otherwise an EmptyImageError or UnsupportedImageError naming what is wrong."""
     if crop.size == 0:
         raise EmptyImageError(f"line crop of shape {crop.shape} has no pixels")
     if crop.dtype != np.uint8:
         raise UnsupportedImageError(f"line crop must be uint8; got {crop.dtype}")
-    if crop.ndim == 2:
+    if crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] in (1, 3, 4)):
         return crop
-    if crop.ndim == 3 and crop.shape[2] == 1:
-        return crop[..., 0]
-    if crop.ndim == 3 and crop.shape[2] == 3:
-        return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    if crop.ndim == 3 and crop.shape[2] == 4:
-        return cv2.cvtColor(crop, cv2.COLOR_BGRA2GRAY)
     raise UnsupportedImageError(f"line crop of shape {crop.shape}: expected HxW, HxWx3 or HxWx4")
 
 
@@ -261,7 +256,7 @@ class Recognizer:
 
     def _prepare(self, crop: np.ndarray) -> np.ndarray:
         spec = self.spec
-        return fit_to_height(to_gray(crop), spec.input_height, spec.min_width, spec.width_stride)
+        return fit_to_height(to_gray(check_crop(crop)), spec.input_height, spec.min_width, spec.width_stride)
 
     def _split(self, lines: list[np.ndarray]) -> list[_Piece]:
         """Pieces of at most ``max_frames`` frames of every line, in line order, left to right."""
