@@ -32,17 +32,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_ocr(args: argparse.Namespace, options: OCROptions) -> OCR | int:
     """The OCR object, or the exit status after reporting why it could not be built."""
-    from crnn_ocr.pipeline import OCR  # the whole pipeline: imported only by commands that read
+    # The whole pipeline: imported only by commands that read.
+    from crnn_ocr.pipeline import OCRConfig
+    from crnn_ocr.pipeline import load_ocr as build
 
     limits = {"max_pages": args.max_pages, "max_pixels": args.max_pixels} if hasattr(args, "max_pages") else {}
+    config = OCRConfig(
+        model=args.model,
+        threads=args.threads,
+        det_model=getattr(args, "det_model", None),
+        lm=getattr(args, "lm", None),
+        **limits,
+    )
     try:
-        ocr = OCR(
-            args.model,
-            threads=args.threads,
-            det_model_path=getattr(args, "det_model", None),
-            lm_path=getattr(args, "lm", None),
-            **limits,
-        )
+        ocr = build(config)
     except OCRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
