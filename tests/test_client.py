@@ -219,3 +219,19 @@ def test_an_unreachable_server_is_tried_again_then_reported() -> None:
 @pytest.mark.parametrize(("header", "seconds"), [("3", 3.0), ("0", 0.0), ("junk", None), (None, None), ("-5", 0.0)])
 def test_retry_after(header: str | None, seconds: float | None) -> None:
     assert retry_after_s(header) == seconds
+
+
+def test_form_fields_name_every_option_field_of_the_http_form():
+    from crnn_ocr.client import form_fields
+    from crnn_ocr.server.schemas import OCRForm
+    from crnn_ocr.types import DecodeOptions, DocumentOptions, OCROptions
+
+    sent = form_fields(
+        OCROptions(decode=DecodeOptions(method="greedy", allowlist="0123456789", denylist="O", pattern="date")),
+        DocumentOptions(pages="1-2"), model="m",
+    )
+    # Every field the client sends is one the form knows, and it sends every option field.
+    assert set(sent) == set(OCRForm.model_fields) - {"image_url", "return_processed_image"}
+    form = OCRForm(**sent)
+    assert form.decode == "greedy" and form.allowlist == "0123456789" and form.pages == "1-2"
+    assert form.to_options_in().to_request().options.decode.pattern == "date"

@@ -140,16 +140,14 @@ def form_fields(
 ) -> dict[str, str]:
     """The form fields of ``POST /ocr`` and multipart ``POST /api/v1/jobs`` for these options
     (``model``: a model of ``GET /api/v1/models``; None: the server's default)."""
-    o = options or OCROptions()
+    # The form is OCROptions.to_dict() flattened: preprocess.* and decode.* at the top, the decoding
+    # method named "decode" (schemas.OCRForm), so a new option needs no change here.
+    nested = (options or OCROptions()).to_dict()
+    preprocess, decode = nested.pop("preprocess"), nested.pop("decode")
     d = document or DocumentOptions()
-    p, dec = o.preprocess, o.decode
     values: dict[str, object] = {
-        "detect": o.detect, "detector": o.detector, "auto_orient": o.auto_orient, "fields": o.fields,
-        "grayscale": p.grayscale, "clahe": p.clahe, "denoise": p.denoise, "binarize": p.binarize,
-        "morph_close": p.morph_close, "deskew": p.deskew,
-        "decode": dec.method, "beam_width": dec.beam_width, "allowlist": dec.allowlist,
-        "denylist": dec.denylist, "page_script": dec.page_script, "lm": dec.lm, "pattern": dec.pattern,
-        "min_confidence": dec.min_confidence, "dpi": d.dpi, "pages": d.pages, "model": model,
+        **nested, **preprocess, **{("decode" if k == "method" else k): v for k, v in decode.items()},
+        "dpi": d.dpi, "pages": d.pages, "model": model,
     }
     return {
         name: ("true" if v else "false") if isinstance(v, bool) else str(v)
