@@ -16,7 +16,7 @@ from crnn_ocr.engine import EngineConfig, OnnxEngine
 from crnn_ocr_train.data import SynthBatches, SynthConfig, SynthSource, make_batch
 from crnn_ocr_train.export import export_onnx, parity, write_manifest
 from crnn_ocr_train.model import CRNN, CRNNConfig, macs_per_line
-from crnn_ocr_train.train import ctc_loss, greedy_texts
+from crnn_ocr_train.rec_task import ctc_loss, greedy_texts
 
 CACHE = Path(__file__).resolve().parents[1] / "data" / "cache"
 
@@ -396,10 +396,11 @@ def test_onnx_export_parity_and_metadata(tmp_path):
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
 
 
-# ---- the training command: fine-tuning a model on a user's labels.tsv, then resuming -----------
+# ---- the training command: training from --init on synthetic lines, then resuming -------------
+# (fine-tuning on a user's labels.tsv is tests/test_finetune.py)
 
 
-def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
+def test_train_from_init_then_resume(tmp_path, charset):
     from render import render_line
 
     from crnn_ocr_train.checkpoint import save_checkpoint
@@ -420,12 +421,12 @@ def test_fine_tune_on_user_labels_then_resume(tmp_path, charset):
     config = tmp_path / "tiny.toml"
     config.write_text("batch_size = 4\nworkers = 0\nthreads = 1\nval_sets = []\nwarmup_steps = 2\nval_every_samples = 8\n")
     run = tmp_path / "run"
-    common = ["--config", str(config), "--run-dir", str(run), "--train-labels", str(lines / "labels.tsv"),
-              "--synth-mix", "0", "--val-labels", str(lines / "labels.tsv")]
+    common = ["--config", str(config), "--run-dir", str(run), "--val-labels", str(lines / "labels.tsv")]
     train_main([*common, "--init", str(init), "--max-samples", "16"])
     ckpt = torch.load(run / "last.pt", weights_only=False)
     assert ckpt["state"]["samples"] == 16 and ckpt["state"]["step"] == 4
     assert not torch.equal(ckpt["model"]["classifier.weight"], base.state_dict()["classifier.weight"])
+    assert [g["lr_scale"] for g in ckpt["optimizer"]["param_groups"]] == [1.0]
     log = (run / "log.csv").read_text(encoding="utf-8").splitlines()
     assert "mine_cer" in log[0] and len(log) >= 3
     assert (run / "curves.png").stat().st_size > 0

@@ -17,14 +17,19 @@ Models
 Training
     config                 ``TrainConfig`` / ``DetTrainConfig`` read from TOML (``configs/``)
     loop                   the training loop both trainers run (steps, limits, log.csv, curves.png,
-                           validation, checkpoint cadence); a ``Task`` holds the model's part
+                           validation, checkpoint cadence, per-group learning rates, early stopping);
+                           a ``Task`` holds the model's part
     checkpoint             last.pt / best.pt: save, load, lineage (what trainers and exporters share)
-    train, det_train       ``crnn-ocr-train`` / ``crnn-ocr-det-train``: each model's ``Task`` and CLI
+    rec_task               the recognizer's ``Task``: CTC loss, validation CER, synthetic/labelled batches
+    finetune               fine-tuning on a user's labels.tsv without forgetting (rehearsal,
+                           distillation, frozen BatchNorm, early stopping, WiSE-FT averaging, export)
+    train, det_train       ``crnn-ocr-train`` / ``crnn-ocr-det-train``: the CLIs (the recognizer's
+                           ``--train-labels`` runs ``finetune``); det_train holds the detector's ``Task``
 Export
     onnx_export            the exporter core: ONNX with the contract in its metadata, parity check,
                            manifest entry
     export, det_export     ``crnn-ocr-export`` / ``crnn-ocr-det-export``: each model's graph and metadata
 
-Imports run one way: config, checkpoint → loop → train / det_train; checkpoint, onnx_export →
-export / det_export.
+Imports run one way: config, checkpoint → loop → rec_task → finetune → train; loop → det_train;
+checkpoint, onnx_export → export / det_export; export → finetune.
 """

@@ -35,7 +35,7 @@ from .config import DetTrainConfig, load_config
 from .det_data import PIXEL_MEAN, PIXEL_STD, DetBatch, DetBatches, DetSynthConfig, db_targets, render_val_pages
 from .det_model import DBNet, DBNetConfig, count_parameters, db_loss, inference_macs
 from .det_pages import DetPage
-from .loop import Curves, Limits, LogFormat, StepLoss, Validation, autocast, initial_state, run_loop, setup_torch
+from .loop import Curves, Limits, LogFormat, StepLoss, TaskDefaults, Validation, autocast, initial_state, run_loop, setup_torch
 
 
 def evaluate(model: DBNet, pages: list[DetPage], device: torch.device, bf16: bool, max_side: int) -> dict:
@@ -66,7 +66,7 @@ def evaluate(model: DBNet, pages: list[DetPage], device: torch.device, bf16: boo
     return {"loss": float(np.mean(losses)) if losses else 0.0, "precision": prec, "recall": rec, "hmean": hmean}
 
 
-class DetectorTask:
+class DetectorTask(TaskDefaults):
     """The detector's part of the training loop (``crnn_ocr_train.loop.Task``): DB loss, P/R/H on
     the validation pages, best.pt by H-mean."""
 

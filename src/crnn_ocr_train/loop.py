@@ -1,15 +1,20 @@
 """The training loop both trainers run; what differs between the models is a ``Task``.
 
     setup_torch       device, threads, flush-denormal, seed, bf16 autocast or not
-    run_loop          until --max-samples / --max-minutes / SIGTERM or Ctrl-C:
+    run_loop          until --max-samples / --max-minutes / SIGTERM or Ctrl-C / task.should_stop():
                         batch = task.next_batch()
-                        lr = lr_at(step, samples)       linear warm-up, then cosine
+                        lr = lr_at(step, samples)       linear warm-up, then cosine, times each
+                                                        parameter group's ``lr_scale``
                         loss = task.loss(model, batch)  AdamW step, gradient clipping
-                        every ``log.every_steps`` steps      a row of log.csv
+                        every ``log.every_steps`` steps      a row of log.csv (task.logged)
                         every ``val_every_samples`` samples  task.validate → log.csv columns,
-                                                             best.pt when task.improves, curves.png
+                                                             best.pt when task.improves, curves.png,
+                                                             task.should_stop (early stopping)
                         every ``checkpoint_minutes``         last.pt (with the optimizer)
                       and at the end a last validation, row and checkpoint.
+
+A task says how the model trains (``train_mode``: which modules stay in eval mode) and what it
+optimises at which learning rate (``param_groups``); ``TaskDefaults`` gives the plain answers.
 
 The run's ``state`` dict (step, samples, wall_s, the best score, ...) goes into every checkpoint
 (``crnn_ocr_train.checkpoint``) and is what ``--resume`` continues from.
@@ -102,6 +107,14 @@ class Validation:
     summary: str  # the [val] line on stderr
 
 
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters trained at ``lr_scale`` times the schedule's learning rate."""
+
+    params: tuple[nn.Parameter, ...]
+    lr_scale: float = 1.0
+
+
 class Task(Protocol):
     """The model-specific parts of a training run."""
 
@@ -116,10 +129,43 @@ class Task(Protocol):
         ...
 
     def validate(self, model: nn.Module) -> Validation:
-        """Scores on the fixed validation data; leaves the model in training mode."""
+        """Scores on the fixed validation data (the loop calls ``train_mode`` afterwards)."""
         ...
 
     def improves(self, score: float, best: float | None) -> bool: ...
+
+    def train_mode(self, model: nn.Module) -> None:
+        """Put ``model`` in training mode (before the first step and after each validation)."""
+        ...
+
+    def param_groups(self, model: nn.Module) -> list[ParamGroup]:
+        """What the optimizer trains, each group at its own share of the learning rate."""
+        ...
+
+    def should_stop(self) -> bool:
+        """Asked after each validation: end the run now (early stopping)."""
+        ...
+
+    def logged(self, row: dict) -> None:
+        """Called with each row written to log.csv (progress reports)."""
+        ...
+
+
+class TaskDefaults:
+    """The plain answers of a ``Task``: the whole model trains at the schedule's rate, never stops
+    early, reports nothing beyond log.csv."""
+
+    def train_mode(self, model: nn.Module) -> None:
+        model.train()
+
+    def param_groups(self, model: nn.Module) -> list[ParamGroup]:
+        return [ParamGroup(tuple(model.parameters()))]
+
+    def should_stop(self) -> bool:
+        return False
+
+    def logged(self, row: dict) -> None:
+        return None
 
 
 def setup_torch(cfg: LoopConfig, cpu: bool) -> tuple[torch.device, bool]:
@@ -163,7 +209,8 @@ def run_loop(
     """Train ``model`` until a limit or a stop signal; checkpoints, log.csv and curves.png in ``run``.
     ``state`` and ``opt_state`` come from the checkpoint resumed (``resume``: log.csv is appended
     to). Returns the final state."""
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": list(g.params), "lr_scale": g.lr_scale} for g in task.param_groups(model)]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if opt_state is not None:
         opt.load_state_dict(opt_state)
     log = task.log
@@ -183,12 +230,12 @@ def run_loop(
     t_prev, s_prev = time.time(), state["samples"]
     ema: dict[str, float] = {}
     bar = tqdm(total=target or None, initial=state["samples"], unit=log.unit, dynamic_ncols=True, mininterval=5)
-    model.train()
+    task.train_mode(model)
     while True:
         batch = task.next_batch()
         lr = lr_at(state["step"], state["samples"], cfg)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)  # a checkpoint's optimizer from before the scales has none
         step = task.loss(model, batch)
         opt.zero_grad(set_to_none=True)
         step.loss.backward()
@@ -221,10 +268,13 @@ def run_loop(
             if val.score is not None and task.improves(val.score, state[task.best_key]):
                 state[task.best_key] = val.score
                 save_checkpoint(run / "best.pt", model, None, dict(state), task.charset)
+            task.train_mode(model)
+            done = done or task.should_stop()
             t_prev = time.time()  # validation time is not training throughput
         if row is not None:
             with log_path.open("a", newline="", encoding="utf-8") as f:
                 csv.DictWriter(f, fieldnames=header).writerow(row)
+            task.logged(row)
             if validated:
                 plot_curves(log_path, run / "curves.png", log.curves)
         if done or now - last_ckpt >= cfg.checkpoint_minutes * 60:

@@ -1,0 +1,385 @@
+"""Fine-tuning a trained recognizer on a user's lines without forgetting what it could read
+(``crnn-ocr-train --init WEIGHTS --train-labels LABELS.tsv [--heldout-labels LABELS.tsv]``).
+
+    prepare    the user's lines; a synthetic dev set (the config's training distribution, rendered
+               into the run folder); the base model's CER on both
+    train      the shared loop (``crnn_ocr_train.loop``) with ``FinetuneTask``:
+                 - BatchNorm stays in eval mode (its statistics are the base model's);
+                 - the CNN trunk learns at ``trunk_lr_scale`` of the head's (BiLSTM + linear) rate;
+                 - rehearsal: a ``synth_share`` of the batches are synthetic lines, on which the
+                   loss adds ``distill`` × KL(base ‖ model) of the per-frame CTC posteriors
+                   (distillation toward the base model's outputs);
+                 - validation on the held-out lines every ``val_every`` samples; best.pt by their
+                   CER; the run stops after ``patience`` validations without improvement
+    average    WiSE-FT: θ(α) = (1-α)·θ_base + α·θ_best for α = 1, 0.9, ...; the α kept is the one
+               with the lowest held-out CER among those whose synthetic dev CER stays within
+               ``forget_cap`` (relative) of the base's; α = 0 (the base model) when none does
+    export     with ``--export-name``: ONNX + parity check into ``--models-dir`` and an entry in
+               its manifest.json (not the default)
+
+The run folder gets best.pt, last.pt, log.csv, curves.png, ``finetuned.pt`` (the averaged model,
+fp16, ready for ``--init`` or ``crnn-ocr-export``) and ``finetune.json`` (the report below).
+Progress lines for the service's job go to stdout (``crnn_ocr.train_progress``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crnn_ocr.charset import Charset
+from crnn_ocr.train_progress import Phase, Progress
+
+from .checkpoint import lineage, load_crnn, read_checkpoint, save_checkpoint
+from .config import TrainConfig, load_config
+from .data import Batch, LabelledLines, write_dataset
+from .export import export_onnx, parity
+from .loop import Limits, ParamGroup, StepLoss, Validation, initial_state, run_loop, setup_torch
+from .model import CRNN
+from .onnx_export import write_manifest
+from .rec_task import RecognizerTask, evaluate, labelled_batches, synth_batches, synth_config
+
+HELDOUT = "heldout"
+WISE_GRID = tuple(round(1.0 - 0.1 * i, 1) for i in range(10))  # 1.0, 0.9, ..., 0.1
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """The fine-tune's settings (``add_finetune_arguments`` is their command line)."""
+
+    train_labels: Path
+    heldout_labels: Path | None = None  # None: the training lines (then early stopping only sees fitting)
+    lr: float = 1e-3  # the head's peak learning rate
+    trunk_lr_scale: float = 0.1  # the CNN trunk's learning rate, relative to the head's
+    synth_share: float = 0.5  # share of synthetic (rehearsal) batches
+    distill: float = 1.0  # weight of KL(base ‖ model) on synthetic batches
+    patience: int = 4  # validations without a better held-out CER before stopping
+    val_every: int = 480  # samples between held-out validations
+    wise: float | None = None  # WiSE-FT α; None: chosen (see the module docstring)
+    forget_cap: float = 0.10  # largest relative rise of the synthetic dev CER the averaging allows
+    dev_lines: int = 300  # synthetic dev set size
+    export_name: str | None = None
+    models_dir: Path | None = None
+
+
+def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fine-tuning (with --train-labels; see crnn_ocr_train.finetune)")
+    d = FinetuneOptions(Path())
+    g.add_argument("--train-labels", type=Path, help="fine-tune --init's model on this labels.tsv (relative/path<TAB>text)")
+    g.add_argument("--heldout-labels", type=Path, help="the user's held-out lines: early stopping and the averaging choose by them")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"the head's learning rate (default {d.lr})")
+    g.add_argument("--trunk-lr-scale", type=float, default=d.trunk_lr_scale, help=f"the CNN's learning rate relative to the head's (default {d.trunk_lr_scale})")
+    g.add_argument("--synth-share", type=float, default=d.synth_share, help=f"share of synthetic rehearsal batches (default {d.synth_share})")
+    g.add_argument("--distill", type=float, default=d.distill, help=f"weight of distillation toward the base model on synthetic batches (default {d.distill})")
+    g.add_argument("--patience", type=int, default=d.patience, help=f"validations without held-out improvement before stopping (default {d.patience})")
+    g.add_argument("--val-every", type=int, default=d.val_every, help=f"samples between held-out validations (default {d.val_every})")
+    g.add_argument("--wise", type=float, help="WiSE-FT weight of the fine-tuned model, 0..1 (default: chosen under --forget-cap)")
+    g.add_argument("--forget-cap", type=float, default=d.forget_cap, help=f"largest relative rise of the synthetic dev CER (default {d.forget_cap})")
+    g.add_argument("--dev-lines", type=int, default=d.dev_lines, help=f"synthetic dev lines (default {d.dev_lines})")
+    g.add_argument("--export-name", help="export the result as NAME.onnx into --models-dir and list it in its manifest.json")
+    g.add_argument("--models-dir", type=Path, help="where --export-name writes (a data directory's models/)")
+
+
+def options_from_args(args: argparse.Namespace) -> FinetuneOptions:
+    if args.export_name and not args.models_dir:
+        raise SystemExit("--export-name needs --models-dir")
+    if args.wise is not None and not 0.0 <= args.wise <= 1.0:
+        raise SystemExit(f"--wise must be between 0 and 1, not {args.wise}")
+    return FinetuneOptions(
+        train_labels=args.train_labels, heldout_labels=args.heldout_labels, lr=args.lr, trunk_lr_scale=args.trunk_lr_scale,
+        synth_share=args.synth_share, distill=args.distill, patience=args.patience, val_every=args.val_every,
+        wise=args.wise, forget_cap=args.forget_cap, dev_lines=args.dev_lines, export_name=args.export_name, models_dir=args.models_dir,
+    )
+
+
+# ---- the training task ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sourced:
+    batch: Batch
+    synthetic: bool
+
+
+def mixed_batches(user: Iterator[Batch], synth: Iterator[Batch] | None, synth_share: float, rng: np.random.Generator) -> Iterator[Sourced]:
+    """The user's batches with a ``synth_share`` of synthetic ones drawn in at random."""
+    while True:
+        if synth is not None and rng.random() < synth_share:
+            yield Sourced(next(synth), True)
+        else:
+            yield Sourced(next(user), False)
+
+
+def distill_kl(student: torch.Tensor, teacher: torch.Tensor, widths: torch.Tensor, width_stride: int) -> torch.Tensor:
+    """Mean over each line's own frames of KL(teacher ‖ student) between the per-frame class
+    posteriors; logits [N,T,C] (fp32)."""
+    t = student.shape[1]
+    frames = torch.clamp(widths.to(student.device) // width_stride, min=1, max=t)
+    mask = (torch.arange(t, device=student.device)[None, :] < frames[:, None]).float()  # [N,T]
+    log_s = F.log_softmax(student.float(), dim=-1)
+    log_t = F.log_softmax(teacher.float(), dim=-1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1)  # [N,T]
+    return (kl * mask).sum() / mask.sum()
+
+
+def freeze_batchnorm(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+class FinetuneTask(RecognizerTask):
+    """``RecognizerTask`` for a fine-tune: BatchNorm in eval mode, a slower trunk, distillation
+    toward ``teacher`` on synthetic batches, early stopping on the held-out CER, progress lines."""
+
+    def __init__(
+        self, charset: Charset, batches: Iterator[Sourced], val_sets: dict[str, LabelledLines], val_limit: int,
+        device: torch.device, bf16: bool, width_stride: int, teacher: CRNN, options: FinetuneOptions,
+        report: ProgressReport,
+    ) -> None:
+        super().__init__(charset, iter(()), val_sets, val_limit, device, bf16, width_stride, score_sets=(HELDOUT,))
+        self.sourced, self.teacher, self.options, self.report = batches, teacher.eval(), options, report
+        self.best: float | None = None
+        self.bad = 0
+        self.last_cer: float | None = None
+
+    def next_batch(self) -> Sourced:  # type: ignore[override]
+        return next(self.sourced)
+
+    def loss(self, model: nn.Module, item: Sourced) -> StepLoss:  # type: ignore[override]
+        logits = self.logits(model, item.batch)
+        loss = self.ctc(logits, item.batch)
+        if item.synthetic and self.options.distill > 0:
+            with torch.no_grad():
+                teacher = self.logits(self.teacher, item.batch)
+            loss = loss + self.options.distill * distill_kl(logits, teacher, item.batch.widths, self.width_stride)
+        return StepLoss(loss, {}, len(item.batch.texts))
+
+    def train_mode(self, model: nn.Module) -> None:
+        model.train()
+        freeze_batchnorm(model)
+
+    def param_groups(self, model: nn.Module) -> list[ParamGroup]:
+        trunk = tuple(model.backbone.parameters())
+        ids = {id(p) for p in trunk}
+        head = tuple(p for p in model.parameters() if id(p) not in ids)
+        return [ParamGroup(trunk, self.options.trunk_lr_scale), ParamGroup(head, 1.0)]
+
+    def validate(self, model: nn.Module) -> Validation:
+        val = super().validate(model)
+        self.last_cer = val.score
+        if val.score is not None and (self.best is None or val.score < self.best):
+            self.best, self.bad = val.score, 0
+        else:
+            self.bad += 1
+        return val
+
+    def should_stop(self) -> bool:
+        return self.bad >= self.options.patience
+
+    def logged(self, row: dict) -> None:
+        cer = f", held-out CER {self.last_cer:.4f}" if self.last_cer is not None else ""
+        self.report.train(row["samples"], f"step {row['step']}, loss {row['loss']:.3f}{cer}")
+
+
+class ProgressReport:
+    """Progress lines on stdout: preparing takes the first 5 % of the run, training up to 85 %,
+    averaging to 95 %, the export the rest."""
+
+    SPANS: dict[Phase, tuple[float, float]] = {"prepare": (0.0, 0.05), "train": (0.05, 0.85), "average": (0.85, 0.95), "export": (0.95, 1.0), "done": (1.0, 1.0)}
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.started: float | None = None
+
+    def emit(self, phase: Phase, within: float, detail: str = "") -> None:
+        lo, hi = self.SPANS[phase]
+        print(Progress(phase, lo + (hi - lo) * min(1.0, max(0.0, within)), detail).line(), flush=True)
+
+    def start_training(self) -> None:
+        self.started = time.time()
+
+    def train(self, samples: int, detail: str) -> None:
+        parts = []
+        if self.limits.max_minutes and self.started is not None:
+            parts.append((time.time() - self.started) / (60 * self.limits.max_minutes))
+        if self.limits.max_samples:
+            parts.append(samples / self.limits.max_samples)
+        self.emit("train", max(parts) if parts else 0.0, detail)
+
+
+# ---- weight averaging ------------------------------------------------------------------------
+
+
+def average_weights(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """(1-α)·base + α·tuned for floating tensors; others (BatchNorm's step counters) from ``tuned``."""
+    return {k: torch.lerp(base[k].float(), v.float(), alpha) if v.is_floating_point() else v.clone() for k, v in tuned.items()}
+
+
+@dataclass(frozen=True)
+class AlphaScore:
+    alpha: float
+    heldout_cer: float
+    dev_cer: float
+
+
+def choose_alpha(scores: list[AlphaScore], base: AlphaScore, cap: float) -> AlphaScore:
+    """The score of lowest held-out CER among those whose dev CER is within ``cap`` (relative) of the
+    base's (ties: the smaller α); ``base`` (α = 0) when none is."""
+    allowed = [s for s in scores if s.dev_cer <= base.dev_cer * (1 + cap) + 1e-12]
+    return min(allowed, key=lambda s: (s.heldout_cer, s.alpha), default=base)
+
+
+def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extra: int = 2) -> tuple[AlphaScore, list[AlphaScore]]:
+    """Score α down ``grid`` (``score_at(α) -> AlphaScore``) until the first one within the cap and
+    ``extra`` more below it; the choice (``choose_alpha``) and every score, base (α = 0) first."""
+    base = score_at(0.0)
+    scores: list[AlphaScore] = []
+    left: int | None = None
+    for alpha in grid:
+        s = score_at(alpha)
+        scores.append(s)
+        if left is None and s.dev_cer <= base.dev_cer * (1 + cap) + 1e-12:
+            left = extra
+        elif left is not None:
+            left -= 1
+        if left == 0:
+            break
+    return choose_alpha(scores, base, cap), [base, *scores]
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def finetune_config(cfg: TrainConfig, options: FinetuneOptions, max_samples: int) -> TrainConfig:
+    """The config's synthetic data, batch size and threads; the fine-tune's learning rate (constant
+    after a short warm-up, unless ``max_samples`` bounds the run: then a cosine over it)."""
+    return replace(
+        cfg, lr=options.lr, warmup_steps=min(cfg.warmup_steps, 20), val_every_samples=options.val_every,
+        total_samples=max_samples or 10**12, min_lr_ratio=0.1 if max_samples else 1.0,
+    )
+
+
+def finetune(args: argparse.Namespace) -> dict:
+    """Run the fine-tune ``args`` describe (the ``crnn-ocr-train`` namespace); returns the report
+    written to ``finetune.json``."""
+    options = options_from_args(args)
+    limits = Limits(args.max_samples, args.max_minutes)
+    report = ProgressReport(limits)
+    report.emit("prepare", 0.0, "loading")
+    cfg = finetune_config(load_config(args.config, TrainConfig), options, args.max_samples)
+    run = Path(args.run_dir or "runs/finetune")
+    run.mkdir(parents=True, exist_ok=True)
+    device, bf16 = setup_torch(cfg, args.cpu)
+
+    model, charset, init_ckpt = load_crnn(Path(args.init), device)
+    teacher, _, _ = load_crnn(Path(args.init), device)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    base_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = initial_state(RecognizerTask.best_key)
+    state["prior"] = lineage(init_ckpt.get("state", {}))
+
+    user = LabelledLines(options.train_labels, charset)
+    heldout = LabelledLines(options.heldout_labels or options.train_labels, charset)
+    synth = synth_config(cfg)
+    dev_labels = run / "synth_dev" / "labels.tsv"
+    if not dev_labels.exists():
+        report.emit("prepare", 0.2, f"rendering {options.dev_lines} synthetic dev lines")
+        write_dataset(dev_labels.parent, charset, replace(synth, seed=cfg.seed + 9173, raster_share=0.0), options.dev_lines, 24, 0.7)
+    dev = LabelledLines(dev_labels, charset)
+    base_heldout = evaluate(model, heldout, charset, device, bf16, len(heldout))["cer"]
+    base_dev = evaluate(model, dev, charset, device, bf16, len(dev))["cer"]
+    print(
+        f"fine-tuning on {len(user)} lines from {options.train_labels}; base CER: held-out {base_heldout:.4f} "
+        f"({len(heldout)} lines), synthetic dev {base_dev:.4f} ({len(dev)} lines)",
+        file=sys.stderr,
+    )
+    report.emit("prepare", 1.0, f"base held-out CER {base_heldout:.4f}")
+
+    synth_iter = synth_batches(charset, synth, cfg.workers, 0) if options.synth_share > 0 else None
+    batches = mixed_batches(
+        labelled_batches(user, cfg.batch_size, np.random.default_rng(cfg.seed)), synth_iter, options.synth_share, np.random.default_rng(cfg.seed + 1)
+    )
+    task = FinetuneTask(charset, batches, {HELDOUT: heldout}, len(heldout), device, bf16, model.width_stride, teacher, options, report)
+    started = time.time()
+    report.start_training()
+    state = run_loop(task, model, cfg, run, limits, state)
+    train_minutes = (time.time() - started) / 60
+    if (run / "best.pt").exists():
+        tuned = {k: v.float() for k, v in read_checkpoint(run / "best.pt", device)["model"].items()}
+    else:
+        tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def score_at(alpha: float) -> AlphaScore:
+        model.load_state_dict(average_weights(base_weights, tuned, alpha))
+        s = AlphaScore(
+            alpha,
+            evaluate(model, heldout, charset, device, bf16, len(heldout))["cer"],
+            evaluate(model, dev, charset, device, bf16, len(dev))["cer"],
+        )
+        report.emit("average", 1.0 - alpha if alpha else 0.0, f"α {alpha:.1f}: held-out CER {s.heldout_cer:.4f}, synthetic dev CER {s.dev_cer:.4f}")
+        print(f"[wise] α {alpha:.1f}: held-out CER {s.heldout_cer:.4f}, synthetic dev CER {s.dev_cer:.4f}", file=sys.stderr)
+        return s
+
+    if options.wise is None:
+        chosen, scores = search_alpha(score_at, options.forget_cap)
+    else:
+        scores = [AlphaScore(0.0, base_heldout, base_dev), score_at(options.wise)]
+        chosen = scores[-1]
+    model.load_state_dict(average_weights(base_weights, tuned, chosen.alpha))
+    save_checkpoint(run / "finetuned.pt", model, None, dict(state), charset, half=True)
+
+    result = {
+        "init": str(args.init),
+        "train_labels": str(options.train_labels),
+        "heldout_labels": str(options.heldout_labels) if options.heldout_labels else None,
+        "lines": {"train": len(user), "heldout": len(heldout), "synthetic_dev": len(dev)},
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        "steps": state["step"],
+        "samples": state["samples"],
+        "train_minutes": round(train_minutes, 2),
+        "base": {"heldout_cer": base_heldout, "dev_cer": base_dev},
+        "wise": [asdict(s) for s in scores],
+        "alpha": chosen.alpha,
+        "finetuned": {"heldout_cer": chosen.heldout_cer, "dev_cer": chosen.dev_cer},
+        "checkpoint": str(run / "finetuned.pt"),
+        "onnx": None,
+    }
+    print(
+        f"WiSE-FT α {chosen.alpha:.1f}: held-out CER {base_heldout:.4f} → {chosen.heldout_cer:.4f}, "
+        f"synthetic dev CER {base_dev:.4f} → {chosen.dev_cer:.4f}",
+        file=sys.stderr,
+    )
+    if options.export_name:
+        report.emit("export", 0.0, f"exporting {options.export_name}")
+        result["onnx"] = str(export_finetuned(model, charset, state, options, result))
+    (run / "finetune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    report.emit("done", 1.0, f"held-out CER {base_heldout:.4f} → {chosen.heldout_cer:.4f} (α {chosen.alpha:.1f})")
+    return result
+
+
+def export_finetuned(model: CRNN, charset: Charset, state: dict, options: FinetuneOptions, result: dict) -> Path:
+    """``<models_dir>/<export_name>.onnx`` (parity-checked) and its manifest entry (not the default)."""
+    assert options.export_name and options.models_dir
+    out = options.models_dir / f"{options.export_name}.onnx"
+    totals = lineage(state)
+    extra = {"samples_seen": str(totals["samples"]), "train_steps": str(totals["steps"]), "train_wall_s": f"{totals['wall_s']:.0f}"}
+    export_onnx(model, charset, out, options.export_name, "finetune", extra)
+    diff = parity(model, out)
+    if diff > 1e-4:
+        raise RuntimeError(f"parity check of {out} failed: {diff:.2e} > 1e-4")
+    entry = {"finetune": {"init": result["init"], "alpha": result["alpha"], "base": result["base"], "finetuned": result["finetuned"]}}
+    write_manifest(options.models_dir, options.export_name, out, extra=entry)
+    print(f"exported {out}; listed in {options.models_dir / 'manifest.json'}", file=sys.stderr)
+    return out

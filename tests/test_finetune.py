@@ -1,0 +1,226 @@
+"""Fine-tuning a recognizer on a user's lines without forgetting (``crnn_ocr_train.finetune``).
+
+Fast tests run a tiny model for seconds. The ``slow`` test is the issue-22 bar: 300 lines in a
+font the shipped model never saw, fine-tuned for ``FINETUNE_MINUTES`` (default 5) on the CPU; the
+held-out CER must at least halve while the standard sets' CER rises by at most 10 % relative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from crnn_ocr.charset import Charset
+from crnn_ocr.engine import EngineConfig, OnnxEngine
+from crnn_ocr.train_progress import PREFIX, Progress, parse_progress
+from crnn_ocr_train.checkpoint import save_checkpoint
+from crnn_ocr_train.finetune import (
+    AlphaScore,
+    FinetuneOptions,
+    FinetuneTask,
+    ProgressReport,
+    average_weights,
+    choose_alpha,
+    distill_kl,
+    search_alpha,
+)
+from crnn_ocr_train.loop import Limits
+from crnn_ocr_train.model import CRNN, CRNNConfig
+from crnn_ocr_train.train import main as train_main
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16)
+
+
+@pytest.fixture(scope="module")
+def charset() -> Charset:
+    return Charset.default()
+
+
+def _tiny(charset: Charset) -> CRNN:
+    torch.manual_seed(0)
+    return CRNN(CRNNConfig(num_classes=charset.num_classes, **TINY))
+
+
+# ---- the pieces ----------------------------------------------------------------------------
+
+
+def test_distillation_is_zero_for_the_teachers_own_outputs_and_ignores_padding():
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 6, 5)
+    widths = torch.tensor([24, 12])  # stride 4: 6 and 3 frames
+    assert distill_kl(teacher.clone(), teacher, widths, 4).item() == pytest.approx(0.0, abs=1e-6)
+    student = teacher.clone()
+    student[1, 3:] = torch.randn(3, 5)  # only the second line's padding frames differ
+    assert distill_kl(student, teacher, widths, 4).item() == pytest.approx(0.0, abs=1e-6)
+    student[0, 0] = -teacher[0, 0]
+    kl = distill_kl(student, teacher, widths, 4)
+    assert kl.item() > 0.01
+    p, q = torch.softmax(teacher[0, 0], -1), torch.softmax(student[0, 0], -1)
+    assert kl.item() == pytest.approx((p * (p.log() - q.log())).sum().item() / 9, rel=1e-4)  # 9 real frames
+
+
+def test_weight_averaging_interpolates_floats_and_keeps_counters():
+    base = {"w": torch.zeros(3), "n": torch.tensor(5)}
+    tuned = {"w": torch.tensor([2.0, 4.0, -2.0]), "n": torch.tensor(9)}
+    assert torch.equal(average_weights(base, tuned, 0.0)["w"], base["w"])
+    assert torch.equal(average_weights(base, tuned, 1.0)["w"], tuned["w"])
+    half = average_weights(base, tuned, 0.5)
+    assert half["w"].tolist() == [1.0, 2.0, -1.0] and half["n"].item() == 9
+
+
+BASE = AlphaScore(0.0, 0.80, 0.100)
+
+
+@pytest.mark.parametrize(
+    ("scores", "cap", "chosen"),
+    [
+        # the most held-out gain among the α whose dev CER is within 10 % of the base's 0.100
+        ([AlphaScore(1.0, 0.30, 0.150), AlphaScore(0.9, 0.33, 0.109), AlphaScore(0.8, 0.40, 0.104)], 0.10, 0.9),
+        # averaging can beat the end points: 0.7 reads the held-out lines best
+        ([AlphaScore(0.9, 0.35, 0.105), AlphaScore(0.8, 0.36, 0.102), AlphaScore(0.7, 0.34, 0.101)], 0.10, 0.7),
+        # a tighter cap keeps more of the base
+        ([AlphaScore(0.9, 0.33, 0.109), AlphaScore(0.8, 0.40, 0.104)], 0.05, 0.8),
+        # nothing within the cap: the base model
+        ([AlphaScore(1.0, 0.30, 0.150), AlphaScore(0.5, 0.60, 0.120)], 0.10, 0.0),
+        # a tie on the held-out set: the smaller α forgets less
+        ([AlphaScore(0.9, 0.35, 0.100), AlphaScore(0.8, 0.35, 0.100)], 0.10, 0.8),
+    ],
+)
+def test_choose_alpha(scores, cap, chosen):
+    assert choose_alpha(scores, BASE, cap).alpha == chosen
+
+
+def test_search_alpha_stops_two_steps_below_the_first_alpha_within_the_cap():
+    # the dev CER rises linearly from 0.1 (the base, α 0) to 0.2 at α 1, the held-out CER falls
+    asked: list[float] = []
+
+    def score_at(alpha: float) -> AlphaScore:
+        asked.append(alpha)
+        return AlphaScore(alpha, 0.8 - 0.5 * alpha, 0.1 + 0.1 * alpha)
+
+    chosen, scores = search_alpha(score_at, 0.35)  # within the cap: dev ≤ 0.135, α ≤ 0.3
+    assert asked == [0.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    assert chosen.alpha == 0.3 and scores[0].alpha == 0.0
+    asked.clear()
+    chosen, _ = search_alpha(score_at, 0.85)  # dev ≤ 0.185: α ≤ 0.8, then 0.7 and 0.6 are scored too
+    assert asked == [0.0, 1.0, 0.9, 0.8, 0.7, 0.6] and chosen.alpha == 0.8
+
+
+def test_progress_lines_round_trip_and_other_lines_are_not_progress():
+    line = Progress("train", 0.4213, "step 40, held-out CER 0.3").line()
+    assert line.startswith(PREFIX)
+    assert parse_progress(line) == Progress("train", 0.4213, "step 40, held-out CER 0.3")
+    assert parse_progress(Progress("average", 1.7).line()) == Progress("average", 1.0)
+    for other in ("[val] samples 8: heldout CER 0.5", PREFIX + "{not json", PREFIX + '{"phase": "boil", "fraction": 0.1}', ""):
+        assert parse_progress(other) is None
+
+
+def test_finetune_task_freezes_batchnorm_and_slows_the_trunk(charset):
+    model, teacher = _tiny(charset), _tiny(charset)
+    options = FinetuneOptions(Path("x.tsv"), trunk_lr_scale=0.1)
+    task = FinetuneTask(charset, iter(()), {}, 1, torch.device("cpu"), False, 4, teacher, options, ProgressReport(Limits(8)))
+    task.train_mode(model)
+    assert model.training and model.sequence.training
+    assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    trunk, head = task.param_groups(model)
+    assert trunk.lr_scale == 0.1 and head.lr_scale == 1.0
+    assert {id(p) for p in trunk.params} == {id(p) for p in model.backbone.parameters()}
+    assert len(trunk.params) + len(head.params) == len(list(model.parameters()))
+    assert {id(p) for p in model.classifier.parameters()} <= {id(p) for p in head.params}
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def _user_lines(folder: Path, texts: list[str]) -> Path:
+    from render import render_line
+
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for i, text in enumerate(texts):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), render_line(text, size=28))
+        rows.append(f"images/{i}.png\t{text}")
+    (folder / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder / "labels.tsv"
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, charset):
+    labels = _user_lines(tmp_path / "mine", ["发票12", "合计34", "No.56", "税额78"])
+    base = _tiny(charset)
+    init = tmp_path / "shipped.pt"
+    save_checkpoint(init, base, None, {"step": 5, "samples": 100, "wall_s": 1.0}, charset)
+    config = tmp_path / "tiny.toml"
+    config.write_text("batch_size = 4\nworkers = 0\nthreads = 1\nval_sets = []\nwarmup_steps = 2\n", encoding="utf-8")
+    common = ["--config", str(config), "--init", str(init), "--train-labels", str(labels), "--heldout-labels", str(labels),
+              "--dev-lines", "6", "--val-every", "8", "--cpu"]
+    return tmp_path, base, common
+
+
+def test_finetune_trains_averages_exports_and_reports_progress(tiny_run, capsys):
+    tmp_path, base, common = tiny_run
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "manifest.json").write_text(json.dumps({"default": "earlier", "models": {"earlier": {"file": "e.onnx", "sha256": "0" * 64}}}))
+    run = tmp_path / "run"
+    train_main([*common, "--run-dir", str(run), "--max-samples", "24", "--patience", "100", "--export-name", "mine_v1", "--models-dir", str(models)])
+
+    report = json.loads((run / "finetune.json").read_text(encoding="utf-8"))
+    assert report["samples"] == 24 and report["steps"] == 6
+    assert report["lines"] == {"train": 4, "heldout": 4, "synthetic_dev": 6}
+    assert [s["alpha"] for s in report["wise"]][:2] == [0.0, 1.0]
+    assert report["wise"][0] == {"alpha": 0.0, "heldout_cer": report["base"]["heldout_cer"], "dev_cer": report["base"]["dev_cer"]}
+    chosen = next(s for s in report["wise"] if s["alpha"] == report["alpha"])
+    assert report["finetuned"] == {"heldout_cer": chosen["heldout_cer"], "dev_cer": chosen["dev_cer"]}
+    assert chosen["dev_cer"] <= report["base"]["dev_cer"] * 1.1 + 1e-12
+
+    # the averaged weights are what finetuned.pt and the ONNX hold
+    saved = torch.load(run / "finetuned.pt", weights_only=False)
+    best = torch.load(run / "best.pt", weights_only=False)["model"]
+    a = report["alpha"]
+    expect = (1 - a) * base.state_dict()["classifier.weight"] + a * best["classifier.weight"].float()
+    torch.testing.assert_close(saved["model"]["classifier.weight"].float(), expect, atol=2e-3, rtol=0)
+    assert saved["state"]["prior"] == {"samples": 100, "steps": 5, "wall_s": 1.0}
+
+    manifest = json.loads((models / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["default"] == "earlier"  # registered, not made the default
+    assert manifest["models"]["mine_v1"]["file"] == "mine_v1.onnx"
+    assert manifest["models"]["mine_v1"]["finetune"]["alpha"] == a
+    engine = OnnxEngine(models / "mine_v1.onnx", EngineConfig(intra_op_threads=1))
+    assert engine.spec.charset == Charset.default()
+    assert engine.run(np.zeros((1, 1, 32, 64), np.float32)).shape == (1, 16, Charset.default().num_classes)
+
+    progress = [p for p in map(parse_progress, capsys.readouterr().out.splitlines()) if p is not None]
+    phases = [p.phase for p in progress]
+    assert phases[0] == "prepare" and "train" in phases and "average" in phases and phases[-2:] == ["export", "done"]
+    assert [p.fraction for p in progress] == sorted(p.fraction for p in progress) and progress[-1].fraction == 1.0
+
+
+def test_finetune_stops_early_when_the_heldout_cer_stops_improving(tiny_run):
+    tmp_path, _, common = tiny_run
+    run = tmp_path / "run"
+    # lr 0: the held-out CER never changes, so the second validation is the first without improvement
+    train_main([*common, "--run-dir", str(run), "--max-samples", "400", "--patience", "1", "--lr", "0", "--wise", "1"])
+    report = json.loads((run / "finetune.json").read_text(encoding="utf-8"))
+    assert report["samples"] == 16
+    assert report["finetuned"]["heldout_cer"] == pytest.approx(report["base"]["heldout_cer"])
+    assert [s["alpha"] for s in report["wise"]] == [0.0, 1.0]
+
+
+def test_train_labels_need_init(tiny_run, capsys):
+    _, _, common = tiny_run
+    i = common.index("--init")
+    with pytest.raises(SystemExit):
+        train_main([*common[:i], *common[i + 2 :], "--max-samples", "8"])
+    assert "--train-labels fine-tunes a trained model" in capsys.readouterr().err
+
+
+# ---- the issue-22 bar ------------------------------------------------------------------------
