@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from crnn_ocr.metrics import ScoringMode, read_labels, scoring_mode_for_set
+from crnn_ocr.metrics import ScoringMode, read_labels, read_page_set, scoring_mode_for_set
 
 SetKind = Literal["word", "line", "page"]
 WORD_SETS = frozenset({"en_svt_test", "en_icdar13_word"})  # single words: Tesseract --psm 8
-PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,20 +69,9 @@ def load_line_set(folder: Path, limit: int | None) -> EvalSet:
     return EvalSet(folder.name, kind, tuple(Sample(path, text) for path, text in pairs))
 
 
-def read_page_text(txt_path: Path) -> str:
-    lines = txt_path.read_text(encoding="utf-8-sig").splitlines()
-    return "\n".join(line.rstrip() for line in lines if line.strip())
-
-
 def load_page_set(folder: Path, limit: int | None) -> EvalSet:
-    images = sorted(p for p in (folder / "pages").iterdir() if p.suffix.lower() in PAGE_SUFFIXES)
-    samples = []
-    for image in images[:limit]:
-        txt = image.with_suffix(".txt")
-        if not txt.is_file():
-            raise FileNotFoundError(f"page {image} has no ground truth {txt.name}")
-        samples.append(Sample(image, read_page_text(txt)))
-    return EvalSet(folder.name, "page", tuple(samples))
+    pairs = read_page_set(folder)[:limit]
+    return EvalSet(folder.name, "page", tuple(Sample(image, text) for image, text in pairs))
 
 
 def set_folders(eval_dirs: Sequence[Path]) -> dict[str, tuple[Path, SetKind | None]]:

@@ -47,14 +47,19 @@ from crnn_ocr import OCR  # noqa: E402
 from crnn_ocr.detect_learned import reading_order_boxes  # noqa: E402
 from crnn_ocr.fields import INVOICE_FIELDS, RECEIPT_FIELDS, find_fields  # noqa: E402
 from crnn_ocr.layout import in_reading_order  # noqa: E402
-from crnn_ocr.metrics import levenshtein, normalize_for_scoring, order_free_edits, scoring_mode_for_set  # noqa: E402
+from crnn_ocr.metrics import (  # noqa: E402
+    PAGE_SUFFIXES,
+    levenshtein,
+    normalize_for_scoring,
+    order_free_edits,
+    scoring_mode_for_set,
+)
 from crnn_ocr.types import Box, Field, Line, OCROptions, Page  # noqa: E402
 
 MARK_BEGIN = "<!-- BEGIN benchmarks/fields_eval.py section -->"
 MARK_END = "<!-- END benchmarks/fields_eval.py section -->"
 SROIE = "en_sroie_receipts"
 PAGE_SETS = ("en_sroie_receipts", "en_funsd_test", "zh_browser_pages")
-PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TARGETS = {"date": 80.0, "total": 80.0}  # SROIE, end to end
 INVOICE_TARGET = 95.0
 

@@ -287,3 +287,25 @@ def read_labels(tsv_path: str | Path) -> list[tuple[Path, str]]:
             if line.strip():
                 pairs.append(_parse_label_line(line, f"{tsv_path}:{number}", folder))
     return pairs
+
+
+PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def read_page_text(txt_path: Path) -> str:
+    """A page's ground truth: its non-blank lines, right-stripped, joined by "\\n"."""
+    lines = txt_path.read_text(encoding="utf-8-sig").splitlines()
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def read_page_set(folder: str | Path) -> list[tuple[Path, str]]:
+    """``folder/pages/NAME.png`` (or .jpg) with its ``NAME.txt`` ground truth, by name.
+    FileNotFoundError for a page without one."""
+    pages = Path(folder) / "pages"
+    pairs = []
+    for image in sorted(p for p in pages.iterdir() if p.suffix.lower() in PAGE_SUFFIXES):
+        txt = image.with_suffix(".txt")
+        if not txt.is_file():
+            raise FileNotFoundError(f"page {image} has no ground truth {txt.name}")
+        pairs.append((image, read_page_text(txt)))
+    return pairs

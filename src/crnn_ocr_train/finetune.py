@@ -60,11 +60,12 @@ class FinetuneOptions:
     train_labels: Path
     heldout_labels: Path | None = None  # None: the training lines (then early stopping only sees fitting)
     lr: float = 1e-3  # the head's peak learning rate
+    batch_size: int = 32  # lines a batch (user and synthetic batches alike)
     trunk_lr_scale: float = 0.1  # the CNN trunk's learning rate, relative to the head's
     synth_share: float = 0.5  # share of synthetic (rehearsal) batches
     distill: float = 1.0  # weight of KL(base ‖ model) on synthetic batches
     patience: int = 4  # validations without a better held-out CER before stopping
-    val_every: int = 480  # samples between held-out validations
+    val_every: int = 640  # samples between held-out validations
     wise: float | None = None  # WiSE-FT α; None: chosen (see the module docstring)
     forget_cap: float = 0.10  # largest relative rise of the synthetic dev CER the averaging allows
     dev_lines: int = 300  # synthetic dev set size
@@ -78,6 +79,7 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-labels", type=Path, help="fine-tune --init's model on this labels.tsv (relative/path<TAB>text)")
     g.add_argument("--heldout-labels", type=Path, help="the user's held-out lines: early stopping and the averaging choose by them")
     g.add_argument("--lr", type=float, default=d.lr, help=f"the head's learning rate (default {d.lr})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"lines a batch (default {d.batch_size})")
     g.add_argument("--trunk-lr-scale", type=float, default=d.trunk_lr_scale, help=f"the CNN's learning rate relative to the head's (default {d.trunk_lr_scale})")
     g.add_argument("--synth-share", type=float, default=d.synth_share, help=f"share of synthetic rehearsal batches (default {d.synth_share})")
     g.add_argument("--distill", type=float, default=d.distill, help=f"weight of distillation toward the base model on synthetic batches (default {d.distill})")
@@ -96,7 +98,8 @@ def options_from_args(args: argparse.Namespace) -> FinetuneOptions:
     if args.wise is not None and not 0.0 <= args.wise <= 1.0:
         raise SystemExit(f"--wise must be between 0 and 1, not {args.wise}")
     return FinetuneOptions(
-        train_labels=args.train_labels, heldout_labels=args.heldout_labels, lr=args.lr, trunk_lr_scale=args.trunk_lr_scale,
+        train_labels=args.train_labels, heldout_labels=args.heldout_labels, lr=args.lr, batch_size=args.batch_size,
+        trunk_lr_scale=args.trunk_lr_scale,
         synth_share=args.synth_share, distill=args.distill, patience=args.patience, val_every=args.val_every,
         wise=args.wise, forget_cap=args.forget_cap, dev_lines=args.dev_lines, export_name=args.export_name, models_dir=args.models_dir,
     )
@@ -240,7 +243,7 @@ def choose_alpha(scores: list[AlphaScore], base: AlphaScore, cap: float) -> Alph
     return min(allowed, key=lambda s: (s.heldout_cer, s.alpha), default=base)
 
 
-def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extra: int = 2) -> tuple[AlphaScore, list[AlphaScore]]:
+def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extra: int = 1) -> tuple[AlphaScore, list[AlphaScore]]:
     """Score α down ``grid`` (``score_at(α) -> AlphaScore``) until the first one within the cap and
     ``extra`` more below it; the choice (``choose_alpha``) and every score, base (α = 0) first."""
     base = score_at(0.0)
@@ -262,10 +265,10 @@ def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extr
 
 
 def finetune_config(cfg: TrainConfig, options: FinetuneOptions, max_samples: int) -> TrainConfig:
-    """The config's synthetic data, batch size and threads; the fine-tune's learning rate (constant
-    after a short warm-up, unless ``max_samples`` bounds the run: then a cosine over it)."""
+    """The config's synthetic data and threads; the fine-tune's batch size and learning rate
+    (constant after a short warm-up, unless ``max_samples`` bounds the run: then a cosine over it)."""
     return replace(
-        cfg, lr=options.lr, warmup_steps=min(cfg.warmup_steps, 20), val_every_samples=options.val_every,
+        cfg, lr=options.lr, batch_size=options.batch_size, warmup_steps=min(cfg.warmup_steps, 20), val_every_samples=options.val_every,
         total_samples=max_samples or 10**12, min_lr_ratio=0.1 if max_samples else 1.0,
     )
 

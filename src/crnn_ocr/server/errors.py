@@ -74,6 +74,12 @@ class ForbiddenError(ServiceError):
     code = "forbidden"
 
 
+class ConflictError(ServiceError):
+    """The request clashes with work already under way (a second fine-tune while one runs)."""
+
+    code = "conflict"
+
+
 class RateLimitedError(ServiceError):
     """The caller's key is over one of its limits (requests a minute, unfinished jobs)."""
 
@@ -103,6 +109,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RequestTimeoutError: 504,
     UnsupportedMediaTypeError: 415,
     ForbiddenError: 403,
+    ConflictError: 409,
     RateLimitedError: 429,
     InternalError: 500,
 }
@@ -114,6 +121,7 @@ CODE_BY_STATUS: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",

@@ -535,3 +535,43 @@ class StreamStart(_Strict):
 
     def to_config(self) -> StreamConfig:
         return replace(_STREAM, confirm_frames=self.confirm_frames, change_pixels=self.change_pixels)
+
+
+# ---- fine-tune jobs (crnn_ocr.server.finetune_jobs, routes/finetune.py) -------------------------
+
+
+class FinetuneIn(_Strict):
+    """``POST /api/v1/admin/finetune``: fine-tune the server's model on labelled lines."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="the fine-tuned model's name (its manifest entry in the user models folder and NAME.onnx)",
+    )
+    train_labels: str = Field(min_length=1, description="labels.tsv on the server (relative/path<TAB>text) to train on")
+    heldout_labels: str | None = Field(
+        None, min_length=1, description="labels.tsv of held-out lines: early stopping and the report use them"
+    )
+    minutes: float = Field(5.0, gt=0, le=600, description="training time (preparing, averaging and export come on top)")
+
+
+class FinetuneJobOut(BaseModel):
+    id: str
+    name: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    phase: str | None = Field(description="prepare, train, average, export, done")
+    progress: float = Field(description="0..1 of the whole run")
+    detail: str = Field(description="the trainer's latest progress note")
+    train_labels: str
+    heldout_labels: str | None
+    minutes: float
+    error: str | None
+    report: dict | None = Field(
+        description="when done: the trainer's finetune.json (base and fine-tuned CER on the held-out lines and a "
+        "synthetic dev set, the WiSE-FT weight alpha, the ONNX file)"
+    )
+    created_at: float
+    finished_at: float | None
+
+
+class FinetuneListResponse(BaseModel):
+    jobs: list[FinetuneJobOut]

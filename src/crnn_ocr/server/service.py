@@ -1,5 +1,5 @@
 """The app's long-lived state: the OCR model (loaded once: ``model_registry.load_model``), the
-inference gate, the API keys and the job service.
+inference gate, the API keys, the job service and the fine-tune jobs.
 
 One ``Service`` per app, created by the lifespan and kept on ``app.state.service``. Its status
 moves ``loading`` → ``ready`` (or ``failed``); only ``ready`` serves OCR requests.
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from crnn_ocr.errors import ModelError
+from crnn_ocr.models import resolve_model
 from crnn_ocr.server.auth import Authenticator, KeyStore
-from crnn_ocr.server.errors import NotReadyError
+from crnn_ocr.server.errors import InternalError, NotReadyError
+from crnn_ocr.server.finetune_jobs import FinetuneJobs, default_init
 from crnn_ocr.server.inference import InferenceGate
 from crnn_ocr.server.jobs.service import JobService
 from crnn_ocr.server.model_registry import LoadedModel, ModelRegistry, identify, load_model
@@ -41,13 +44,18 @@ class Service:
     model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
     auth: Authenticator | None = None
     models: ModelRegistry | None = None  # the default model and the manifest's others, loaded on first use
+    finetunes: FinetuneJobs | None = None
 
     @classmethod
     def create(cls, settings: ServerSettings) -> Service:
         gate = InferenceGate(settings.max_concurrency, settings.max_queue, settings.request_timeout_s)
         keys = KeyStore(settings.store_path)
         auth = Authenticator(keys, settings.rate_limit_per_minute, settings.rate_limit_burst)
-        return cls(settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth)
+        finetunes = FinetuneJobs(
+            settings.store_path, settings.user_model_dir, settings.data_path / "finetune_runs", _training_weights(settings),
+            settings.finetune_args,
+        )
+        return cls(settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth, finetunes=finetunes)
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
@@ -93,9 +101,26 @@ class Service:
         assert self.models is not None
         return self.models
 
+    def require_finetunes(self) -> FinetuneJobs:
+        if self.finetunes is None:
+            raise InternalError("fine-tune jobs are not set up on this server")
+        return self.finetunes
+
     def close(self) -> None:
         self.gate.close()
+        if self.finetunes is not None:
+            self.finetunes.close()
         if self.jobs is not None:
             self.jobs.close()
         if self.auth is not None:
             self.auth.keys.close()
+
+
+def _training_weights(settings: ServerSettings) -> Path | None:
+    """The ``.pt`` weights beside the server's model (what a fine-tune starts from), or None when
+    the model cannot be resolved (the fine-tune then needs ``--init`` in ``finetune_args``)."""
+    try:
+        model = resolve_model(settings.model_path, verify=False).path
+    except ModelError:
+        return None
+    return default_init(model)
