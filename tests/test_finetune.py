@@ -99,20 +99,30 @@ def test_choose_alpha(scores, cap, chosen):
     assert choose_alpha(scores, BASE, cap).alpha == chosen
 
 
-def test_search_alpha_stops_one_step_below_the_first_alpha_within_the_cap():
-    # the dev CER rises linearly from 0.1 (the base, α 0) to 0.2 at α 1, the held-out CER falls
-    asked: list[float] = []
+def _linear(asked: list[float]):
+    """The dev CER rises linearly from 0.1 (the base, α 0) to 0.2 at α 1, the held-out CER falls."""
 
     def score_at(alpha: float) -> AlphaScore:
         asked.append(alpha)
         return AlphaScore(alpha, 0.8 - 0.5 * alpha, 0.1 + 0.1 * alpha)
 
-    chosen, scores = search_alpha(score_at, 0.35)  # within the cap: dev ≤ 0.135, α ≤ 0.3
-    assert asked == [0.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
-    assert chosen.alpha == 0.3 and scores[0].alpha == 0.0
-    asked.clear()
-    chosen, _ = search_alpha(score_at, 0.85)  # dev ≤ 0.185: α ≤ 0.8, then 0.7 is scored too
-    assert asked == [0.0, 1.0, 0.9, 0.8, 0.7] and chosen.alpha == 0.8
+    return score_at
+
+
+@pytest.mark.parametrize(
+    ("cap", "asked", "chosen"),
+    [
+        (0.35, [0.0, 1.0, 0.5, 0.3, 0.4], 0.3),  # within the cap: dev ≤ 0.135, α ≤ 0.3
+        (0.85, [0.0, 1.0, 0.5, 0.8, 0.9], 0.8),  # dev ≤ 0.185: α ≤ 0.8
+        (1.50, [0.0, 1.0], 1.0),  # everything is within the cap
+        (0.05, [0.0, 1.0, 0.5, 0.3, 0.2, 0.1], 0.0),  # dev ≤ 0.105: not even α 0.1 (0.11): the base
+    ],
+)
+def test_search_alpha_bisects_for_the_largest_alpha_within_the_cap(cap, asked, chosen):
+    seen: list[float] = []
+    best, scores = search_alpha(_linear(seen), cap)
+    assert seen == asked and best.alpha == chosen
+    assert [s.alpha for s in scores] == asked and scores[0].heldout_cer == 0.8
 
 
 def test_progress_lines_round_trip_and_other_lines_are_not_progress():

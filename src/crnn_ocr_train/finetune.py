@@ -11,9 +11,10 @@
                    (distillation toward the base model's outputs);
                  - validation on the held-out lines every ``val_every`` samples; best.pt by their
                    CER; the run stops after ``patience`` validations without improvement
-    average    WiSE-FT: θ(α) = (1-α)·θ_base + α·θ_best for α = 1, 0.9, ...; the α kept is the one
-               with the lowest held-out CER among those whose synthetic dev CER stays within
-               ``forget_cap`` (relative) of the base's; α = 0 (the base model) when none does
+    average    WiSE-FT: θ(α) = (1-α)·θ_base + α·θ_best; α = 1, then bisection in steps of 0.1 for
+               the largest α whose synthetic dev CER stays within ``forget_cap`` (relative) of the
+               base's; of the α scored, the one with the lowest held-out CER within the cap is
+               kept (α = 0, the base model, when none is)
     export     with ``--export-name``: ONNX + parity check into ``--models-dir`` and an entry in
                its manifest.json (not the default)
 
@@ -41,7 +42,7 @@ from crnn_ocr.charset import Charset
 from crnn_ocr.train_progress import Phase, Progress
 
 from .checkpoint import lineage, load_crnn, read_checkpoint, save_checkpoint
-from .config import TrainConfig, load_config
+from .config import Curriculum, TrainConfig, load_config
 from .data import Batch, LabelledLines, write_dataset
 from .export import export_onnx, parity
 from .loop import Limits, ParamGroup, StepLoss, Validation, initial_state, run_loop, setup_torch
@@ -50,7 +51,7 @@ from .onnx_export import write_manifest
 from .rec_task import RecognizerTask, evaluate, labelled_batches, synth_batches, synth_config
 
 HELDOUT = "heldout"
-WISE_GRID = tuple(round(1.0 - 0.1 * i, 1) for i in range(10))  # 1.0, 0.9, ..., 0.1
+WISE_STEPS = 10  # WiSE-FT α is searched in steps of 0.1
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,17 @@ class FinetuneOptions:
 
     train_labels: Path
     heldout_labels: Path | None = None  # None: the training lines (then early stopping only sees fitting)
-    lr: float = 1e-3  # the head's peak learning rate
-    batch_size: int = 32  # lines a batch (user and synthetic batches alike)
+    lr: float = 2e-3  # the head's peak learning rate
+    batch_size: int = 16  # lines a batch (user and synthetic batches alike)
     trunk_lr_scale: float = 0.1  # the CNN trunk's learning rate, relative to the head's
     synth_share: float = 0.5  # share of synthetic (rehearsal) batches
+    synth_chars: int = 12  # longest synthetic line (the config's full degradation; short lines cost less)
     distill: float = 1.0  # weight of KL(base ‖ model) on synthetic batches
-    patience: int = 4  # validations without a better held-out CER before stopping
-    val_every: int = 640  # samples between held-out validations
+    patience: int = 5  # validations without a better held-out CER before stopping
+    val_every: int = 320  # samples between held-out validations
     wise: float | None = None  # WiSE-FT α; None: chosen (see the module docstring)
     forget_cap: float = 0.10  # largest relative rise of the synthetic dev CER the averaging allows
-    dev_lines: int = 300  # synthetic dev set size
+    dev_lines: int = 200  # synthetic dev set size
     export_name: str | None = None
     models_dir: Path | None = None
 
@@ -82,6 +84,7 @@ def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"lines a batch (default {d.batch_size})")
     g.add_argument("--trunk-lr-scale", type=float, default=d.trunk_lr_scale, help=f"the CNN's learning rate relative to the head's (default {d.trunk_lr_scale})")
     g.add_argument("--synth-share", type=float, default=d.synth_share, help=f"share of synthetic rehearsal batches (default {d.synth_share})")
+    g.add_argument("--synth-chars", type=int, default=d.synth_chars, help=f"longest synthetic line (default {d.synth_chars})")
     g.add_argument("--distill", type=float, default=d.distill, help=f"weight of distillation toward the base model on synthetic batches (default {d.distill})")
     g.add_argument("--patience", type=int, default=d.patience, help=f"validations without held-out improvement before stopping (default {d.patience})")
     g.add_argument("--val-every", type=int, default=d.val_every, help=f"samples between held-out validations (default {d.val_every})")
@@ -100,7 +103,7 @@ def options_from_args(args: argparse.Namespace) -> FinetuneOptions:
     return FinetuneOptions(
         train_labels=args.train_labels, heldout_labels=args.heldout_labels, lr=args.lr, batch_size=args.batch_size,
         trunk_lr_scale=args.trunk_lr_scale,
-        synth_share=args.synth_share, distill=args.distill, patience=args.patience, val_every=args.val_every,
+        synth_share=args.synth_share, synth_chars=args.synth_chars, distill=args.distill, patience=args.patience, val_every=args.val_every,
         wise=args.wise, forget_cap=args.forget_cap, dev_lines=args.dev_lines, export_name=args.export_name, models_dir=args.models_dir,
     )
 
@@ -243,21 +246,25 @@ def choose_alpha(scores: list[AlphaScore], base: AlphaScore, cap: float) -> Alph
     return min(allowed, key=lambda s: (s.heldout_cer, s.alpha), default=base)
 
 
-def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extra: int = 1) -> tuple[AlphaScore, list[AlphaScore]]:
-    """Score α down ``grid`` (``score_at(α) -> AlphaScore``) until the first one within the cap and
-    ``extra`` more below it; the choice (``choose_alpha``) and every score, base (α = 0) first."""
+def search_alpha(score_at, cap: float, steps: int = WISE_STEPS) -> tuple[AlphaScore, list[AlphaScore]]:
+    """Bisect α on a grid of 1/``steps`` (``score_at(α) -> AlphaScore``) for the largest α whose dev
+    CER is within the cap, assuming the dev CER grows with α (a handful of evaluations, not the whole
+    grid); the choice among every α scored (``choose_alpha``) and the scores, base (α = 0) first."""
     base = score_at(0.0)
     scores: list[AlphaScore] = []
-    left: int | None = None
-    for alpha in grid:
-        s = score_at(alpha)
-        scores.append(s)
-        if left is None and s.dev_cer <= base.dev_cer * (1 + cap) + 1e-12:
-            left = extra
-        elif left is not None:
-            left -= 1
-        if left == 0:
-            break
+
+    def within(s: AlphaScore) -> bool:
+        return s.dev_cer <= base.dev_cer * (1 + cap) + 1e-12
+
+    lo, hi = 0, steps  # lo: within the cap (the base is), hi: not known to be
+    s = score_at(1.0)
+    scores.append(s)
+    if not within(s):
+        while hi - lo > 1:
+            mid = (lo + hi + 1) // 2
+            s = score_at(round(mid / steps, 3))
+            scores.append(s)
+            lo, hi = (mid, hi) if within(s) else (lo, mid)
     return choose_alpha(scores, base, cap), [base, *scores]
 
 
@@ -265,10 +272,13 @@ def search_alpha(score_at, cap: float, grid: tuple[float, ...] = WISE_GRID, extr
 
 
 def finetune_config(cfg: TrainConfig, options: FinetuneOptions, max_samples: int) -> TrainConfig:
-    """The config's synthetic data and threads; the fine-tune's batch size and learning rate
-    (constant after a short warm-up, unless ``max_samples`` bounds the run: then a cosine over it)."""
+    """The config's synthetic data (lines of up to ``synth_chars``, fully degraded from the start) and
+    threads; the fine-tune's batch size and learning rate (constant after a short warm-up, unless
+    ``max_samples`` bounds the run: then a cosine over it)."""
+    n = options.synth_chars
     return replace(
-        cfg, lr=options.lr, batch_size=options.batch_size, warmup_steps=min(cfg.warmup_steps, 20), val_every_samples=options.val_every,
+        cfg, lr=options.lr, batch_size=options.batch_size, warmup_steps=min(cfg.warmup_steps, 10), val_every_samples=options.val_every,
+        curriculum=Curriculum(warm_samples=0, full_samples=1, start_chars=n, max_chars=n, start_degrade=1.0),
         total_samples=max_samples or 10**12, min_lr_ratio=0.1 if max_samples else 1.0,
     )
 
