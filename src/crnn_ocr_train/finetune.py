@@ -1,8 +1,8 @@
 """Fine-tuning a trained recognizer on a user's lines without forgetting what it could read
 (``crnn-ocr-train --init WEIGHTS --train-labels LABELS.tsv [--heldout-labels LABELS.tsv]``).
 
-    prepare    the user's lines; a synthetic dev set (the config's training distribution, rendered
-               into the run folder); the base model's CER on both
+    prepare    the user's lines; a synthetic dev set (document-like lines, ``DEV_MIX``, in the
+               config's renderer, rendered into the run folder); the base model's CER on both
     train      the shared loop (``crnn_ocr_train.loop``) with ``FinetuneTask``:
                  - BatchNorm stays in eval mode (its statistics are the base model's);
                  - the CNN trunk learns at ``trunk_lr_scale`` of the head's (BiLSTM + linear) rate;
@@ -43,14 +43,22 @@ from crnn_ocr.train_progress import Phase, Progress
 
 from .checkpoint import lineage, load_crnn, read_checkpoint, save_checkpoint
 from .config import Curriculum, TrainConfig, load_config
-from .data import Batch, LabelledLines, write_dataset
+from .data import Batch, LabelledLines, SynthConfig, write_dataset
 from .export import export_onnx, parity
 from .loop import Limits, ParamGroup, StepLoss, Validation, initial_state, run_loop, setup_torch
 from .model import CRNN
 from .onnx_export import write_manifest
 from .rec_task import RecognizerTask, evaluate, labelled_batches, synth_batches, synth_config
+from .textgen import TextMix
 
 HELDOUT = "heldout"
+#: The synthetic dev set stands in for the documents the base model already reads (the standard
+#: sets: scanned English lines, Chinese screen pages): running text, fields and mixed lines in the
+#: training fonts, moderately degraded; no scene words or plates, whose far higher CER would make
+#: the forgetting cap mostly about them.
+DEV_MIX = TextMix(zh=0.1, en=0.1, mixed=0.1, field=0.1, document=0.1, rare_hanzi=0.0, rare_symbols=0.0, plate=0.0,
+                  receipt=0.0, zh_text=0.3, en_text=0.2)
+DEV_DEGRADE = 0.5
 WISE_STEPS = 10  # WiSE-FT α is searched in steps of 0.1
 
 
@@ -271,6 +279,11 @@ def search_alpha(score_at, cap: float, steps: int = WISE_STEPS) -> tuple[AlphaSc
 # ---- the command -----------------------------------------------------------------------------
 
 
+def dev_config(synth: SynthConfig, seed: int) -> SynthConfig:
+    """The synthetic dev set's data: the stream's renderer with ``DEV_MIX`` text, training fonts."""
+    return replace(synth, seed=seed + 9173, mix=DEV_MIX, scene_share=0.0, plate_share=0.0, raster_share=0.0, heldout_fonts=False)
+
+
 def finetune_config(cfg: TrainConfig, options: FinetuneOptions, max_samples: int) -> TrainConfig:
     """The config's synthetic data (lines of up to ``synth_chars``, fully degraded from the start) and
     threads; the fine-tune's batch size and learning rate (constant after a short warm-up, unless
@@ -309,7 +322,7 @@ def finetune(args: argparse.Namespace) -> dict:
     dev_labels = run / "synth_dev" / "labels.tsv"
     if not dev_labels.exists():
         report.emit("prepare", 0.2, f"rendering {options.dev_lines} synthetic dev lines")
-        write_dataset(dev_labels.parent, charset, replace(synth, seed=cfg.seed + 9173, raster_share=0.0), options.dev_lines, 24, 0.7)
+        write_dataset(dev_labels.parent, charset, dev_config(synth, cfg.seed), options.dev_lines, 24, DEV_DEGRADE)
     dev = LabelledLines(dev_labels, charset)
     base_heldout = evaluate(model, heldout, charset, device, bf16, len(heldout))["cer"]
     base_dev = evaluate(model, dev, charset, device, bf16, len(dev))["cer"]
