@@ -10,7 +10,8 @@ Rooms, each importing only those below it (the graph is a DAG: ``tests/test_impo
   models a request may name), ``schemas`` (request and response bodies; ``OptionsIn`` converts to
   ``ReadRequest`` in one place), ``settings``, ``errors`` (one HTTP status per error code),
   ``auth`` (API keys, rate limits), ``history`` (results and the cache), ``sqlite`` (SQLite or
-  PostgreSQL, owner scoping, paging, expiry), ``webhooks``, ``telemetry``, ``logs``, ``sse``,
+  PostgreSQL, owner scoping, paging, expiry), ``finetune_jobs`` (fine-tunes as trainer
+  subprocesses, admin only), ``webhooks``, ``telemetry``, ``logs``, ``sse``,
   ``inference`` (the gate), ``cli`` (``crnn-ocr serve``, ``worker``, ``keys``).
 
 Needs the ``serve`` extra (fastapi, uvicorn, python-multipart, pydantic-settings).
