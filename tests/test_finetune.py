@@ -110,17 +110,18 @@ def _linear(asked: list[float]):
 
 
 @pytest.mark.parametrize(
-    ("cap", "asked", "chosen"),
+    ("cap", "steps", "asked", "chosen"),
     [
-        (0.35, [0.0, 1.0, 0.5, 0.3, 0.4], 0.3),  # within the cap: dev ≤ 0.135, α ≤ 0.3
-        (0.85, [0.0, 1.0, 0.5, 0.8, 0.9], 0.8),  # dev ≤ 0.185: α ≤ 0.8
-        (1.50, [0.0, 1.0], 1.0),  # everything is within the cap
-        (0.05, [0.0, 1.0, 0.5, 0.3, 0.2, 0.1], 0.0),  # dev ≤ 0.105: not even α 0.1 (0.11): the base
+        (0.35, 10, [0.0, 1.0, 0.5, 0.3, 0.4], 0.3),  # within the cap: dev ≤ 0.135, α ≤ 0.3
+        (0.85, 10, [0.0, 1.0, 0.5, 0.8, 0.9], 0.8),  # dev ≤ 0.185: α ≤ 0.8
+        (1.50, 10, [0.0, 1.0], 1.0),  # everything is within the cap
+        (0.05, 10, [0.0, 1.0, 0.5, 0.3, 0.2, 0.1], 0.0),  # dev ≤ 0.105: not even α 0.1 (0.11): the base
+        (0.36, 20, [0.0, 1.0, 0.5, 0.25, 0.4, 0.35], 0.35),  # the default steps of 0.05: dev ≤ 0.136
     ],
 )
-def test_search_alpha_bisects_for_the_largest_alpha_within_the_cap(cap, asked, chosen):
+def test_search_alpha_bisects_for_the_largest_alpha_within_the_cap(cap, steps, asked, chosen):
     seen: list[float] = []
-    best, scores = search_alpha(_linear(seen), cap)
+    best, scores = search_alpha(_linear(seen), cap, steps)
     assert seen == asked and best.alpha == chosen
     assert [s.alpha for s in scores] == asked and scores[0].heldout_cer == 0.8
 

@@ -11,7 +11,7 @@
                    (distillation toward the base model's outputs);
                  - validation on the held-out lines every ``val_every`` samples; best.pt by their
                    CER; the run stops after ``patience`` validations without improvement
-    average    WiSE-FT: θ(α) = (1-α)·θ_base + α·θ_best; α = 1, then bisection in steps of 0.1 for
+    average    WiSE-FT: θ(α) = (1-α)·θ_base + α·θ_best; α = 1, then bisection in steps of 0.05 for
                the largest α whose synthetic dev CER stays within ``forget_cap`` (relative) of the
                base's; of the α scored, the one with the lowest held-out CER within the cap is
                kept (α = 0, the base model, when none is)
@@ -59,7 +59,7 @@ HELDOUT = "heldout"
 DEV_MIX = TextMix(zh=0.1, en=0.1, mixed=0.1, field=0.1, document=0.1, rare_hanzi=0.0, rare_symbols=0.0, plate=0.0,
                   receipt=0.0, zh_text=0.3, en_text=0.2)
 DEV_DEGRADE = 0.5
-WISE_STEPS = 10  # WiSE-FT α is searched in steps of 0.1
+WISE_STEPS = 20  # WiSE-FT α is searched in steps of 0.05
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class FinetuneOptions:
     trunk_lr_scale: float = 0.1  # the CNN trunk's learning rate, relative to the head's
     synth_share: float = 0.5  # share of synthetic (rehearsal) batches
     synth_chars: int = 12  # longest synthetic line (the config's full degradation; short lines cost less)
-    distill: float = 1.0  # weight of KL(base ‖ model) on synthetic batches
+    distill: float = 4.0  # weight of KL(base ‖ model) on synthetic batches (a mean over every frame, mostly blanks)
     patience: int = 5  # validations without a better held-out CER before stopping
     val_every: int = 320  # samples between held-out validations
     wise: float | None = None  # WiSE-FT α; None: chosen (see the module docstring)
@@ -296,9 +296,43 @@ def finetune_config(cfg: TrainConfig, options: FinetuneOptions, max_samples: int
     )
 
 
+@dataclass(frozen=True)
+class Lines:
+    """What a fine-tune reads: the user's lines, the held-out ones, the synthetic dev set."""
+
+    user: LabelledLines
+    heldout: LabelledLines
+    dev: LabelledLines
+
+
+def prepare_lines(options: FinetuneOptions, charset: Charset, synth: SynthConfig, seed: int, run: Path, report: ProgressReport) -> Lines:
+    """The user's and held-out lines, and the synthetic dev set (rendered into ``run`` once)."""
+    dev_labels = run / "synth_dev" / "labels.tsv"
+    if not dev_labels.exists():
+        report.emit("prepare", 0.2, f"rendering {options.dev_lines} synthetic dev lines")
+        write_dataset(dev_labels.parent, charset, dev_config(synth, seed), options.dev_lines, 24, DEV_DEGRADE)
+    return Lines(
+        LabelledLines(options.train_labels, charset),
+        LabelledLines(options.heldout_labels or options.train_labels, charset),
+        LabelledLines(dev_labels, charset),
+    )
+
+
+class Scorer:
+    """Held-out and synthetic dev CER of ``model`` with the given weights (greedy decoding)."""
+
+    def __init__(self, model: CRNN, lines: Lines, charset: Charset, device: torch.device, bf16: bool) -> None:
+        self.model, self.lines, self.charset, self.device, self.bf16 = model, lines, charset, device, bf16
+
+    def __call__(self, alpha: float, weights: dict[str, torch.Tensor]) -> AlphaScore:
+        self.model.load_state_dict(weights)
+        heldout, dev = (evaluate(self.model, d, self.charset, self.device, self.bf16, len(d))["cer"] for d in (self.lines.heldout, self.lines.dev))
+        return AlphaScore(alpha, heldout, dev)
+
+
 def finetune(args: argparse.Namespace) -> dict:
-    """Run the fine-tune ``args`` describe (the ``crnn-ocr-train`` namespace); returns the report
-    written to ``finetune.json``."""
+    """Run the fine-tune ``args`` describe (the ``crnn-ocr-train`` namespace): prepare, train,
+    average, export (the module docstring); returns the report written to ``finetune.json``."""
     options = options_from_args(args)
     limits = Limits(args.max_samples, args.max_minutes)
     report = ProgressReport(limits)
@@ -309,90 +343,93 @@ def finetune(args: argparse.Namespace) -> dict:
     device, bf16 = setup_torch(cfg, args.cpu)
 
     model, charset, init_ckpt = load_crnn(Path(args.init), device)
-    teacher, _, _ = load_crnn(Path(args.init), device)
-    for p in teacher.parameters():
-        p.requires_grad_(False)
     base_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    state = initial_state(RecognizerTask.best_key)
-    state["prior"] = lineage(init_ckpt.get("state", {}))
-
-    user = LabelledLines(options.train_labels, charset)
-    heldout = LabelledLines(options.heldout_labels or options.train_labels, charset)
-    synth = synth_config(cfg)
-    dev_labels = run / "synth_dev" / "labels.tsv"
-    if not dev_labels.exists():
-        report.emit("prepare", 0.2, f"rendering {options.dev_lines} synthetic dev lines")
-        write_dataset(dev_labels.parent, charset, dev_config(synth, cfg.seed), options.dev_lines, 24, DEV_DEGRADE)
-    dev = LabelledLines(dev_labels, charset)
-    base_heldout = evaluate(model, heldout, charset, device, bf16, len(heldout))["cer"]
-    base_dev = evaluate(model, dev, charset, device, bf16, len(dev))["cer"]
+    lines = prepare_lines(options, charset, synth_config(cfg), cfg.seed, run, report)
+    score = Scorer(model, lines, charset, device, bf16)
+    base = score(0.0, base_weights)
     print(
-        f"fine-tuning on {len(user)} lines from {options.train_labels}; base CER: held-out {base_heldout:.4f} "
-        f"({len(heldout)} lines), synthetic dev {base_dev:.4f} ({len(dev)} lines)",
+        f"fine-tuning on {len(lines.user)} lines from {options.train_labels}; base CER: held-out {base.heldout_cer:.4f} "
+        f"({len(lines.heldout)} lines), synthetic dev {base.dev_cer:.4f} ({len(lines.dev)} lines)",
         file=sys.stderr,
     )
-    report.emit("prepare", 1.0, f"base held-out CER {base_heldout:.4f}")
+    report.emit("prepare", 1.0, f"base held-out CER {base.heldout_cer:.4f}")
 
-    synth_iter = synth_batches(charset, synth, cfg.workers, 0) if options.synth_share > 0 else None
-    batches = mixed_batches(
-        labelled_batches(user, cfg.batch_size, np.random.default_rng(cfg.seed)), synth_iter, options.synth_share, np.random.default_rng(cfg.seed + 1)
-    )
-    task = FinetuneTask(charset, batches, {HELDOUT: heldout}, len(heldout), device, bf16, model.width_stride, teacher, options, report)
+    state = initial_state(RecognizerTask.best_key)
+    state["prior"] = lineage(init_ckpt.get("state", {}))
     started = time.time()
-    report.start_training()
-    state = run_loop(task, model, cfg, run, limits, state)
+    state, tuned = run_training(model, charset, lines, cfg, options, run, limits, state, Path(args.init), device, bf16, report)
     train_minutes = (time.time() - started) / 60
-    if (run / "best.pt").exists():
-        tuned = {k: v.float() for k, v in read_checkpoint(run / "best.pt", device)["model"].items()}
-    else:
-        tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def score_at(alpha: float) -> AlphaScore:
-        model.load_state_dict(average_weights(base_weights, tuned, alpha))
-        s = AlphaScore(
-            alpha,
-            evaluate(model, heldout, charset, device, bf16, len(heldout))["cer"],
-            evaluate(model, dev, charset, device, bf16, len(dev))["cer"],
-        )
-        report.emit("average", 1.0 - alpha if alpha else 0.0, f"α {alpha:.1f}: held-out CER {s.heldout_cer:.4f}, synthetic dev CER {s.dev_cer:.4f}")
-        print(f"[wise] α {alpha:.1f}: held-out CER {s.heldout_cer:.4f}, synthetic dev CER {s.dev_cer:.4f}", file=sys.stderr)
-        return s
-
-    if options.wise is None:
-        chosen, scores = search_alpha(score_at, options.forget_cap)
-    else:
-        scores = [AlphaScore(0.0, base_heldout, base_dev), score_at(options.wise)]
-        chosen = scores[-1]
+    chosen, scores = choose_average(score, base, base_weights, tuned, options, report)
     model.load_state_dict(average_weights(base_weights, tuned, chosen.alpha))
     save_checkpoint(run / "finetuned.pt", model, None, dict(state), charset, half=True)
-
+    print(
+        f"WiSE-FT α {chosen.alpha:.2f}: held-out CER {base.heldout_cer:.4f} → {chosen.heldout_cer:.4f}, "
+        f"synthetic dev CER {base.dev_cer:.4f} → {chosen.dev_cer:.4f}",
+        file=sys.stderr,
+    )
     result = {
         "init": str(args.init),
         "train_labels": str(options.train_labels),
         "heldout_labels": str(options.heldout_labels) if options.heldout_labels else None,
-        "lines": {"train": len(user), "heldout": len(heldout), "synthetic_dev": len(dev)},
+        "lines": {"train": len(lines.user), "heldout": len(lines.heldout), "synthetic_dev": len(lines.dev)},
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
         "steps": state["step"],
         "samples": state["samples"],
         "train_minutes": round(train_minutes, 2),
-        "base": {"heldout_cer": base_heldout, "dev_cer": base_dev},
+        "base": {"heldout_cer": base.heldout_cer, "dev_cer": base.dev_cer},
         "wise": [asdict(s) for s in scores],
         "alpha": chosen.alpha,
         "finetuned": {"heldout_cer": chosen.heldout_cer, "dev_cer": chosen.dev_cer},
         "checkpoint": str(run / "finetuned.pt"),
         "onnx": None,
     }
-    print(
-        f"WiSE-FT α {chosen.alpha:.1f}: held-out CER {base_heldout:.4f} → {chosen.heldout_cer:.4f}, "
-        f"synthetic dev CER {base_dev:.4f} → {chosen.dev_cer:.4f}",
-        file=sys.stderr,
-    )
     if options.export_name:
         report.emit("export", 0.0, f"exporting {options.export_name}")
         result["onnx"] = str(export_finetuned(model, charset, state, options, result))
     (run / "finetune.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    report.emit("done", 1.0, f"held-out CER {base_heldout:.4f} → {chosen.heldout_cer:.4f} (α {chosen.alpha:.1f})")
+    report.emit("done", 1.0, f"held-out CER {base.heldout_cer:.4f} → {chosen.heldout_cer:.4f} (α {chosen.alpha:.2f})")
     return result
+
+
+def run_training(
+    model: CRNN, charset: Charset, lines: Lines, cfg: TrainConfig, options: FinetuneOptions, run: Path, limits: Limits,
+    state: dict, init: Path, device: torch.device, bf16: bool, report: ProgressReport,
+) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The training phase: the shared loop with ``FinetuneTask`` (the teacher is another copy of
+    ``init``); the final state and the weights of best.pt (the last weights when none was saved)."""
+    teacher, _, _ = load_crnn(init, device)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    synth_iter = synth_batches(charset, synth_config(cfg), cfg.workers, 0) if options.synth_share > 0 else None
+    user_iter = labelled_batches(lines.user, cfg.batch_size, np.random.default_rng(cfg.seed))
+    batches = mixed_batches(user_iter, synth_iter, options.synth_share, np.random.default_rng(cfg.seed + 1))
+    task = FinetuneTask(charset, batches, {HELDOUT: lines.heldout}, len(lines.heldout), device, bf16, model.width_stride, teacher, options, report)
+    report.start_training()
+    state = run_loop(task, model, cfg, run, limits, state)
+    if (run / "best.pt").exists():
+        return state, {k: v.float() for k, v in read_checkpoint(run / "best.pt", device)["model"].items()}
+    return state, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def choose_average(
+    score: Scorer, base: AlphaScore, base_weights: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],
+    options: FinetuneOptions, report: ProgressReport,
+) -> tuple[AlphaScore, list[AlphaScore]]:
+    """The averaging phase: the α kept and every α scored, base first (``search_alpha``, or
+    ``options.wise`` when given)."""
+
+    def score_at(alpha: float) -> AlphaScore:
+        s = base if alpha == 0.0 else score(alpha, average_weights(base_weights, tuned, alpha))
+        note = f"α {alpha:.2f}: held-out CER {s.heldout_cer:.4f}, synthetic dev CER {s.dev_cer:.4f}"
+        report.emit("average", 1.0 - alpha if alpha else 0.0, note)
+        print(f"[wise] {note}", file=sys.stderr)
+        return s
+
+    if options.wise is None:
+        return search_alpha(score_at, options.forget_cap)
+    chosen = score_at(options.wise)
+    return chosen, [base, chosen]
 
 
 def export_finetuned(model: CRNN, charset: Charset, state: dict, options: FinetuneOptions, result: dict) -> Path:
