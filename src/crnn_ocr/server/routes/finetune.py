@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from crnn_ocr.server.auth import Caller
-from crnn_ocr.server.errors import ForbiddenError
+from crnn_ocr.server.errors import ConflictError, ForbiddenError
 from crnn_ocr.server.finetune_jobs import FinetuneJob, FinetuneRequest
 from crnn_ocr.server.routes.deps import RECORD_ERRORS, CallerDep, ServiceDep, not_found
 from crnn_ocr.server.schemas import ErrorResponse, FinetuneIn, FinetuneJobOut, FinetuneListResponse
@@ -86,4 +86,6 @@ async def delete_finetune(job_id: JobId, service: ServiceDep, caller: CallerDep)
         return JSONResponse({"id": job_id, "cancelled": True})
     if await anyio.to_thread.run_sync(jobs.delete, job_id):
         return JSONResponse({"id": job_id, "deleted": True})
+    if await anyio.to_thread.run_sync(jobs.get, job_id) is not None:  # unfinished, run by another server process
+        raise ConflictError(f"fine-tune {job_id} runs in another server process (several workers); retry the DELETE until it reaches that one")
     raise not_found("fine-tune job", job_id)
