@@ -261,4 +261,5 @@ def test_the_web_page_modules_share_nothing_but_imports() -> None:
     assert sorted(set(graph) - reached) == []
     for path in STATIC.rglob("*.js"):
         text = path.read_text(encoding="utf-8")
-        assert not re.search(r"\b(?:window|globalThis|self)\.[\w$]+\s*=[^=]", text), f"{path.name} sets a global"
+        global_set = re.search(r"\b(?:window|globalThis|self)\.[\w$]+\s*=[^=]", text)
+        assert not global_set, f"{path.name} sets a global: {global_set.group(0) if global_set else ''}"

@@ -214,7 +214,8 @@ def test_upload_shows_lines_boxes_and_copies_the_text(tiny_server: ServerThread,
 
 def multipart_fields(body: bytes) -> dict[str, str]:
     """The plain fields of a multipart/form-data body (files left out)."""
-    return {m.group(1).decode(): m.group(2).decode() for m in re.finditer(rb'name="(\w+)"\r\n\r\n(.*?)\r\n--', body, re.S)}
+    fields = re.finditer(rb'name="(\w+)"\r\n\r\n(.*?)\r\n--', body, re.S)
+    return {m.group(1).decode(): m.group(2).decode() for m in fields}
 
 
 def test_the_page_sends_the_options_as_the_client_names_them(tiny_server: ServerThread, page) -> None:

@@ -134,7 +134,8 @@ class PageFiles(StaticFiles):
     (which may lack ``.js`` or map it to ``text/plain``)."""
 
     def file_response(
-        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+        status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         if str(full_path).endswith(".js") and "content-type" in response.headers:  # not a 304

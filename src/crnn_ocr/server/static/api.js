@@ -1,7 +1,7 @@
-// Every call the page makes to the HTTP API, one function per endpoint, and the one place its
-// answers are checked: a call that fails throws an ApiError with the server's error code and
-// message ({"error": {code, message}}), "network" when the server could not be reached, or
-// "internal_error" / "unknown" when a failed answer carries no error. Requests aborted through
+// Every call the page makes to the HTTP API (and the live stream's WebSocket), one function per
+// endpoint, and the one place its answers are checked: a call that fails throws an ApiError with
+// the server's error code and message ({"error": {code, message}}), "network" when the server
+// could not be reached, or "internal_error" / "unknown" when a failed answer carries no error. Requests aborted through
 // their AbortSignal throw the AbortError unchanged. Every call but /readyz sends the API key
 // (apikey.js); on 401 the page asks for a (new) key and sends the request again.
 
@@ -203,4 +203,15 @@ export function searchHistory(q, page, pageSize) {
 /** GET /api/v1/history/{id}: one past result, whole. */
 export async function historyResult(id) {
   return (await getJson(`/api/v1/history/${id}`)).result;
+}
+
+// ---- live streams -----------------------------------------------------------------------------
+
+/** A WebSocket to WS /api/v1/stream (binary messages as ArrayBuffers); the caller sends the start
+ * message, with the key (apiKey()), since a browser's WebSocket cannot send Authorization. */
+export function openStream() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream`);
+  ws.binaryType = "arraybuffer";
+  return ws;
 }

@@ -110,7 +110,7 @@ export const STRINGS = {
     error_details: "Details (from the server)",
     // tabs
     tab_read: "Read", tab_batch: "Batch", tab_history: "History", tab_live: "Live",
-    // the Live tab (live.js)
+    // the Live tab (views/live.js)
     live: "Live: camera or screen",
     live_camera: "Camera", live_screen: "Share a screen or window",
     live_pause: "Pause", live_resume: "Resume", live_stop: "Stop",

@@ -4,6 +4,7 @@
 // waits), draws the boxes of each answer over the video and keeps a transcript of every line
 // reported, each with its best reading so far.
 
+import { openStream } from "../api.js";
 import { apiKey, askAgain } from "../apikey.js";
 import { $, copyText, el, saveFile } from "../dom.js";
 import { onLanguageChange, t } from "../i18n.js";
@@ -63,9 +64,7 @@ async function start(kind) {
 }
 
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream`);
-  ws.binaryType = "arraybuffer";
+  const ws = openStream();
   live.ws = ws;
   live.unanswered = 0;
   showStatus("live_connecting");
