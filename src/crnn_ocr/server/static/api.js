@@ -1,9 +1,9 @@
 // Every call the page makes to the HTTP API (and the live stream's WebSocket), one function per
 // endpoint, and the one place its answers are checked: a call that fails throws an ApiError with
 // the server's error code and message ({"error": {code, message}}), "network" when the server
-// could not be reached, or "internal_error" / "unknown" when a failed answer carries no error. Requests aborted through
-// their AbortSignal throw the AbortError unchanged. Every call but /readyz sends the API key
-// (apikey.js); on 401 the page asks for a (new) key and sends the request again.
+// could not be reached, or "internal_error" / "unknown" when a failed answer carries no error.
+// Requests aborted through their AbortSignal throw the AbortError unchanged. Every call but
+// /readyz sends the API key (apikey.js); on 401 the page asks for a (new) key and sends it again.
 
 import { apiKey, askAgain } from "./apikey.js";
 
