@@ -23,7 +23,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crnn_ocr.datasets import box_from_points, is_heldout, line_key
+import cv2
+import numpy as np
+
+from crnn_ocr.datasets import box_from_points, check_dataset_name, check_text, is_heldout, line_key
+from crnn_ocr.detect import crop_box
+from crnn_ocr.errors import DatasetError, UnknownDatasetError
+from crnn_ocr.io import load_image
 from crnn_ocr.server.sqlite import open_database, owner_clause, page_clause
 from crnn_ocr.types import Box
 
@@ -55,6 +61,27 @@ CREATE TABLE IF NOT EXISTS correction_lines (
 );
 CREATE INDEX IF NOT EXISTS correction_lines_by_dataset ON correction_lines (owner, dataset, created_at);
 """
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A line as the user corrected it: its box in page pixels and its text; what the model had
+    read, when the line came from a recognition."""
+
+    box: Box
+    text: str
+    original_text: str | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What ``CorrectionStore.correct`` stored: the page's SHA-256 (to refer to it next time),
+    whether the page image is kept, the lines."""
+
+    page_sha256: str
+    page_image_kept: bool
+    lines: list[LineRecord]
 
 
 @dataclass(frozen=True)
@@ -129,42 +156,78 @@ class CorrectionStore:
     def __init__(self, store: str | os.PathLike) -> None:
         self.db = open_database(store, _SCHEMA)
 
-    def add(self, owner: str, dataset: str, page: NewPage | None, lines: Sequence[NewLine],
+    def correct(
+        self, owner: str, dataset: str, corrections: Sequence[Correction], *, image: bytes | None = None,
+        page_sha256: str | None = None, keep: bool = False, max_pixels: int,
+    ) -> Corrected:
+        """Store corrected lines of one page, given as ``image`` (its bytes) or as the
+        ``page_sha256`` of a page stored before. With ``keep`` (the user's opt-in to keeping
+        training data) the page image and each line's crop are kept too; without it only the
+        texts, boxes and the page's hash and size. Raises DatasetError for a bad dataset name,
+        text or box, or a crop asked of a page whose image was not kept; UnknownDatasetError for
+        a ``page_sha256`` never stored; ImageError for an unreadable image."""
+        check_dataset_name(dataset)
+        for i, c in enumerate(corrections):
+            check_text(c.text, f"lines[{i}].text")
+        if image is not None:
+            page, lines = cut_page(image, corrections, keep=keep, max_pixels=max_pixels)
+        else:
+            assert page_sha256 is not None, "give the page image or the SHA-256 of a stored page"
+            stored = self.page(owner, dataset, page_sha256)
+            if stored is None:
+                raise UnknownDatasetError(
+                    f"no page {page_sha256} in dataset {dataset!r}: send the page as image_base64 the first time"
+                )
+            if keep and stored.image is None:
+                raise DatasetError(
+                    "the page image was not kept, so no crop can be cut from it: send it as image_base64 "
+                    "with keep_training_data"
+                )
+            page = NewPage(stored.sha256, stored.width, stored.height)
+            pixels = load_image(stored.image, max_pixels=max_pixels) if keep and stored.image else None
+            lines = cut_lines(pixels, corrections, page.width, page.height)
+        records = self.add(owner, dataset, [(page, lines)])
+        stored = self.page(owner, dataset, page.sha256)
+        return Corrected(page.sha256, stored is not None and stored.image is not None, records)
+
+    def add(self, owner: str, dataset: str, pages: Sequence[tuple[NewPage | None, Sequence[NewLine]]],
             now: float | None = None) -> list[LineRecord]:
-        """Store ``lines`` of ``page`` (None: lines imported as crops, each keyed by its crop's
-        SHA-256) in one transaction; a line already stored (same key) gets the new text, and keeps
-        the crop it had when none comes. The page keeps an image it had when none comes."""
+        """Store each page's lines (page None: lines imported as crops, each keyed by its crop's
+        SHA-256), all in one transaction; a line already stored (same key) gets the new text, and
+        keeps the crop it had when none comes. A page keeps an image it had when none comes."""
         now = time.time() if now is None else now
         ids = []
         with self.db.write() as db:
-            page_id = None
-            if page is not None:
-                page_id = db.execute(
+            for page, lines in pages:
+                page_id = None if page is None else db.execute(
                     "INSERT INTO correction_pages (owner, dataset, sha256, width, height, image, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, dataset, sha256) DO UPDATE SET"
                     " image = COALESCE(excluded.image, correction_pages.image) RETURNING id",
                     (owner, dataset, page.sha256, page.width, page.height, page.image, now),
                 ).fetchone()[0]
-            for line in lines:
-                if page is not None:
-                    key = line_key(page.sha256, line.box)
-                else:
-                    assert line.crop is not None, "a line without a page is imported from its crop"
-                    key = line_key(hashlib.sha256(line.crop).hexdigest(), line.box)
-                ids.append(db.execute(
-                    "INSERT INTO correction_lines (owner, dataset, page_id, line_key, box, text, original_text,"
-                    " confidence, crop, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (owner, dataset, line_key) DO UPDATE SET text = excluded.text,"
-                    " original_text = COALESCE(excluded.original_text, correction_lines.original_text),"
-                    " confidence = COALESCE(excluded.confidence, correction_lines.confidence),"
-                    " crop = COALESCE(excluded.crop, correction_lines.crop), created_at = excluded.created_at"
-                    " RETURNING id",
-                    (owner, dataset, page_id, key, json.dumps(line.box.to_list()), line.text, line.original_text,
-                     line.confidence, line.crop, now),
-                ).fetchone()[0])
-            rows = db.execute(
-                f"SELECT {_LINE_COLUMNS} FROM {_LINES_FROM} WHERE l.id IN ({', '.join('?' * len(ids))})", ids
-            ).fetchall() if ids else []
+                for line in lines:
+                    if page is not None:
+                        key = line_key(page.sha256, line.box)
+                    else:
+                        assert line.crop is not None, "a line without a page is imported from its crop"
+                        key = line_key(hashlib.sha256(line.crop).hexdigest(), line.box)
+                    ids.append(db.execute(
+                        "INSERT INTO correction_lines (owner, dataset, page_id, line_key, box, text, original_text,"
+                        " confidence, crop, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (owner, dataset, line_key) DO UPDATE SET text = excluded.text,"
+                        " original_text = COALESCE(excluded.original_text, correction_lines.original_text),"
+                        " confidence = COALESCE(excluded.confidence, correction_lines.confidence),"
+                        " crop = COALESCE(excluded.crop, correction_lines.crop), created_at = excluded.created_at"
+                        " RETURNING id",
+                        (owner, dataset, page_id, key, json.dumps(line.box.to_list()), line.text,
+                         line.original_text, line.confidence, line.crop, now),
+                    ).fetchone()[0])
+            rows = []
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                chunk = ids[start:start + 500]
+                rows += db.execute(
+                    f"SELECT {_LINE_COLUMNS} FROM {_LINES_FROM} WHERE l.id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
         by_id = {row["id"]: _line(row) for row in rows}
         return [by_id[i] for i in ids]
 
@@ -276,3 +339,44 @@ def _line(row) -> LineRecord:
         original_text=row["original_text"], confidence=row["confidence"], has_crop=bool(row["has_crop"]),
         created_at=row["created_at"],
     )
+
+
+def cut_page(image: bytes, corrections: Sequence[Correction], *, keep: bool,
+             max_pixels: int) -> tuple[NewPage, list[NewLine]]:
+    """The page of ``image`` (its bytes) and its corrected lines, with the page as PNG and each
+    line's crop when ``keep``. Raises ImageError (unreadable image) or DatasetError (a box off the page)."""
+    pixels = load_image(image, max_pixels=max_pixels)
+    height, width = pixels.shape[:2]
+    page = NewPage(hashlib.sha256(image).hexdigest(), width, height, encode_png(pixels) if keep else None)
+    return page, cut_lines(pixels if keep else None, corrections, width, height)
+
+
+def cut_lines(pixels: np.ndarray | None, corrections: Sequence[Correction], width: int,
+              height: int) -> list[NewLine]:
+    """The corrected lines of a ``width`` x ``height`` page, each with its crop (PNG) cut from
+    ``pixels`` when given."""
+    lines = []
+    for i, c in enumerate(corrections):
+        check_inside(c.box, width, height, f"lines[{i}].box")
+        crop = None if pixels is None else encode_png(crop_box(pixels, c.box))
+        lines.append(NewLine(c.box, c.text, c.original_text, c.confidence, crop))
+    return lines
+
+
+#: A box may reach this many pixels past the page's edges (a hand-drawn box around a line at the edge).
+EDGE_TOLERANCE = 2.0
+
+
+def check_inside(box: Box, width: int, height: int, where: str) -> None:
+    """DatasetError unless ``box`` lies on the ``width`` x ``height`` page."""
+    x0, y0, x1, y1 = box.bounds
+    t = EDGE_TOLERANCE
+    if x0 < -t or y0 < -t or x1 > width + t or y1 > height + t:
+        raise DatasetError(f"{where}: the box {box.to_list()} does not lie on the {width}x{height} page")
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise DatasetError(f"could not encode a {image.shape} image as PNG")
+    return buf.tobytes()
