@@ -15,6 +15,12 @@ Resolution order (first that applies):
 Models named by the manifest have their SHA-256 checked when resolved; explicit paths do not.
 The learned detector (``"detector"``) and the character language model (``"lm"``) are optional
 manifest entries resolved the same way (``resolve_detector_model``, ``resolve_lm``).
+
+User models (fine-tuned) live in a manifest of the same form in the server's data folder
+(``<data_dir>/models``; ``crnn_ocr.server.model_registry``), read with
+``Manifest.read(dir, require_default=False)``: it may name no default, or a default listed in the
+shipped manifest. ``register_model`` adds a model file to such a manifest, ``set_default_model``
+chooses its default; both write the manifest atomically.
 """
 
 from __future__ import annotations
