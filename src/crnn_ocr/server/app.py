@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crnn_ocr.server.auth import AuthMiddleware, exposure_problem
 from crnn_ocr.server.errors import error_response, install_error_handlers
 from crnn_ocr.server.logs import RequestIdMiddleware, configure_logging
+from crnn_ocr.server.routes import corrections as correction_routes
 from crnn_ocr.server.routes import health as health_routes
 from crnn_ocr.server.routes import history as history_routes
 from crnn_ocr.server.routes import jobs as job_routes
@@ -112,7 +113,7 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for routes in (health_routes, ocr_routes, job_routes, history_routes, stream_routes):
+    for routes in (health_routes, ocr_routes, job_routes, history_routes, correction_routes, stream_routes):
         app.include_router(routes.router)
     app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)

@@ -1,5 +1,5 @@
 """The app's long-lived state: the OCR model (loaded once: ``model_registry.load_model``), the
-inference gate, the API keys and the job service.
+inference gate, the API keys, the job service and the corrections store.
 
 One ``Service`` per app, created by the lifespan and kept on ``app.state.service``. Its status
 moves ``loading`` → ``ready`` (or ``failed``); only ``ready`` serves OCR requests.
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from crnn_ocr.errors import ModelError
 from crnn_ocr.server.auth import Authenticator, KeyStore
+from crnn_ocr.server.corrections import CorrectionStore
 from crnn_ocr.server.errors import NotReadyError
 from crnn_ocr.server.inference import InferenceGate
 from crnn_ocr.server.jobs.service import JobService
@@ -41,13 +42,17 @@ class Service:
     model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
     auth: Authenticator | None = None
     models: ModelRegistry | None = None  # the default model and the manifest's others, loaded on first use
+    corrections: CorrectionStore | None = None  # corrected lines: the users' datasets
 
     @classmethod
     def create(cls, settings: ServerSettings) -> Service:
         gate = InferenceGate(settings.max_concurrency, settings.max_queue, settings.request_timeout_s)
         keys = KeyStore(settings.store_path)
         auth = Authenticator(keys, settings.rate_limit_per_minute, settings.rate_limit_burst)
-        return cls(settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth)
+        return cls(
+            settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth,
+            corrections=CorrectionStore(settings.store_path),
+        )
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
@@ -67,8 +72,9 @@ class Service:
 
     def set_ready(self, model: OCR | LoadedModel) -> None:
         """Serve ``model`` (an OCR built elsewhere, e.g. by a test, is named and hashed here)."""
-        loaded = model if isinstance(model, LoadedModel) else identify(model)
-        self.models = ModelRegistry(loaded, threads=self.settings.threads)
+        user_dir = self.settings.user_model_dir
+        loaded = model if isinstance(model, LoadedModel) else identify(model, user_dir=user_dir)
+        self.models = ModelRegistry(loaded, threads=self.settings.threads, user_dir=user_dir)
         self.model = loaded.info
         self.model_sha256 = loaded.sha256
         self.ocr = loaded.ocr
@@ -99,3 +105,5 @@ class Service:
             self.jobs.close()
         if self.auth is not None:
             self.auth.keys.close()
+        if self.corrections is not None:
+            self.corrections.close()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crnn_ocr.server.sqlite import is_postgres_url
 from crnn_ocr.urlfetch import UrlPolicy
 
 MiB = 1024 * 1024
@@ -70,6 +71,10 @@ class ServerSettings(BaseSettings):
         description="the store of jobs (embedded mode), history, cache and API keys: a SQLite file, "
         "or postgresql://user:password@host:port/dbname shared by several servers",
     )
+    data_dir: str | None = Field(
+        None, description="user data: fine-tuned models (<data_dir>/models/manifest.json) and the default model "
+        "chosen by an admin; None: the store file's folder ($XDG_DATA_HOME/crnn-ocr with a postgresql:// store)",
+    )
     broker_url: str | None = Field(
         None, description="redis://host:port/db: jobs go to Celery workers on Redis; None = embedded workers"
     )
@@ -123,7 +128,7 @@ class ServerSettings(BaseSettings):
         default_factory=list, description="origins (https://host[:port]) allowed to call the API from a browser; empty: none"
     )
 
-    @field_validator("store_path", mode="before")
+    @field_validator("store_path", "data_dir", mode="before")
     @classmethod
     def _path_as_text(cls, value: object) -> object:
         return os.fspath(value) if isinstance(value, os.PathLike) else value
@@ -135,6 +140,20 @@ class ServerSettings(BaseSettings):
         if self.broker_url is not None and urlsplit(self.broker_url).scheme not in ("redis", "rediss"):
             raise ValueError(f"broker_url must be a redis:// or rediss:// URL, not {self.broker_url!r}")
         return self
+
+    @property
+    def data_path(self) -> Path:
+        """The user data folder: ``data_dir``, else the SQLite store's folder, else the default one."""
+        if self.data_dir is not None:
+            return Path(self.data_dir)
+        if is_postgres_url(self.store_path):
+            return default_store_path().parent
+        return Path(self.store_path).parent
+
+    @property
+    def user_model_dir(self) -> Path:
+        """Where user models (fine-tuned) and their manifest live: ``<data_path>/models``."""
+        return self.data_path / "models"
 
     @property
     def redis_mode(self) -> bool:
