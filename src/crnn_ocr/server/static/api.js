@@ -205,6 +205,39 @@ export async function historyResult(id) {
   return (await getJson(`/api/v1/history/${id}`)).result;
 }
 
+// ---- corrections and datasets ------------------------------------------------------------------
+
+/** POST /api/v1/corrections: store corrected lines of one page ({dataset, image_base64 or
+ * page_sha256, keep_training_data, lines: [{box, text, original_text, confidence}]}); the answer
+ * ({dataset, page_sha256, page_image_kept, lines: [{id, text, crop_kept, heldout, ...}]}). */
+export function saveCorrections(request) {
+  return reaching(async () => {
+    const res = await postJson("/api/v1/corrections", request);
+    const body = await jsonOrNull(res);
+    if (res.status !== 201 || !body) throw answerError(res, body);
+    return body;
+  });
+}
+
+/** GET /api/v1/datasets: the caller's datasets ([{name, lines, crops, heldout, pages, updated_at}]). */
+export async function listDatasets() {
+  return (await getJson("/api/v1/datasets")).datasets;
+}
+
+/** GET /api/v1/datasets/{name}/export: the dataset as a zip of PaddleOCR labels (a Blob). */
+export function exportDataset(name) {
+  return reaching(async () => {
+    const res = await apiFetch(`/api/v1/datasets/${encodeURIComponent(name)}/export`, { cache: "no-store" });
+    if (!res.ok) throw answerError(res, await jsonOrNull(res));
+    return res.blob();
+  });
+}
+
+/** DELETE /api/v1/datasets/{name}: removes the dataset ({dataset, deleted, lines}). */
+export function deleteDataset(name) {
+  return getJson(`/api/v1/datasets/${encodeURIComponent(name)}`, { method: "DELETE" });
+}
+
 // ---- live streams -----------------------------------------------------------------------------
 
 /** A WebSocket to WS /api/v1/stream (binary messages as ArrayBuffers); the caller sends the start

@@ -5,14 +5,20 @@
 //   apikey.js    the API key (asked once)   api.js       every call to the HTTP API, its errors
 //   options.js   the options form → the API's options and the HTTP form's fields
 //   state.js     what the Read tab shows    request.js   the image + options as request bodies
+//   corrections.js  the corrections of the result shown, saved as labelled lines; the opt-in
 //   views/       one file per view: tabs, error, models, viewer, result, downloads, read (input
-//                and reading), history, batch, live
+//                and reading), edit (correct lines in place), draw (a box the detector missed),
+//                corrections (the opt-in box), datasets, history, batch, live
 
 import { forgetKey, showForgetKey } from "./apikey.js";
 import { $ } from "./dom.js";
 import { language, onLanguageChange, setLanguage, translatePage } from "./i18n.js";
 import { setupBatch } from "./views/batch.js";
+import { setupCorrections } from "./views/corrections.js";
+import { setupDatasets } from "./views/datasets.js";
 import { setupDownloads } from "./views/downloads.js";
+import { setupDraw } from "./views/draw.js";
+import { setupEdit } from "./views/edit.js";
 import { setupError } from "./views/error.js";
 import { setupHistory } from "./views/history.js";
 import { setupLive } from "./views/live.js";
@@ -36,9 +42,13 @@ setupTabs();
 setupModels();
 setupViewer();
 setupResult();
+setupEdit();
+setupDraw();
+setupCorrections();
 setupError();
 setupDownloads();
 setupRead();
 setupHistory();
 setupBatch();
 setupLive();
+setupDatasets();

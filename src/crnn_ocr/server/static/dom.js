@@ -65,3 +65,8 @@ export function blobBase64(blob) {
     reader.readAsDataURL(blob);
   });
 }
+
+/** The Blob behind an object URL this page made (URL.createObjectURL). */
+export async function objectUrlBlob(url) {
+  return (await fetch(url)).blob();
+}

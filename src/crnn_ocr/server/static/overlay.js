@@ -1,5 +1,6 @@
 // Lines drawn over an image (the viewer's #overlay, the Live tab's #live-overlay): an SVG polygon
-// per line, those read with low confidence marked.
+// per line, those read with low confidence marked (a line without a confidence, drawn by the
+// user, is not).
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -15,7 +16,7 @@ export function percent(confidence) {
 export function linePolygon(line, title) {
   const poly = document.createElementNS(SVG_NS, "polygon");
   poly.setAttribute("points", line.box.map(([x, y]) => `${x},${y}`).join(" "));
-  if (line.confidence < LOW_CONFIDENCE) poly.classList.add("low");
+  if (line.confidence !== null && line.confidence < LOW_CONFIDENCE) poly.classList.add("low");
   const tip = document.createElementNS(SVG_NS, "title");
   tip.textContent = title;
   poly.appendChild(tip);

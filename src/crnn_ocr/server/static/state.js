@@ -30,6 +30,11 @@ export function needsServerPreview() {
     || /\.tiff?$/i.test(state.fileName));
 }
 
+/** The pages of ``result``: a document's pages, or the image as one page ({width, height, lines, ...}). */
+export function pagesOf(result) {
+  return result.pages && result.pages.length ? result.pages : [{ ...result.image, lines: result.lines }];
+}
+
 /** The page of a document shown (1-based), or null for an image. */
 export function shownPage() {
   return state.result && state.result.pages ? state.result.pages[state.pageIndex].page : null;

@@ -1,16 +1,18 @@
 // The Read tab's result: the page shown (its lines listed, their boxes over the image, its fields),
-// the pages of a document one at a time, the timings, all the text to copy.
+// the pages of a document one at a time, the timings, all the text to copy. Lines are shown as
+// corrected where the user corrected them (corrections.js; editing: views/edit.js).
 
+import { shownLines } from "../corrections.js";
 import { $, copyText, el } from "../dom.js";
 import { onLanguageChange, t } from "../i18n.js";
 import { linePolygon, LOW_CONFIDENCE, percent } from "../overlay.js";
-import { needsServerPreview, state } from "../state.js";
+import { needsServerPreview, pagesOf, state } from "../state.js";
 import { clearDownloads, setDownloads } from "./downloads.js";
 import { showBlank, showImage } from "./viewer.js";
 
 /** Show ``result`` (``rtt``: its round trip, ms, or null for a result read earlier). */
 export function renderResult(result, rtt) {
-  const pages = result.pages && result.pages.length ? result.pages : [{ ...result.image, lines: result.lines }];
+  const pages = pagesOf(result);
   state.pageIndex = Math.min(Math.max(state.pageIndex, 0), pages.length - 1);
   const page = pages[state.pageIndex];
   const processed = state.pageIndex === 0 ? result.processed_image_base64 : page.processed_image_base64;
@@ -29,10 +31,11 @@ export function renderResult(result, rtt) {
   $("page-label").textContent = t("page_of", { i: page.page ?? state.pageIndex + 1, n: result.page_count ?? pages.length });
   $("prev-page").disabled = state.pageIndex === 0;
   $("next-page").disabled = state.pageIndex >= pages.length - 1;
-  renderLines(page.lines);
+  renderLines();
   renderFields(page.fields || []);
   $("all-text").value = allText(result);
   $("copy").disabled = !result.text;
+  $("draw-box").disabled = false;
   $("copy-status").textContent = "";
   setDownloads(true);
 
@@ -45,35 +48,70 @@ export function renderResult(result, rtt) {
   if (state.selected >= 0) select(state.selected);
 }
 
-// The page's lines: a box each over the image, and the list beside it; a click on either selects it.
-function renderLines(lines) {
+// The page's lines (shownLines(): as read, corrected, drawn): a box each over the image, and the
+// list beside it; a click on either selects it. Corrected lines are marked in both.
+function renderLines() {
+  const lines = shownLines();
   $("overlay").replaceChildren(...lines.map((line, i) => {
-    const poly = linePolygon(line, `${line.text} (${percent(line.confidence)})`);
+    const poly = linePolygon(line, line.added ? line.text : `${line.text} (${percent(line.confidence)})`);
     poly.dataset.index = String(i);
+    if (line.status) poly.classList.add("corrected");
     poly.addEventListener("click", () => select(i));
     return poly;
   }));
-  $("lines").replaceChildren(...lines.map((line, i) => {
-    const li = el("li");
-    li.dataset.index = String(i);
-    const low = line.confidence < LOW_CONFIDENCE;
-    if (low) li.classList.add("low");
-    const button = el("button");
-    button.type = "button";
-    const conf = el("span", "conf", percent(line.confidence));
-    conf.title = t("confidence");
-    button.append(el("span", "no", String(i + 1)), el("span", "text", line.text), conf);
-    if (low) {
-      const mark = el("span", "low-mark", "!");
-      mark.title = t("low_title");
-      button.title = t("low_title");
-      button.append(mark);
-    }
-    button.addEventListener("click", () => select(i));
-    li.appendChild(button);
-    return li;
-  }));
+  $("lines").replaceChildren(...lines.map((line, i) => lineItem(line, i)));
   $("no-lines").hidden = lines.length > 0;
+}
+
+function lineItem(line, i) {
+  const li = el("li");
+  li.dataset.index = String(i);
+  const low = line.confidence !== null && line.confidence < LOW_CONFIDENCE;
+  if (low) li.classList.add("low");
+  if (line.status) li.classList.add(line.status === "saved" ? "corrected" : line.status);
+  const button = el("button");
+  button.type = "button";
+  const conf = el("span", "conf", line.added ? t("drawn") : percent(line.confidence));
+  conf.title = line.added ? t("drawn_title") : t("confidence");
+  const text = el("span", "text", line.text);
+  if (line.status && line.read !== null && line.read !== line.text) text.title = t("was_read", { text: line.read });
+  button.append(el("span", "no", String(i + 1)), text, conf);
+  if (low && !line.status) {
+    const mark = el("span", "low-mark", "!");
+    mark.title = t("low_title");
+    button.title = t("low_title");
+    button.append(mark);
+  }
+  if (line.status) {
+    const mark = el("span", `fix-mark ${line.status}`, line.status === "saved" ? "✓" : line.status === "failed" ? "✗" : "…");
+    mark.title = t(`fix_${line.status}`);
+    button.append(mark);
+  }
+  button.addEventListener("click", () => select(i));
+  li.appendChild(button);
+  return li;
+}
+
+/** Show line ``index`` of the page shown again (its correction saved or failed), keeping its
+ * selection and focus. */
+export function refreshLine(index) {
+  const line = shownLines()[index];
+  const old = $("lines").querySelector(`li[data-index="${index}"]`);
+  if (!line || !old) return;
+  const li = lineItem(line, index);
+  li.classList.toggle("selected", old.classList.contains("selected"));
+  const focused = old.contains(document.activeElement);
+  old.replaceWith(li);
+  if (focused) li.querySelector("button").focus();
+  const poly = $("overlay").querySelector(`polygon[data-index="${index}"]`);
+  if (poly) poly.classList.toggle("corrected", Boolean(line.status));
+}
+
+/** Draw the lines of the page shown again (after a correction), keeping the selection. */
+export function refreshLines() {
+  if (!state.result) return;
+  renderLines();
+  if (state.selected >= 0) select(state.selected);
 }
 
 // The page's fields (options.fields) as a table beside the lines: name, value, the validator's verdict.
@@ -119,6 +157,7 @@ export function clearResult() {
   $("view-note").hidden = true;
   $("copy").disabled = true;
   $("copy-status").textContent = "";
+  $("draw-box").disabled = true;
 }
 
 /** Show ``result``, just read, from its first page. */
@@ -137,7 +176,8 @@ function showPage(index) {
   renderResult(state.result, state.rtt);
 }
 
-function select(index) {
+/** Highlight line ``index`` of the page shown, in the list and over the image. */
+export function select(index) {
   state.selected = index;
   document.querySelectorAll("#overlay polygon").forEach((p) => {
     p.classList.toggle("selected", Number(p.dataset.index) === index);
