@@ -358,7 +358,7 @@ def test_the_datasets_tab_lists_exports_and_deletes(server: ServerThread, page, 
     assert item.locator(".name").inner_text() == "tab-a"
     a = summary["tab-a"]
     assert item.locator(".meta").inner_text().startswith(
-        f"2 lines · {a['heldout']} held out · 2 with their image · 1 pages · "
+        f"lines: 2 · held out: {a['heldout']} · with their image: 2 · pages: 1 · "
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "datasets_tab.png"), full_page=True)
@@ -375,7 +375,7 @@ def test_the_datasets_tab_lists_exports_and_deletes(server: ServerThread, page, 
     messages: list[str] = []
     pg.once("dialog", lambda d: (messages.append(d.message), d.dismiss()))
     other.locator("button.delete").click()
-    assert messages == ["Delete the dataset “tab-b” and its 1 lines? This cannot be undone."]
+    assert messages == ["Delete the dataset “tab-b” (lines: 1)? This cannot be undone."]
     assert "tab-b" in dataset_names(server) and other.count() == 1
     pg.once("dialog", lambda d: d.accept())
     other.locator("button.delete").click()

@@ -219,23 +219,30 @@ export function saveCorrections(request) {
   });
 }
 
-/** GET /api/v1/datasets: the caller's datasets ([{name, lines, crops, heldout, pages, updated_at}]). */
+/** GET /api/v1/datasets: the caller's datasets (an admin's: everyone's) ([{name, owner, lines,
+ * crops, heldout, pages, updated_at}]). */
 export async function listDatasets() {
   return (await getJson("/api/v1/datasets")).datasets;
 }
 
-/** GET /api/v1/datasets/{name}/export: the dataset as a zip of PaddleOCR labels (a Blob). */
-export function exportDataset(name) {
+// A dataset's URL; ``owner`` (the one GET /api/v1/datasets names) lets an admin key reach another's.
+function datasetUrl(name, owner, tail = "") {
+  const query = owner ? `?${new URLSearchParams({ owner })}` : "";
+  return `/api/v1/datasets/${encodeURIComponent(name)}${tail}${query}`;
+}
+
+/** GET /api/v1/datasets/{name}/export: the dataset of ``owner`` as a zip of PaddleOCR labels (a Blob). */
+export function exportDataset(name, owner) {
   return reaching(async () => {
-    const res = await apiFetch(`/api/v1/datasets/${encodeURIComponent(name)}/export`, { cache: "no-store" });
+    const res = await apiFetch(datasetUrl(name, owner, "/export"), { cache: "no-store" });
     if (!res.ok) throw answerError(res, await jsonOrNull(res));
     return res.blob();
   });
 }
 
-/** DELETE /api/v1/datasets/{name}: removes the dataset ({dataset, deleted, lines}). */
-export function deleteDataset(name) {
-  return getJson(`/api/v1/datasets/${encodeURIComponent(name)}`, { method: "DELETE" });
+/** DELETE /api/v1/datasets/{name}: removes the dataset of ``owner`` ({dataset, deleted, lines}). */
+export function deleteDataset(name, owner) {
+  return getJson(datasetUrl(name, owner), { method: "DELETE" });
 }
 
 // ---- live streams -----------------------------------------------------------------------------

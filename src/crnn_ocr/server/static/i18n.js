@@ -197,9 +197,9 @@ export const STRINGS = {
     datasets: "Datasets: your corrected lines",
     datasets_hint: "Lines you correct in the Read tab, kept to teach the model your documents. A share of each dataset is held out to measure the result. Export gives PaddleOCR label files (a zip).",
     datasets_none: "No datasets yet: correct a line in the Read tab.",
-    dataset_counts: "{lines} lines · {heldout} held out · {crops} with their image · {pages} pages · {when}",
+    dataset_counts: "lines: {lines} · held out: {heldout} · with their image: {crops} · pages: {pages} · {when}",
     dataset_export: "Export",
-    dataset_delete_confirm: "Delete the dataset “{name}” and its {lines} lines? This cannot be undone.",
+    dataset_delete_confirm: "Delete the dataset “{name}” (lines: {lines})? This cannot be undone.",
     dataset_deleted: "Deleted the dataset “{name}”.",
   },
   zh: {
@@ -387,9 +387,9 @@ export const STRINGS = {
     datasets: "数据集：你校正过的行",
     datasets_hint: "你在“识别”页校正的行，保存下来用于让模型学习你的文档。每个数据集都会留出一部分用于评估效果。导出为 PaddleOCR 标注文件（压缩包）。",
     datasets_none: "还没有数据集：先在“识别”页校正一行。",
-    dataset_counts: "{lines} 行 · 留出 {heldout} 行 · {crops} 行有图像 · {pages} 页 · {when}",
+    dataset_counts: "行数：{lines} · 留出：{heldout} · 有图像：{crops} · 页数：{pages} · {when}",
     dataset_export: "导出",
-    dataset_delete_confirm: "删除数据集“{name}”及其 {lines} 行？此操作无法撤销。",
+    dataset_delete_confirm: "删除数据集“{name}”（共 {lines} 行）？此操作无法撤销。",
     dataset_deleted: "已删除数据集“{name}”。",
   },
 };

@@ -29,6 +29,7 @@ export async function loadDatasets() {
 function datasetItem(dataset) {
   const li = el("li");
   li.dataset.name = dataset.name;
+  li.title = dataset.owner;
   const when = new Date(dataset.updated_at * 1000).toLocaleString(locale());
   const body = el("div", "entry-body");
   body.append(el("span", "name", dataset.name), el("span", "meta", t("dataset_counts", {
@@ -36,7 +37,7 @@ function datasetItem(dataset) {
   })));
   const exportButton = el("button", "export", t("dataset_export"));
   exportButton.type = "button";
-  exportButton.addEventListener("click", () => exportOne(dataset.name));
+  exportButton.addEventListener("click", () => exportOne(dataset));
   const remove = el("button", "delete", t("delete"));
   remove.type = "button";
   remove.addEventListener("click", () => deleteOne(dataset));
@@ -44,10 +45,11 @@ function datasetItem(dataset) {
   return li;
 }
 
-async function exportOne(name) {
+async function exportOne(dataset) {
+  const name = `${dataset.name}.zip`;
   try {
-    saveFile(await exportDataset(name), `${name}.zip`);
-    $("datasets-status").textContent = t("downloaded", { name: `${name}.zip` });
+    saveFile(await exportDataset(dataset.name, dataset.owner), name);
+    $("datasets-status").textContent = t("downloaded", { name });
   } catch (e) {
     $("datasets-status").textContent = errorText(e);
   }
@@ -56,7 +58,7 @@ async function exportOne(name) {
 async function deleteOne(dataset) {
   if (!window.confirm(t("dataset_delete_confirm", { name: dataset.name, lines: dataset.lines }))) return;
   try {
-    await deleteDataset(dataset.name);
+    await deleteDataset(dataset.name, dataset.owner);
     $("datasets-status").textContent = t("dataset_deleted", { name: dataset.name });
   } catch (e) {
     $("datasets-status").textContent = errorText(e);
