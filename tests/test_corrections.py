@@ -265,7 +265,7 @@ def test_another_owners_dataset_does_not_exist(tiny_ocr, store: Path) -> None:
          "lines[0].box: the box [[0.0, 0.0], [9000.0, 0.0], [9000.0, 20.0], [0.0, 20.0]] does not lie on the"),
         ({"lines": [{"box": [[0, 0], [10, 0], [10, 0], [0, 0]], "text": "x"}]}, 400, "invalid_dataset",
          "lines[0].box: the box"),
-        ({"image_base64": b64(b"not an image")}, 400, "unsupported_image", ""),
+        ({"image_base64": b64(b"not an image")}, 400, "unsupported_image", "expected PNG, JPEG, BMP, TIFF or WebP"),
         ({"image_base64": "%%%"}, 400, "invalid_base64", "image_base64 is not valid base64"),
         ({"page_sha256": "0" * 64, "image_base64": None}, 404, "unknown_dataset", "no page 000"),
         ({"lines": []}, 422, "invalid_options", "lines"),
