@@ -113,7 +113,7 @@ class View:
 
     def tr(self, key: str, **params: object) -> str:
         """The page's own translation of ``key`` (i18n.js)."""
-        return self.pg.evaluate("([k, p]) => t(k, p)", [key, params])
+        return self.pg.evaluate("async ([k, p]) => (await import('/static/i18n.js')).t(k, p)", [key, params])
 
     def check_layout(self, name: str) -> None:
         """No sideways scrolling, no fieldset or label running out of its box, no label squeezed to
@@ -148,7 +148,8 @@ PAGE_TEXT = """() => {
   return text;
 }"""
 
-LAYOUT_PROBLEMS = """() => {
+LAYOUT_PROBLEMS = """async () => {
+  const { STRINGS, language } = await import('/static/i18n.js');
   const visible = (el) => el.offsetParent !== null && el.getClientRects().length > 0;
   const clipped = [], squeezed = [];
   for (const fs of document.querySelectorAll('fieldset')) {
@@ -175,7 +176,7 @@ LAYOUT_PROBLEMS = """() => {
     if (r.right > window.innerWidth + 0.5) clipped.push(`panel ${panel.className}`);
   }
   const keys = [...document.querySelectorAll('[data-i18n]')].map((el) => el.dataset.i18n);
-  const untranslated = [...new Set(keys)].filter((k) => !(k in I18N[state.lang]));
+  const untranslated = [...new Set(keys)].filter((k) => !(k in STRINGS[language()]));
   return {overflow: document.documentElement.scrollWidth - window.innerWidth, clipped, squeezed, untranslated};
 }"""
 

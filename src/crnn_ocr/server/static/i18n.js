@@ -1,10 +1,9 @@
-// Every string of the web page, in English and Chinese: the one place to translate. Elements carry
-// data-i18n="key" (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label; scripts
-// call t(key, params). Loaded first; app.js applies it. Another tab's script adds its strings with
-// Object.assign(I18N.en, {...}) and Object.assign(I18N.zh, {...}) before calling applyLanguage().
-"use strict";
+// Every string of the web page, in English and Chinese: the one place to translate, and the page's
+// language. Elements carry data-i18n="key" (text), data-i18n-placeholder, data-i18n-title or
+// data-i18n-aria-label (translated by translatePage); modules call t(key, params). A view whose
+// text is made by script re-renders it in onLanguageChange.
 
-const I18N = {
+export const STRINGS = {
   en: {
     title: "CRNN-OCR text recognition",
     model_loading: "Model loading…",
@@ -111,7 +110,7 @@ const I18N = {
     error_details: "Details (from the server)",
     // tabs
     tab_read: "Read", tab_batch: "Batch", tab_history: "History", tab_live: "Live",
-    // the Live tab (live.js)
+    // the Live tab (views/live.js)
     live: "Live: camera or screen",
     live_camera: "Camera", live_screen: "Share a screen or window",
     live_pause: "Pause", live_resume: "Resume", live_stop: "Stop",
@@ -338,3 +337,60 @@ const I18N = {
   },
 };
 
+const LANG_STORAGE = "crnn-ocr-lang";
+let current = pickLanguage();
+const listeners = [];
+
+function pickLanguage() {
+  const saved = localStorage.getItem(LANG_STORAGE);
+  if (saved === "en" || saved === "zh") return saved;
+  return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+/** The page's language: "en" or "zh". */
+export function language() {
+  return current;
+}
+
+/** The locale dates are written in. */
+export function locale() {
+  return current === "zh" ? "zh-CN" : "en";
+}
+
+/** The string ``key`` in the page's language (English when it has none), ``{name}`` filled from ``params``. */
+export function t(key, params = {}) {
+  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+/** Whether ``key`` is one of the page's strings. */
+export function hasText(key) {
+  return key in STRINGS.en;
+}
+
+/** Every element that names its string (data-i18n*), the document's language and title. */
+export function translatePage() {
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  document.querySelectorAll("[data-i18n-aria-label]").forEach((el) => {
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  });
+  document.title = t("title");
+}
+
+/** ``render`` runs after every change of language (in the order the views registered). */
+export function onLanguageChange(render) {
+  listeners.push(render);
+}
+
+/** Switch to ``lang`` (kept in localStorage): the page and every view re-rendered. */
+export function setLanguage(lang) {
+  current = lang;
+  localStorage.setItem(LANG_STORAGE, lang);
+  translatePage();
+  listeners.forEach((render) => render());
+}
