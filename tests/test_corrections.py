@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from render import render_page
 from tiny_model import render_code_line
 
+import crnn_ocr.server.dataset_files as dataset_files
 from crnn_ocr.cli import main
 from crnn_ocr.datasets import is_heldout, line_key, read_labels
 from crnn_ocr.metrics import levenshtein
@@ -28,7 +29,6 @@ from crnn_ocr.models import Manifest, register_model
 from crnn_ocr.server import ServerSettings, create_app
 from crnn_ocr.server.auth import KeyStore
 from crnn_ocr.server.corrections import CorrectionStore
-from crnn_ocr.server.dataset_files import export_rec
 from crnn_ocr.server.model_registry import model_choice
 from crnn_ocr.types import Box, OCROptions
 
@@ -206,7 +206,7 @@ def test_the_heldout_side_is_decided_by_the_line_and_stays(client: TestClient, s
     # the fine-tune's export writes train/ and heldout/ straight into a folder
     corrections = CorrectionStore(store)
     try:
-        summary = export_rec(corrections, "anonymous", "mine", tmp_path / "out")
+        summary = dataset_files.export_rec(corrections, "anonymous", "mine", tmp_path / "out")
     finally:
         corrections.close()
     assert (summary.train, summary.heldout, summary.without_crop) == (40 - len(heldout), len(heldout), 0)
@@ -265,7 +265,7 @@ def test_another_owners_dataset_does_not_exist(tiny_ocr, store: Path) -> None:
          "lines[0].box: the box [[0.0, 0.0], [9000.0, 0.0], [9000.0, 20.0], [0.0, 20.0]] does not lie on the"),
         ({"lines": [{"box": [[0, 0], [10, 0], [10, 0], [0, 0]], "text": "x"}]}, 400, "invalid_dataset",
          "lines[0].box: the box"),
-        ({"image_base64": b64(b"not an image")}, 400, "unsupported_image", ""),
+        ({"image_base64": b64(b"not an image")}, 400, "unsupported_image", "expected PNG, JPEG, BMP, TIFF or WebP"),
         ({"image_base64": "%%%"}, 400, "invalid_base64", "image_base64 is not valid base64"),
         ({"page_sha256": "0" * 64, "image_base64": None}, 404, "unknown_dataset", "no page 000"),
         ({"lines": []}, 422, "invalid_options", "lines"),
@@ -454,3 +454,12 @@ def test_choosing_the_default_model_needs_an_admin_key(tiny_ocr, store: Path) ->
         r = client.post("/api/v1/admin/models/default", json={"name": "x"}, headers=bearer(user))
         assert r.status_code == 403
         assert r.json()["error"]["code"] == "forbidden"
+
+
+def test_an_archive_over_the_limits_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dataset_files, "MAX_IMPORT_FILES", 2)
+    archive = zip_of({"l.tsv": b"a.png\t0123\n", "a.png": png(render_code_line("0123")), "b.png": b"x"})
+    r = client.post("/api/v1/datasets/big/import", content=archive, headers={"Content-Type": "application/zip"})
+    assert r.status_code == 413
+    assert r.json()["error"] == {"code": "dataset_too_large",
+                                 "message": "3 files to import, more than the limit of 2"}

@@ -62,7 +62,7 @@ ImportKind = Literal["auto", "rec", "det"]
 
 #: An imported archive or folder may hold at most this many files and this many bytes (uncompressed).
 MAX_IMPORT_FILES = 100_000
-MAX_IMPORT_BYTES = 2 * 1024**3
+MAX_IMPORT_BYTES = 1024**3
 DET_LABELS = "Label.txt"
 
 
