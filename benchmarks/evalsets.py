@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from crnn_ocr.metrics import ScoringMode, read_labels, read_page_set, scoring_mode_for_set
+from crnn_ocr.datasets import read_labels, read_page_set
+from crnn_ocr.metrics import ScoringMode, scoring_mode_for_set
 
 SetKind = Literal["word", "line", "page"]
 WORD_SETS = frozenset({"en_svt_test", "en_icdar13_word"})  # single words: Tesseract --psm 8

@@ -47,8 +47,8 @@ from crnn_ocr import OCR  # noqa: E402
 from crnn_ocr.detect_learned import reading_order_boxes  # noqa: E402
 from crnn_ocr.fields import INVOICE_FIELDS, RECEIPT_FIELDS, find_fields  # noqa: E402
 from crnn_ocr.layout import in_reading_order  # noqa: E402
+from crnn_ocr.datasets import PAGE_SUFFIXES  # noqa: E402
 from crnn_ocr.metrics import (  # noqa: E402
-    PAGE_SUFFIXES,
     levenshtein,
     normalize_for_scoring,
     order_free_edits,

@@ -5,8 +5,10 @@ its retries against a real HTTP server that refuses, and the request it sends (n
 from __future__ import annotations
 
 import http.server
+import io
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -235,3 +237,29 @@ def test_form_fields_name_every_option_field_of_the_http_form():
     form = OCRForm(**sent)
     assert form.decode == "greedy" and form.allowlist == "0123456789" and form.pages == "1-2"
     assert form.to_options_in().to_request().options.decode.pattern == "date"
+
+
+def test_corrections_and_datasets_round_trip(server_url: str) -> None:
+    line = png("0123ab")
+    height, width = render_code_line("0123ab").shape
+    box = [[0, 0], [width, 0], [width, height], [0, height]]
+    with OCRClient(server_url) as client:
+        added = client.correct([{"box": box, "text": "0123ab", "original_text": "0l23ab"}],
+                               image=("line.png", line), dataset="client", keep_training_data=True)
+        assert added["page_image_kept"] is True and added["lines"][0]["text"] == "0123ab"
+        again = client.correct([{"box": box, "text": "0123ac"}], page_sha256=added["page_sha256"], dataset="client")
+        assert again["lines"][0]["id"] == added["lines"][0]["id"]
+        assert [d["name"] for d in client.datasets()["datasets"]] == ["client"]
+        assert [x["text"] for x in client.dataset_lines("client")["lines"]] == ["0123ac"]
+        archive = client.export_dataset("client", kind="rec")
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            texts = [row.split("\t")[1] for side in ("train", "heldout")
+                     for row in z.read(f"rec/{side}/labels.tsv").decode().splitlines()]
+        assert texts == ["0123ac"]
+        imported = client.import_dataset("copy", ("client.zip", archive))
+        assert (imported["kind"], imported["lines"]) == ("rec", 1)
+        assert client.delete_dataset("copy") == {"dataset": "copy", "deleted": True, "lines": 1}
+        assert client.delete_correction(added["lines"][0]["id"]) == {"id": added["lines"][0]["id"], "deleted": True}
+        with pytest.raises(ClientError) as caught:
+            client.dataset_lines("client")
+        assert (caught.value.status, caught.value.code) == (404, "unknown_dataset")

@@ -20,8 +20,9 @@ from torch import nn
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.engine import EngineConfig, OnnxEngine
+from crnn_ocr.models import sha256_file
 from crnn_ocr.train_progress import PREFIX, Progress, parse_progress
-from crnn_ocr_train.checkpoint import save_checkpoint
+from crnn_ocr_train.checkpoint import load_crnn, save_checkpoint
 from crnn_ocr_train.finetune import (
     AlphaScore,
     FinetuneOptions,
@@ -204,8 +205,11 @@ def test_finetune_trains_averages_exports_and_reports_progress(tiny_run, capsys)
 
     manifest = json.loads((models / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["default"] == "earlier"  # registered, not made the default
-    assert manifest["models"]["mine_v1"]["file"] == "mine_v1.onnx"
-    assert manifest["models"]["mine_v1"]["finetune"]["alpha"] == a
+    assert manifest["models"]["mine_v1"] == {"file": "mine_v1.onnx", "sha256": sha256_file(models / "mine_v1.onnx"), "card": "mine_v1.md"}
+    card = (models / "mine_v1.md").read_text(encoding="utf-8")
+    assert card.startswith("Fine-tuned from shipped.pt on 4 labelled lines") and f"WiSE-FT α {a:.2f}" in card
+    weights, _, _ = load_crnn(models / "mine_v1.pt", torch.device("cpu"))  # what a later fine-tune starts from
+    torch.testing.assert_close(weights.classifier.weight, saved["model"]["classifier.weight"].float())
     engine = OnnxEngine(models / "mine_v1.onnx", EngineConfig(intra_op_threads=1))
     assert engine.spec.charset == Charset.default()
     assert engine.run(np.zeros((1, 1, 32, 64), np.float32)).shape == (1, 16, Charset.default().num_classes)
@@ -295,7 +299,10 @@ def _job_runs(client, labels: str, admin: dict, user: dict, data: Path) -> None:
     assert job["phase"] == "done" and job["progress"] == 1.0 and job["error"] is None
     assert job["report"]["samples"] == 24 and job["report"]["onnx"] == str(data / "models" / "mine_v1.onnx")
     manifest = json.loads((data / "models" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["models"]["mine_v1"]["file"] == "mine_v1.onnx"
+    assert manifest["models"]["mine_v1"]["file"] == "mine_v1.onnx" and "default" not in manifest
+    listed = {m["name"]: m for m in client.get("/api/v1/models", headers=user).json()["models"]}
+    assert listed["mine_v1"]["user"] and not listed["mine_v1"]["default"]  # any request may name it now
+    assert listed["mine_v1"]["card"].startswith("Fine-tuned from ")
     assert [j["id"] for j in client.get("/api/v1/admin/finetune", headers=admin).json()["jobs"]] == [job_id]
     assert client.get(f"/api/v1/admin/finetune/{job_id}", headers=user).status_code == 403
 

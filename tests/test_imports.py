@@ -9,6 +9,7 @@ package counts as importing its ``__init__``; ``from package import name`` count
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from pathlib import Path
 
@@ -190,3 +191,75 @@ def test_the_runtime_import_graph_has_no_cycle() -> None:
 def test_no_job_module_imports_an_http_route(module: str) -> None:
     routes = sorted(m for m in import_graph()[module] if m == "crnn_ocr.server.routes" or m.startswith("crnn_ocr.server.routes."))
     assert not routes, f"{module} imports HTTP route modules: {', '.join(routes)}"
+
+
+# ---- the web page's modules (server/static): one module script, imports only, a DAG -------------
+
+STATIC = SRC / "crnn_ocr" / "server" / "static"
+#: ``import { a, b } from "./x.js";``: the one import form the page uses (relative, named).
+JS_IMPORT = re.compile(r'^import\s*\{([^}]*)\}\s*from\s*"(\.{1,2}/[^"]+\.js)";', re.M)
+JS_EXPORT = re.compile(r"^export\s+(?:async\s+)?(?:function|const|let|class)\s+([\w$]+)", re.M)
+
+
+def _js_imports(path: Path) -> list[tuple[Path, list[str]]]:
+    """(imported file, names) for each import of the module at ``path``."""
+    text = path.read_text(encoding="utf-8")
+    found = [((path.parent / source).resolve(), [n.strip() for n in names.split(",") if n.strip()])
+             for names, source in JS_IMPORT.findall(text)]
+    statements = re.findall(r"^import\b", text, re.M)
+    assert len(statements) == len(found), f"{path.name}: an import the reader does not understand"
+    return found
+
+
+def web_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """The page's modules: module -> the modules it imports; and what is wrong with the imports."""
+    modules = {p.resolve(): p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*.js")}
+    exports = {p: set(JS_EXPORT.findall(p.read_text(encoding="utf-8"))) for p in modules}
+    graph: dict[str, set[str]] = {}
+    problems = []
+    for path, name in modules.items():
+        graph[name] = set()
+        for target, names in _js_imports(path):
+            if target not in modules:
+                problems.append(f"{name} imports {target.name}, which is not a module of the page")
+                continue
+            graph[name].add(modules[target])
+            problems += [f"{name} imports {n} from {modules[target]}, which does not export it"
+                         for n in names if n not in exports[target]]
+    return graph, problems
+
+
+def test_the_js_import_reader_reads_named_imports_and_refuses_others(tmp_path: Path) -> None:
+    module = tmp_path / "m.js"
+    module.write_text('import { a,\n  b } from "./x.js";\nimport { c } from "../y.js";\n', encoding="utf-8")
+    assert _js_imports(module) == [((tmp_path / "x.js").resolve(), ["a", "b"]),
+                                   ((tmp_path.parent / "y.js").resolve(), ["c"])]
+    module.write_text('import * as x from "./x.js";\n', encoding="utf-8")
+    with pytest.raises(AssertionError, match="does not understand"):
+        _js_imports(module)
+
+
+def test_the_web_page_loads_one_module_script() -> None:
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r"<script\b[^>]*>", html) == ['<script type="module" src="/static/app.js">']
+
+
+def test_the_web_page_modules_share_nothing_but_imports() -> None:
+    """Every import names a module and what it exports; the imports form a DAG from app.js that
+    reaches every module (none left over); no module shares a global."""
+    graph, problems = web_graph()
+    assert {"app.js", "i18n.js", "api.js", "options.js", "views/read.js"} <= set(graph)
+    assert problems == []
+    cycles = find_cycles(graph)
+    assert not cycles, _report(cycles)
+    reached, todo = set(), ["app.js"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += graph[module]
+    assert sorted(set(graph) - reached) == []
+    for path in STATIC.rglob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        global_set = re.search(r"\b(?:window|globalThis|self)\.[\w$]+\s*=[^=]", text)
+        assert not global_set, f"{path.name} sets a global: {global_set.group(0) if global_set else ''}"

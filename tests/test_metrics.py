@@ -11,13 +11,11 @@ import pytest
 
 from crnn_ocr.metrics import (
     EvalScore,
-    LabelFileError,
     align,
     levenshtein,
     line_recall,
     normalize_for_scoring,
     order_free_edits,
-    read_labels,
     score_pairs,
     scoring_mode_for_set,
     substring_distance,
@@ -236,38 +234,6 @@ def test_order_free_edits_never_exceed_in_order_distance(ref_lines: list[str], h
         normalize_for_scoring("\n".join(hyp_lines), "text"),
     )
     assert order_free_edits(ref_lines, hyp_lines, "text") <= in_order
-
-
-def test_read_labels_resolves_paths_against_the_tsv_folder(tmp_path: Path) -> None:
-    tsv = tmp_path / "set" / "labels.tsv"
-    tsv.parent.mkdir()
-    tsv.write_text(
-        "\ufeffimages/a.png\tHello World\n\nimages/b.png\t电话：1\tx\r\nimages/c.png\t\n", encoding="utf-8"
-    )
-    assert read_labels(tsv) == [
-        (tsv.parent.resolve() / "images/a.png", "Hello World"),
-        (tsv.parent.resolve() / "images/b.png", "电话：1\tx"),  # only the first tab splits
-        (tsv.parent.resolve() / "images/c.png", ""),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("images/a.png Hello\n", r"labels\.tsv:1: expected 'relative/path<TAB>text'"),
-        ("images/a.png\tok\n\tno path\n", r"labels\.tsv:2: empty image path"),
-    ],
-)
-def test_read_labels_rejects_malformed_lines(tmp_path: Path, content: str, message: str) -> None:
-    tsv = tmp_path / "labels.tsv"
-    tsv.write_text(content, encoding="utf-8")
-    with pytest.raises(LabelFileError, match=message):
-        read_labels(tsv)
-
-
-def test_read_labels_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        read_labels(tmp_path / "nope.tsv")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import starlette.responses
 from fastapi.testclient import TestClient
 from tiny_model import render_code_line
 
@@ -247,9 +248,10 @@ def test_info_gives_limits_and_default_options(client: TestClient) -> None:
 def external_references() -> list[str]:
     """URLs in the page's files that point off the server (the SVG namespace is a name, not a fetch)."""
     found = []
-    for path in sorted(STATIC.iterdir()):
+    for path in sorted(p for p in STATIC.rglob("*") if p.is_file()):
         text = path.read_text(encoding="utf-8").replace('"http://www.w3.org/2000/svg"', "")
-        found += [f"{path.name}: {m}" for m in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text)]
+        name = path.relative_to(STATIC).as_posix()
+        found += [f"{name}: {m}" for m in re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"')]*", text)]
     return found
 
 
@@ -260,6 +262,18 @@ def test_index_page_and_its_local_assets(client: TestClient) -> None:
         a = client.get(asset)
         assert a.status_code == 200 and kind in a.headers["content-type"], asset
     assert external_references() == []
+
+
+def test_every_page_module_is_served_as_javascript(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Browsers run a module script (and what it imports) only when served with a JavaScript type,
+    whatever the host's MIME table says (here: that every file is plain text)."""
+    monkeypatch.setattr(starlette.responses, "guess_type", lambda *_a, **_k: ("text/plain", None))
+    assert client.get("/static/app.css").headers["content-type"].startswith("text/plain")  # the table is used
+    modules = sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*.js"))
+    assert "app.js" in modules and "views/read.js" in modules
+    for module in modules:
+        r = client.get(f"/static/{module}")
+        assert r.status_code == 200 and r.headers["content-type"] == "text/javascript; charset=utf-8", module
 
 
 # ---- OCR: both endpoints -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import contextlib
 import os
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,10 @@ import uvicorn
 from jobs_support import free_port
 from tiny_model import render_code_line
 
+from crnn_ocr.client import form_fields
 from crnn_ocr.server import ServerSettings, create_app
+from crnn_ocr.server.schemas import OCRForm
+from crnn_ocr.types import DecodeOptions, DocumentOptions, OCROptions, PreprocessOptions
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -206,6 +210,48 @@ def test_upload_shows_lines_boxes_and_copies_the_text(tiny_server: ServerThread,
     assert page.inner_text("#copy") == "复制全部文字"
     assert page.inner_text("h1") == "CRNN-OCR 文字识别"
     shot(page, "chinese_ui")
+
+
+def multipart_fields(body: bytes) -> dict[str, str]:
+    """The plain fields of a multipart/form-data body (files left out)."""
+    fields = re.finditer(rb'name="(\w+)"\r\n\r\n(.*?)\r\n--', body, re.S)
+    return {m.group(1).decode(): m.group(2).decode() for m in fields}
+
+
+def test_the_page_sends_the_options_as_the_client_names_them(tiny_server: ServerThread, page) -> None:
+    """options.js and crnn_ocr.client.form_fields follow one naming rule: the form's defaults are
+    the library's defaults, and options chosen on the page reach POST /ocr as the client sends them."""
+    page.goto(tiny_server.url + "/")
+    page.wait_for_selector("#model-status[data-state=ready]")
+    # An image URL (not a file: Chromium does not report a body that carries a file); the server
+    # may not fetch it, which does not matter here.
+    page.fill("#image-url", "http://127.0.0.1:9/line.png")
+    with page.expect_request(lambda r: r.url.endswith("/ocr") and r.method == "POST") as info:
+        page.click("#url-form button[type=submit]")
+    sent = multipart_fields(info.value.post_data_buffer)
+    assert sent.pop("image_url") == "http://127.0.0.1:9/line.png"
+    assert sent.pop("return_processed_image") == "true"  # the browser has no image of its own to show
+    assert sent.keys() == form_fields().keys()
+    assert OCRForm(**sent).to_options_in() == OCRForm(**form_fields()).to_options_in()
+
+    page.uncheck("input[name=detect]")
+    page.select_option("select[name=detector]", "classical")
+    page.check("input[name=clahe]")
+    page.fill("input[name=allowlist]", "0123ab中文")
+    page.fill("input[name=pattern]", "any")
+    page.fill("input[name=pages]", "1")
+    with page.expect_request(lambda r: r.url.endswith("/ocr") and r.method == "POST") as info:
+        page.select_option("select[name=decode]", "greedy")
+    sent = multipart_fields(info.value.post_data_buffer)
+    del sent["image_url"], sent["return_processed_image"]
+    chosen = OCROptions(
+        detect=False, detector="classical", preprocess=PreprocessOptions(clahe=True),
+        decode=DecodeOptions(method="greedy", allowlist="0123ab中文", pattern="any"),
+    )
+    expected = form_fields(chosen, DocumentOptions(pages="1"))
+    assert sent.keys() == expected.keys() - {"beam_width"}  # greedy decoding has no beam width
+    assert OCRForm(**sent).to_options_in() == OCRForm(**expected).to_options_in()
+    page.wait_for_selector("#error", state="visible")  # the URL refused
 
 
 def test_detection_draws_a_box_per_line(tiny_server: ServerThread, page) -> None:

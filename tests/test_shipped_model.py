@@ -17,7 +17,8 @@ from render import FONT_EN, FONT_ZH, render_line, render_page
 
 from crnn_ocr import DecodeOptions, OCROptions
 from crnn_ocr.cli import main as cli_main
-from crnn_ocr.metrics import normalize_for_scoring, read_labels, score_pairs
+from crnn_ocr.datasets import read_labels
+from crnn_ocr.metrics import normalize_for_scoring, score_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_EVAL = ROOT.parent / "shared" / "eval"

@@ -18,7 +18,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from inputs_support import LINE_PNG, TEXT, TEXT_B, ImageServer, png, two_model_dir
 from pdfs import image_pdf
@@ -40,7 +42,7 @@ HEIGHTS = {1400: 900, 390: 844}
 KEEP_IN_CHINESE = {
     "CRNN", "OCR", "API", "PDF", "PNG", "JPEG", "BMP", "TIFF", "WebP", "JSON", "hOCR", "ALTO", "Ctrl",
     "CLAHE", "dpi", "https", "image", "png", "plate", "date", "amount", "regex", "crnn", "keys", "create",
-    "ms", "px", "KB", "MB", "English",
+    "ms", "px", "KB", "MB", "English", "PaddleOCR", "Tab", "Esc", "Shift",
 }
 
 
@@ -113,7 +115,7 @@ class View:
 
     def tr(self, key: str, **params: object) -> str:
         """The page's own translation of ``key`` (i18n.js)."""
-        return self.pg.evaluate("([k, p]) => t(k, p)", [key, params])
+        return self.pg.evaluate("async ([k, p]) => (await import('/static/i18n.js')).t(k, p)", [key, params])
 
     def check_layout(self, name: str) -> None:
         """No sideways scrolling, no fieldset or label running out of its box, no label squeezed to
@@ -139,7 +141,8 @@ class View:
 PAGE_TEXT = """() => {
   const copy = document.body.cloneNode(true);
   const user = '#lines, #all-text, #file-name, #model-status, #model-select, #model-used, #batch-table td.name,'
-    + ' #batch-table td.text .snippet, #history-list .htext, #history-list .meta, #job-list, #batch-status, #timing';
+    + ' #batch-table td.text .snippet, #history-list .htext, #history-list .meta, #job-list, #batch-status, #timing,'
+    + ' #dataset-list .name';
   copy.querySelectorAll(user + ', [hidden], script, style').forEach((el) => el.remove());
   document.body.appendChild(copy);
   copy.style.position = 'absolute';
@@ -148,7 +151,8 @@ PAGE_TEXT = """() => {
   return text;
 }"""
 
-LAYOUT_PROBLEMS = """() => {
+LAYOUT_PROBLEMS = """async () => {
+  const { STRINGS, language } = await import('/static/i18n.js');
   const visible = (el) => el.offsetParent !== null && el.getClientRects().length > 0;
   const clipped = [], squeezed = [];
   for (const fs of document.querySelectorAll('fieldset')) {
@@ -175,7 +179,7 @@ LAYOUT_PROBLEMS = """() => {
     if (r.right > window.innerWidth + 0.5) clipped.push(`panel ${panel.className}`);
   }
   const keys = [...document.querySelectorAll('[data-i18n]')].map((el) => el.dataset.i18n);
-  const untranslated = [...new Set(keys)].filter((k) => !(k in I18N[state.lang]));
+  const untranslated = [...new Set(keys)].filter((k) => !(k in STRINGS[language()]));
   return {overflow: document.documentElement.scrollWidth - window.innerWidth, clipped, squeezed, untranslated};
 }"""
 
@@ -427,15 +431,21 @@ def test_earlier_jobs_are_listed_with_their_state_and_can_be_cancelled(view: Vie
 def test_every_tab_holds_at_360_px(browser, site: ServerThread, lang: str) -> None:
     """The narrowest width the page is made for: every tab, with content, in both languages."""
     HEIGHTS.setdefault(360, 740)
+    height, width = cv2.imdecode(np.frombuffer(LINE_PNG, np.uint8), cv2.IMREAD_GRAYSCALE).shape
+    correction = {"dataset": f"narrow-{lang}", "image_base64": base64.b64encode(LINE_PNG).decode(),
+                  "lines": [{"box": [[0, 0], [width, 0], [width, height], [0, height]], "text": TEXT}]}
+    assert httpx.post(f"{site.url}/api/v1/corrections", json=correction, timeout=30).status_code == 201
     v = View(browser, 360, lang)
     try:
         pg = v.open(site)
         pg.uncheck("input[name=detect]")
         read_line(pg, TEXT)
         v.check_layout("narrowest-read")
-        for tab in ("batch", "history"):
+        for tab in ("batch", "history", "datasets"):
             pg.click(f"#tabs [data-tab={tab}]")
             pg.wait_for_selector(f"#{tab}:not([hidden])")
+            if tab == "datasets":
+                pg.wait_for_selector(f"#dataset-list li[data-name='narrow-{lang}']")
             v.check_layout(f"narrowest-{tab}")
     finally:
         v.close()

@@ -89,6 +89,11 @@ def test_the_wheel_carries_the_models_and_only_runtime_requirements(installed) -
     for entry in SHIPPED["models"].values():
         assert f"crnn_ocr/shipped/{entry['file']}" in names
     assert "crnn_ocr/shipped/manifest.json" in names
+    page = REPO / "src" / "crnn_ocr" / "server" / "static"
+    page_files = {f"crnn_ocr/server/static/{p.relative_to(page).as_posix()}" for p in page.rglob("*")
+                  if p.is_file()}
+    assert "crnn_ocr/server/static/views/read.js" in page_files  # the web page, views/ too
+    assert page_files - names == set()
     required = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not any(heavy in line for line in required for heavy in ("torch", "celery", "fastapi", "playwright"))
     assert {"serve", "jobs", "train", "bench"} <= {line.split(":", 1)[1].strip() for line in metadata.splitlines()

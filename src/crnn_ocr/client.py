@@ -10,6 +10,9 @@ with OCRClient("http://127.0.0.1:8000", api_key=None) as client:
     job = client.submit(["a.png", "b.pdf"], OCROptions(decode=DecodeOptions(method="greedy")))
     done = client.wait(job["id"], progress=lambda j: print(j["done"], "/", j["total"]))
     hits = client.history(q="发票")
+    client.correct([{"box": [[0, 0], [300, 0], [300, 32], [0, 32]], "text": "Total 9.50"}],
+                   image="scan.png", dataset="invoices", keep_training_data=True)
+    labels_zip = client.export_dataset("invoices")                # PaddleOCR label files
 ```
 
 Files go up as ``multipart/form-data`` (``POST /ocr``, ``POST /api/v1/jobs``): the bytes as
@@ -29,6 +32,7 @@ No proxy is taken from the environment unless ``trust_env=True``.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import os
@@ -299,6 +303,50 @@ class OCRClient:
     def purge(self, owner: str | None = None) -> dict:
         """Admin: remove every job and history entry (or one key's)."""
         return self._json("POST", "/api/v1/admin/purge", params={"owner": owner} if owner else None)
+
+    # ---- corrections and datasets (README "Teach it your documents") ---------------------------
+
+    def correct(
+        self, lines: Sequence[dict], *, image: Source | None = None, page_sha256: str | None = None,
+        dataset: str = "default", keep_training_data: bool = False,
+    ) -> dict:
+        """Store corrected ``lines`` (``{"box": [[x, y] * 4], "text": ..., "original_text"?,
+        "confidence"?}``) of a page: ``image`` (a path or (name, bytes)) the first time, then the
+        ``page_sha256`` the answer gave. ``keep_training_data``: the opt-in to keeping the page
+        image and the line crops. Repeating it stores the same lines again (by their keys)."""
+        body: dict[str, Any] = {"dataset": dataset, "keep_training_data": keep_training_data, "lines": list(lines)}
+        if image is not None:
+            body["image_base64"] = base64.b64encode(_file(image)[1]).decode("ascii")
+        if page_sha256 is not None:
+            body["page_sha256"] = page_sha256
+        return self._json("POST", "/api/v1/corrections", json=body, ok=(201,))
+
+    def datasets(self) -> dict:
+        return self._json("GET", "/api/v1/datasets")
+
+    def dataset_lines(self, dataset: str, page: int = 1, page_size: int = 50) -> dict:
+        return self._json("GET", f"/api/v1/datasets/{dataset}/lines", params={"page": page, "page_size": page_size})
+
+    def export_dataset(self, dataset: str, kind: Literal["all", "rec", "det"] = "all") -> bytes:
+        """The dataset as a zip of PaddleOCR label files (recognition labels, PPOCRLabel Label.txt)."""
+        return self._call("GET", f"/api/v1/datasets/{dataset}/export", params={"kind": kind}).content
+
+    def import_dataset(self, dataset: str, archive: Source, kind: Literal["auto", "rec", "det"] = "auto") -> dict:
+        """Add the labelled lines of a zip (a path or (name, bytes)) to ``dataset``."""
+        return self._json(
+            "POST", f"/api/v1/datasets/{dataset}/import", content=_file(archive)[1], params={"kind": kind},
+            headers={"Content-Type": "application/zip"}, ok=(201,),
+        )
+
+    def delete_correction(self, line_id: int) -> dict:
+        return self._json("DELETE", f"/api/v1/corrections/{line_id}")
+
+    def delete_dataset(self, dataset: str) -> dict:
+        return self._json("DELETE", f"/api/v1/datasets/{dataset}")
+
+    def set_default_model(self, name: str) -> dict:
+        """Admin: the model the server starts with from its next start."""
+        return self._json("POST", "/api/v1/admin/models/default", json={"name": name})
 
     # ---- plumbing ------------------------------------------------------------------------------
 

@@ -102,6 +102,32 @@ class UrlFetchError(ImageError):
     code = "url_fetch_failed"
 
 
+class DatasetError(OCRError):
+    """A labelled-line set that cannot be read or stored: a malformed label file, a missing or
+    unreadable line image, a bad dataset name, box or text."""
+
+    code = "invalid_dataset"
+
+
+class LabelFileError(DatasetError, ValueError):
+    """A label file that does not follow its format (``relative/path<TAB>text``, or PPOCRLabel's
+    ``path<TAB>[{"transcription": ..., "points": ...}]``)."""
+
+    code = "invalid_labels"
+
+
+class UnknownDatasetError(DatasetError):
+    """A dataset (or a line or page of one) that the caller has not stored."""
+
+    code = "unknown_dataset"
+
+
+class DatasetTooLargeError(DatasetError):
+    """An imported archive with more files or more uncompressed bytes than the configured limits."""
+
+    code = "dataset_too_large"
+
+
 _OBJECT_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
 
 

@@ -1,4 +1,4 @@
-"""Scoring OCR output against labels: edit distance, text normalisation, CER/NED, label files.
+"""Scoring OCR output against labels: edit distance, text normalisation, CER/NED (label files: ``crnn_ocr.datasets``).
 
 Scoring convention (``/work/shared/eval/README.md``): NFKC, case-folded, whitespace removed; the
 equivalent CJK/ASCII punctuation (。. 、, “" ‘') unified; for scene-word sets and licence plates only
@@ -12,7 +12,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,10 +23,6 @@ ALNUM_SETS = frozenset({"zh_license_plates", "en_svt_test", "en_icdar13_word", "
 
 # Applied after NFKC, which already maps the full-width forms (，：；！？（）) to ASCII.
 _PUNCTUATION = str.maketrans({"。": ".", "、": ",", "“": '"', "”": '"', "‘": "'", "’": "'"})
-
-
-class LabelFileError(ValueError):
-    """A labels.tsv file that does not follow ``relative/path<TAB>text``."""
 
 
 # ---- edit distance ---------------------------------------------------------------------------
@@ -258,54 +253,3 @@ def line_recall(
     hyp_text = LINE_BREAK.join(normalize_for_scoring(line, mode) for line in hyp_lines)
     found = sum(substring_distance(r, hyp_text) < max_cer * len(r) for r in refs)
     return found, len(refs)
-
-
-# ---- label files -----------------------------------------------------------------------------
-
-
-def _parse_label_line(line: str, where: str, folder: Path) -> tuple[Path, str]:
-    relative, tab, text = line.partition("\t")
-    if not tab:
-        raise LabelFileError(f"{where}: expected 'relative/path<TAB>text', found no tab in {line!r}")
-    if not relative.strip():
-        raise LabelFileError(f"{where}: empty image path in {line!r}")
-    return folder / relative, text
-
-
-def read_labels(tsv_path: str | Path) -> list[tuple[Path, str]]:
-    """Read ``relative/path<TAB>text`` lines (UTF-8); paths are resolved against the tsv's folder.
-
-    Blank lines are skipped; the text keeps everything after the first tab (minus the line end).
-    Raises FileNotFoundError if the file is missing and LabelFileError for a malformed line.
-    """
-    tsv_path = Path(tsv_path)
-    folder = tsv_path.resolve().parent
-    pairs = []
-    with tsv_path.open(encoding="utf-8-sig", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if line.strip():
-                pairs.append(_parse_label_line(line, f"{tsv_path}:{number}", folder))
-    return pairs
-
-
-PAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def read_page_text(txt_path: Path) -> str:
-    """A page's ground truth: its non-blank lines, right-stripped, joined by "\\n"."""
-    lines = txt_path.read_text(encoding="utf-8-sig").splitlines()
-    return "\n".join(line.rstrip() for line in lines if line.strip())
-
-
-def read_page_set(folder: str | Path) -> list[tuple[Path, str]]:
-    """``folder/pages/NAME.png`` (or .jpg) with its ``NAME.txt`` ground truth, by name.
-    FileNotFoundError for a page without one."""
-    pages = Path(folder) / "pages"
-    pairs = []
-    for image in sorted(p for p in pages.iterdir() if p.suffix.lower() in PAGE_SUFFIXES):
-        txt = image.with_suffix(".txt")
-        if not txt.is_file():
-            raise FileNotFoundError(f"page {image} has no ground truth {txt.name}")
-        pairs.append((image, read_page_text(txt)))
-    return pairs

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from crnn_ocr.metrics import EvalScore, read_labels, read_page_set, score_pairs, scoring_mode_for_set
+from crnn_ocr.datasets import read_labels, read_page_set
+from crnn_ocr.metrics import EvalScore, score_pairs, scoring_mode_for_set
 from crnn_ocr.pipeline import OCR, OCRConfig, load_ocr
 from crnn_ocr.types import DecodeOptions, OCROptions
 

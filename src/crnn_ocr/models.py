@@ -15,6 +15,12 @@ Resolution order (first that applies):
 Models named by the manifest have their SHA-256 checked when resolved; explicit paths do not.
 The learned detector (``"detector"``) and the character language model (``"lm"``) are optional
 manifest entries resolved the same way (``resolve_detector_model``, ``resolve_lm``).
+
+User models (fine-tuned) live in a manifest of the same form in the server's data folder
+(``<data_dir>/models``; ``crnn_ocr.server.model_registry``), read with
+``Manifest.read(dir, require_default=False)``: it may name no default, or a default listed in the
+shipped manifest. ``register_model`` adds a model file to such a manifest, ``set_default_model``
+chooses its default; both write the manifest atomically.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import hashlib
 import importlib.resources
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,11 +78,13 @@ class ManifestEntry:
 @dataclass(frozen=True)
 class Manifest:
     path: Path
-    default: str
+    default: str | None  # None only in a manifest read with require_default=False
     models: dict[str, ManifestEntry]
 
     @classmethod
-    def read(cls, model_dir: Path) -> Manifest:
+    def read(cls, model_dir: Path, *, require_default: bool = True) -> Manifest:
+        """The manifest of ``model_dir``. ``require_default=False``: a user manifest (in the data
+        folder), which may name no default, or a default listed in another manifest."""
         path = model_dir / MANIFEST_NAME
         if not path.is_file():
             raise ModelError(
@@ -85,17 +95,71 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
             models = {
                 name: ManifestEntry(name, model_dir / entry["file"], str(entry["sha256"]).lower())
-                for name, entry in data["models"].items()
+                for name, entry in data.get("models", {}).items()
             }
-            default = str(data["default"])
+            default = str(data["default"]) if require_default or data.get("default") is not None else None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(
                 f"{path}: malformed manifest ({exc!r}); expected "
                 '{"default": NAME, "models": {NAME: {"file": ..., "sha256": ...}}}'
             ) from exc
-        if default not in models:
+        if require_default and default not in models:
             raise ModelError(f"{path}: default model {default!r} is not listed under 'models'")
         return cls(path, default, models)
+
+
+def _read_raw(model_dir: Path) -> dict:
+    """A manifest's JSON as it is (cards, detector, lm kept), or an empty one."""
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        return {"models": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.setdefault("models", {}), dict):
+        raise ModelError(f"{path}: malformed manifest (expected an object with 'models')")
+    return data
+
+
+def _write_raw(model_dir: Path, data: dict) -> Path:
+    """Write a manifest atomically (a reader never sees half of it)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    path = model_dir / MANIFEST_NAME
+    tmp = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def set_default_model(model_dir: Path, name: str | None) -> Path:
+    """Make ``name`` the default of the manifest in ``model_dir`` (created when missing; None:
+    no default). The caller checks that ``name`` names a model. Returns the manifest's path."""
+    data = _read_raw(model_dir)
+    if name is None:
+        data.pop("default", None)
+    else:
+        data["default"] = name
+    return _write_raw(model_dir, data)
+
+
+def register_model(model_dir: Path, name: str, onnx: Path, *, card: str | None = None) -> ManifestEntry:
+    """List the model file ``onnx`` as ``name`` in the manifest of ``model_dir`` (created when
+    missing), copying it there as ``<name>.onnx`` when it lies elsewhere; its SHA-256 is recorded.
+    ``card``: a model card file beside it. Replaces an entry of the same name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        raise ModelError(f"invalid model name {name!r}: use letters, digits, '.', '_' or '-'")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    target = model_dir / f"{name}.onnx"
+    if Path(onnx).resolve() != target.resolve():
+        shutil.copyfile(onnx, target)
+    entry = {"file": target.name, "sha256": sha256_file(target)}
+    if card is not None:
+        entry["card"] = card
+    data = _read_raw(model_dir)
+    data["models"][name] = entry
+    _write_raw(model_dir, data)
+    return ManifestEntry(name, target, entry["sha256"])
 
 
 @dataclass(frozen=True)

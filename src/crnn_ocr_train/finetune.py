@@ -15,8 +15,8 @@
                the largest α whose synthetic dev CER stays within ``forget_cap`` (relative) of the
                base's; of the α scored, the one with the lowest held-out CER within the cap is
                kept (α = 0, the base model, when none is)
-    export     with ``--export-name``: ONNX + parity check into ``--models-dir`` and an entry in
-               its manifest.json (not the default)
+    export     with ``--export-name``: ONNX + parity check, the weights and a model card into
+               ``--models-dir``, and an entry in its manifest.json (not the default)
 
 The run folder gets best.pt, last.pt, log.csv, curves.png, ``finetuned.pt`` (the averaged model,
 fp16, ready for ``--init`` or ``crnn-ocr-export``) and ``finetune.json`` (the report below).
@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from crnn_ocr.charset import Charset
+from crnn_ocr.models import register_model
 from crnn_ocr.train_progress import Phase, Progress
 
 from .checkpoint import lineage, load_crnn, read_checkpoint, save_checkpoint
@@ -47,7 +48,6 @@ from .data import Batch, LabelledLines, SynthConfig, write_dataset
 from .export import export_onnx, parity
 from .loop import Limits, ParamGroup, StepLoss, Validation, initial_state, run_loop, setup_torch
 from .model import CRNN
-from .onnx_export import write_manifest
 from .rec_task import RecognizerTask, evaluate, labelled_batches, synth_batches, synth_config
 from .textgen import TextMix
 
@@ -433,16 +433,34 @@ def choose_average(
 
 
 def export_finetuned(model: CRNN, charset: Charset, state: dict, options: FinetuneOptions, result: dict) -> Path:
-    """``<models_dir>/<export_name>.onnx`` (parity-checked) and its manifest entry (not the default)."""
+    """``<models_dir>/<export_name>.onnx`` (parity-checked), its weights ``.pt`` beside it (what a
+    later fine-tune starts from), a model card with the fine-tune's report, and its entry in that
+    folder's manifest (``crnn_ocr.models.register_model``: listed, not made the default)."""
     assert options.export_name and options.models_dir
-    out = options.models_dir / f"{options.export_name}.onnx"
+    name, folder = options.export_name, options.models_dir
+    out = folder / f"{name}.onnx"
     totals = lineage(state)
     extra = {"samples_seen": str(totals["samples"]), "train_steps": str(totals["steps"]), "train_wall_s": f"{totals['wall_s']:.0f}"}
-    export_onnx(model, charset, out, options.export_name, "finetune", extra)
+    export_onnx(model, charset, out, name, "finetune", extra)
     diff = parity(model, out)
     if diff > 1e-4:
         raise RuntimeError(f"parity check of {out} failed: {diff:.2e} > 1e-4")
-    entry = {"finetune": {"init": result["init"], "alpha": result["alpha"], "base": result["base"], "finetuned": result["finetuned"]}}
-    write_manifest(options.models_dir, options.export_name, out, extra=entry)
-    print(f"exported {out}; listed in {options.models_dir / 'manifest.json'}", file=sys.stderr)
+    save_checkpoint(folder / f"{name}.pt", model, None, state, charset, half=True)
+    card = folder / f"{name}.md"
+    card.write_text(model_card(name, result), encoding="utf-8")
+    register_model(folder, name, out, card=card.name)
+    print(f"exported {out}; listed in {folder / 'manifest.json'}", file=sys.stderr)
     return out
+
+
+def model_card(name: str, result: dict) -> str:
+    """The fine-tuned model's card: its first paragraph is what ``GET /api/v1/models`` shows."""
+    base, tuned, lines = result["base"], result["finetuned"], result["lines"]
+    return (
+        f"Fine-tuned from {Path(result['init']).name} on {lines['train']} labelled lines "
+        f"({result['train_labels']}): CER on {lines['heldout']} held-out lines "
+        f"{100 * base['heldout_cer']:.2f} % → {100 * tuned['heldout_cer']:.2f} %, on {lines['synthetic_dev']} synthetic "
+        f"document lines {100 * base['dev_cer']:.2f} % → {100 * tuned['dev_cer']:.2f} % (greedy decoding; WiSE-FT α "
+        f"{result['alpha']:.2f}, {result['steps']} steps, {result['train_minutes']:.1f} min).\n\n"
+        f"```json\n{json.dumps(result, indent=2, ensure_ascii=False)}\n```\n"
+    )

@@ -73,19 +73,15 @@ def max_abs_diff(
     return worst
 
 
-def write_manifest(
-    models_dir: Path, name: str, onnx_file: Path, extra: dict | None = None, role: str | None = None, make_default: bool = False,
-) -> Path:
+def write_manifest(models_dir: Path, name: str, onnx_file: Path, extra: dict | None = None, role: str | None = None) -> Path:
     """Record ``onnx_file`` (and its SHA-256) as model ``name`` in ``models_dir``'s manifest.json; the
-    first model recorded becomes the default, a later one only with ``make_default``. ``role``
-    (``"detector"``): the manifest key that names the model for that role. Returns the manifest's path."""
+    first model recorded becomes the default. ``role`` (``"detector"``): the manifest key that
+    names the model for that role. Returns the manifest's path."""
     path = models_dir / MANIFEST_NAME
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"default": name, "models": {}}
     # a re-export keeps what else the entry records (its model card, ...)
     kept = {k: v for k, v in manifest["models"].get(name, {}).items() if k not in ("file", "sha256")}
     manifest["models"][name] = {**kept, "file": onnx_file.name, "sha256": sha256_file(onnx_file), **(extra or {})}
-    if make_default:
-        manifest["default"] = name
     manifest.setdefault("default", name)
     if role is not None:
         manifest[role] = name

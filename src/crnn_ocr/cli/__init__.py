@@ -1,5 +1,6 @@
 """The ``crnn-ocr`` command: ``read`` images and PDFs, ``eval`` on a labelled line set, ``submit``
-to a running server, ``stream`` a video, and ``serve`` / ``worker`` / ``keys`` (the web service's).
+to a running server, ``stream`` a video, and ``serve`` / ``worker`` / ``keys`` / ``dataset`` (the web
+service's).
 
 Exit status: 0 all went well; 1 some input (or the model) failed, the rest were still processed;
 2 usage error (bad arguments or options).
@@ -11,7 +12,7 @@ The rooms, each command's data flowing downwards:
     eval       ``eval``: labelled lines -> OCR -> scores             (``crnn_ocr.metrics``)
     submit     ``submit``: inputs and URLs -> a server's job API     (``crnn_ocr.client``)
     stream     ``stream``: video frames -> new lines                 (``crnn_ocr.stream``)
-    serve      ``serve``, ``worker``, ``keys``: delegated to ``crnn_ocr.server.cli``, loaded lazily
+    serve      ``serve``, ``worker``, ``keys``, ``dataset``: delegated to the server package, loaded lazily
     ------------------------------------------------------------------------------------------
     inputs     path arguments -> ``InputItem`` (files, folders, globs), http(s) URLs set apart
     options    the flags of OCROptions / DecodeOptions / PreprocessOptions / DocumentOptions, and

@@ -37,7 +37,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from crnn_ocr.metrics import LabelFileError, read_labels, score_pairs, scoring_mode_for_set
+    from crnn_ocr.datasets import read_labels
+    from crnn_ocr.errors import LabelFileError
+    from crnn_ocr.metrics import score_pairs, scoring_mode_for_set
 
     try:
         pairs = read_labels(args.labels)

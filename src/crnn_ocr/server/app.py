@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -27,11 +28,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crnn_ocr.server.auth import AuthMiddleware, exposure_problem
 from crnn_ocr.server.errors import error_response, install_error_handlers
 from crnn_ocr.server.logs import RequestIdMiddleware, configure_logging
+from crnn_ocr.server.routes import corrections as correction_routes
 from crnn_ocr.server.routes import finetune as finetune_routes
 from crnn_ocr.server.routes import health as health_routes
 from crnn_ocr.server.routes import history as history_routes
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from crnn_ocr.pipeline import OCR
 
 STATIC_DIR = Path(__file__).parent / "static"
+JAVASCRIPT = "text/javascript; charset=utf-8"
 
 log = logging.getLogger("crnn_ocr.server")
 
@@ -110,9 +114,9 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for routes in (health_routes, ocr_routes, job_routes, history_routes, finetune_routes, stream_routes):
+    for routes in (health_routes, ocr_routes, job_routes, history_routes, correction_routes, finetune_routes, stream_routes):
         app.include_router(routes.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", PageFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
 
     @app.get("/", include_in_schema=False)
@@ -124,6 +128,21 @@ def create_app(settings: ServerSettings | None = None, ocr: OCR | None = None) -
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     return app
+
+
+class PageFiles(StaticFiles):
+    """The web page's files (``static/``). Its scripts are ES modules, which browsers run only when
+    served with a JavaScript type: that type is set here, not taken from the host's MIME table
+    (which may lack ``.js`` or map it to ``text/plain``)."""
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if str(full_path).endswith(".js") and "content-type" in response.headers:  # not a 304
+            response.headers["content-type"] = JAVASCRIPT
+        return response
 
 
 def _add_docs(app: FastAPI) -> None:

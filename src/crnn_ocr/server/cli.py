@@ -18,7 +18,7 @@ from crnn_ocr.server.settings import ServerSettings
 _FLAGS = (
     "host", "port", "workers", "model_path", "det_model_path", "threads", "max_bytes", "max_job_bytes", "max_pixels", "max_pages",
     "max_concurrency", "max_queue", "request_timeout_s", "shutdown_timeout_s", "log_level", "log_format",
-    "broker_url", "store_path", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
+    "broker_url", "store_path", "data_dir", "job_workers", "job_lease_s", "job_max_attempts", "broker_visibility_timeout_s", "result_ttl_s",
     "history_ttl_s", "history", "cache", "webhook_allowed_hosts", "purge_interval_s",
     "insecure_open", "rate_limit_per_minute", "rate_limit_burst", "max_jobs_per_key", "cors_origins",
     "url_input", "url_allowed_hosts", "url_timeout_s",
@@ -54,6 +54,9 @@ def _add_job_arguments(p: argparse.ArgumentParser, server: bool) -> None:
                    help="do not record recognitions (turns the cache off too)")
     g.add_argument("--webhook-allow", dest="webhook_allowed_hosts", type=_hosts, metavar="HOST[,HOST...]",
                    help="hosts job webhooks may call (default: none, webhooks off)")
+    g.add_argument("--data-dir", dest="data_dir", metavar="DIR",
+                   help="user data: fine-tuned models and the chosen default model, in DIR/models "
+                   "(default: the store file's folder)")
     g.add_argument("--env-file", metavar="FILE", help="read CRNN_OCR_* settings from this file (flags win)")
     if server:
         u = p.add_argument_group("image URLs")

@@ -18,12 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from crnn_ocr.errors import (
+    DatasetError,
+    DatasetTooLargeError,
     EncryptedDocumentError,
     ImageError,
     ImageTooLargeError,
     ModelError,
     OCRError,
     OptionsError,
+    UnknownDatasetError,
 )
 
 log = logging.getLogger("crnn_ocr.server")
@@ -103,6 +106,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncryptedDocumentError: 422,  # a well-formed PDF that cannot be opened without its password
     OptionsError: 422,
     ModelError: 503,
+    DatasetError: 400,  # a bad label file, dataset name, box or text
+    UnknownDatasetError: 404,
+    DatasetTooLargeError: 413,
     ServiceError: 500,
     NotReadyError: 503,
     OverloadedError: 503,

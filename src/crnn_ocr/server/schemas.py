@@ -273,6 +273,7 @@ class ModelOut(BaseModel):
     default: bool = Field(description="read with when options.model is not given")
     loaded: bool = Field(description="loaded already (else loaded on first use, then kept)")
     card: str | None = Field(None, description="the first paragraph of its model card")
+    user: bool = Field(False, description="a user model (fine-tuned), listed in the data folder's manifest")
 
 
 class ModelListResponse(BaseModel):

@@ -1,5 +1,5 @@
 """The app's long-lived state: the OCR model (loaded once: ``model_registry.load_model``), the
-inference gate, the API keys, the job service and the fine-tune jobs.
+inference gate, the API keys, the job service, the corrections store and the fine-tune jobs.
 
 One ``Service`` per app, created by the lifespan and kept on ``app.state.service``. Its status
 moves ``loading`` → ``ready`` (or ``failed``); only ``ready`` serves OCR requests.
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from crnn_ocr.errors import ModelError
 from crnn_ocr.models import resolve_model
 from crnn_ocr.server.auth import Authenticator, KeyStore
+from crnn_ocr.server.corrections import CorrectionStore
 from crnn_ocr.server.errors import InternalError, NotReadyError
 from crnn_ocr.server.finetune_jobs import FinetuneJobs, default_init
 from crnn_ocr.server.inference import InferenceGate
@@ -44,6 +45,7 @@ class Service:
     model_sha256: str | None = None  # part of the cache key: a new model never answers from old results
     auth: Authenticator | None = None
     models: ModelRegistry | None = None  # the default model and the manifest's others, loaded on first use
+    corrections: CorrectionStore | None = None  # corrected lines: the users' datasets
     finetunes: FinetuneJobs | None = None
 
     @classmethod
@@ -55,7 +57,10 @@ class Service:
             settings.store_path, settings.user_model_dir, settings.data_path / "finetune_runs", _training_weights(settings),
             settings.finetune_args,
         )
-        return cls(settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth, finetunes=finetunes)
+        return cls(
+            settings=settings, gate=gate, jobs=JobService.create(settings), auth=auth,
+            corrections=CorrectionStore(settings.store_path), finetunes=finetunes,
+        )
 
     def load(self) -> None:
         """Build the OCR model (blocking; call it off the event loop). Failures are kept, not raised."""
@@ -75,8 +80,9 @@ class Service:
 
     def set_ready(self, model: OCR | LoadedModel) -> None:
         """Serve ``model`` (an OCR built elsewhere, e.g. by a test, is named and hashed here)."""
-        loaded = model if isinstance(model, LoadedModel) else identify(model)
-        self.models = ModelRegistry(loaded, threads=self.settings.threads)
+        user_dir = self.settings.user_model_dir
+        loaded = model if isinstance(model, LoadedModel) else identify(model, user_dir=user_dir)
+        self.models = ModelRegistry(loaded, threads=self.settings.threads, user_dir=user_dir)
         self.model = loaded.info
         self.model_sha256 = loaded.sha256
         self.ocr = loaded.ocr
@@ -114,6 +120,8 @@ class Service:
             self.jobs.close()
         if self.auth is not None:
             self.auth.keys.close()
+        if self.corrections is not None:
+            self.corrections.close()
 
 
 def _training_weights(settings: ServerSettings) -> Path | None:

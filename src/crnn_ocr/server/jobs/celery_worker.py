@@ -40,7 +40,9 @@ class WorkerContext:
     def models(self) -> ModelRegistry:
         with self._lock:
             if self._models is None:
-                self._models = ModelRegistry(load_model(self.settings), threads=self.settings.threads)
+                self._models = ModelRegistry(
+                    load_model(self.settings), threads=self.settings.threads, user_dir=self.settings.user_model_dir
+                )
                 log.info("worker %s loaded model %s", worker_name(), self._models.default.name)
             return self._models
 

@@ -6,6 +6,8 @@
   ``/api/v1/preprocess``, ``/api/v1/models``; they read through ``crnn_ocr.server.reading``;
 - ``jobs``: ``/api/v1/jobs`` (submit, list, follow, cancel, delete) over ``crnn_ocr.server.jobs``;
 - ``history``: ``/api/v1/history`` and the admin purge;
+- ``corrections``: ``/api/v1/corrections``, ``/api/v1/datasets`` (export, import) and the admin's
+  choice of the default model;
 - ``finetune``: ``/api/v1/admin/finetune``, fine-tune jobs (``crnn_ocr.server.finetune_jobs``);
 - ``stream``: ``WS /api/v1/stream``, live OCR of video frames (``crnn_ocr.stream``).
 

@@ -1,10 +1,9 @@
-// Every string of the web page, in English and Chinese: the one place to translate. Elements carry
-// data-i18n="key" (text), data-i18n-placeholder, data-i18n-title or data-i18n-aria-label; scripts
-// call t(key, params). Loaded first; app.js applies it. Another tab's script adds its strings with
-// Object.assign(I18N.en, {...}) and Object.assign(I18N.zh, {...}) before calling applyLanguage().
-"use strict";
+// Every string of the web page, in English and Chinese: the one place to translate, and the page's
+// language. Elements carry data-i18n="key" (text), data-i18n-placeholder, data-i18n-title or
+// data-i18n-aria-label (translated by translatePage); modules call t(key, params). A view whose
+// text is made by script re-renders it in onLanguageChange.
 
-const I18N = {
+export const STRINGS = {
   en: {
     title: "CRNN-OCR text recognition",
     model_loading: "Model loading…",
@@ -111,7 +110,7 @@ const I18N = {
     error_details: "Details (from the server)",
     // tabs
     tab_read: "Read", tab_batch: "Batch", tab_history: "History", tab_live: "Live",
-    // the Live tab (live.js)
+    // the Live tab (views/live.js)
     live: "Live: camera or screen",
     live_camera: "Camera", live_screen: "Share a screen or window",
     live_pause: "Pause", live_resume: "Resume", live_stop: "Stop",
@@ -173,6 +172,35 @@ const I18N = {
     err_forbidden: "This needs an administrator key.",
     err_unauthorized: "An API key is needed.",
     err_worker_lost: "The worker reading this file stopped.",
+    // correcting lines (views/edit.js, views/draw.js, views/corrections.js) and datasets
+    tab_datasets: "Datasets",
+    teach: "Correct the text",
+    teach_keys: "Click a line's text, or press Enter on a line, to correct it. Enter saves and goes to the next unsure line, Tab to the next line, Esc cancels.",
+    keep_training_data: "Keep training data (line images)",
+    dataset: "Dataset",
+    kept_note: "Each corrected line's text and box are kept in your dataset; the page image and the line images only with “Keep training data” on (a model can only learn from lines whose image is kept).",
+    edit_label: "Right text of line {n}",
+    edit_empty: "A line needs its text (Esc cancels).",
+    new_line_label: "Text of the line you drew",
+    draw_box: "Draw a missed line",
+    draw_hint: "Drag over the line on the image, or move the box with the arrow keys (Shift+arrows: its size) and press Enter; then type its text. Esc stops.",
+    drawn: "drawn",
+    drawn_title: "A line you drew",
+    was_read: "read as: {text}",
+    fix_saving: "Saving the correction…",
+    fix_saved: "Corrected",
+    fix_failed: "The correction was not saved",
+    saved_to: "Saved to the dataset “{dataset}” (text and box).",
+    saved_to_with_image: "Saved to the dataset “{dataset}” with the line image.",
+    save_failed: "Not saved: {reason}",
+    err_no_page_image: "This browser no longer has the image: read it again to correct its lines.",
+    datasets: "Datasets: your corrected lines",
+    datasets_hint: "Lines you correct in the Read tab, kept to teach the model your documents. A share of each dataset is held out to measure the result. Export gives PaddleOCR label files (a zip).",
+    datasets_none: "No datasets yet: correct a line in the Read tab.",
+    dataset_counts: "lines: {lines} · held out: {heldout} · with their image: {crops} · pages: {pages} · {when}",
+    dataset_export: "Export",
+    dataset_delete_confirm: "Delete the dataset “{name}” (lines: {lines})? This cannot be undone.",
+    dataset_deleted: "Deleted the dataset “{name}”.",
   },
   zh: {
     title: "CRNN-OCR 文字识别",
@@ -335,6 +363,91 @@ const I18N = {
     err_forbidden: "需要管理员密钥。",
     err_unauthorized: "需要 API 密钥。",
     err_worker_lost: "识别这个文件的工作进程已停止。",
+    tab_datasets: "数据集",
+    teach: "校正文字",
+    teach_keys: "点击某一行的文字，或在某一行上按回车键，即可校正。回车键保存并跳到下一个不确定的行，Tab 键跳到下一行，Esc 键取消。",
+    keep_training_data: "保留训练数据（行图像）",
+    dataset: "数据集",
+    kept_note: "每个校正行的文字和位置框都会保存到你的数据集；只有勾选“保留训练数据”时才保存页面图片和行图像（模型只能从保存了图像的行中学习）。",
+    edit_label: "第 {n} 行的正确文字",
+    edit_empty: "这一行需要文字（Esc 键取消）。",
+    new_line_label: "你所画行的文字",
+    draw_box: "画出漏检的行",
+    draw_hint: "在图片上拖出这一行，或用方向键移动框（Shift+方向键调整大小）后按回车键；然后输入它的文字。Esc 键结束。",
+    drawn: "手画",
+    drawn_title: "你画出的行",
+    was_read: "识别结果：{text}",
+    fix_saving: "正在保存校正…",
+    fix_saved: "已校正",
+    fix_failed: "校正没有保存",
+    saved_to: "已保存到数据集“{dataset}”（文字和位置框）。",
+    saved_to_with_image: "已连同行图像保存到数据集“{dataset}”。",
+    save_failed: "没有保存：{reason}",
+    err_no_page_image: "浏览器中已没有这张图片：请重新识别后再校正。",
+    datasets: "数据集：你校正过的行",
+    datasets_hint: "你在“识别”页校正的行，保存下来用于让模型学习你的文档。每个数据集都会留出一部分用于评估效果。导出为 PaddleOCR 标注文件（压缩包）。",
+    datasets_none: "还没有数据集：先在“识别”页校正一行。",
+    dataset_counts: "行数：{lines} · 留出：{heldout} · 有图像：{crops} · 页数：{pages} · {when}",
+    dataset_export: "导出",
+    dataset_delete_confirm: "删除数据集“{name}”（共 {lines} 行）？此操作无法撤销。",
+    dataset_deleted: "已删除数据集“{name}”。",
   },
 };
 
+const LANG_STORAGE = "crnn-ocr-lang";
+let current = pickLanguage();
+const listeners = [];
+
+function pickLanguage() {
+  const saved = localStorage.getItem(LANG_STORAGE);
+  if (saved === "en" || saved === "zh") return saved;
+  return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+/** The page's language: "en" or "zh". */
+export function language() {
+  return current;
+}
+
+/** The locale dates are written in. */
+export function locale() {
+  return current === "zh" ? "zh-CN" : "en";
+}
+
+/** The string ``key`` in the page's language (English when it has none), ``{name}`` filled from ``params``. */
+export function t(key, params = {}) {
+  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+/** Whether ``key`` is one of the page's strings. */
+export function hasText(key) {
+  return key in STRINGS.en;
+}
+
+/** Every element that names its string (data-i18n*), the document's language and title. */
+export function translatePage() {
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  document.querySelectorAll("[data-i18n-aria-label]").forEach((el) => {
+    el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  });
+  document.title = t("title");
+}
+
+/** ``render`` runs after every change of language (in the order the views registered). */
+export function onLanguageChange(render) {
+  listeners.push(render);
+}
+
+/** Switch to ``lang`` (kept in localStorage): the page and every view re-rendered. */
+export function setLanguage(lang) {
+  current = lang;
+  localStorage.setItem(LANG_STORAGE, lang);
+  translatePage();
+  listeners.forEach((render) => render());
+}
