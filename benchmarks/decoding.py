@@ -12,7 +12,8 @@ batched together for page sets, as the pipeline does) plus that decoder; detecti
 synthetic held-out lines of eval/synth_heldout_fonts plus every ../shared/eval set, subsampled
 with ``--limit``) and lists the settings by their mean CER change from greedy (absolute points,
 every set weighing the same): one setting for all text, never one per set. ``--reliability`` adds the confidence-bucket table (line
-accuracy per bucket of line confidence, greedy decoding, all line sets together).
+accuracy per bucket of line confidence, greedy decoding, all line sets together). ``--lm PATH``
+decodes with a candidate LM file (``crnn-ocr-build-lm --out PATH``) instead of the shipped one.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from benchmarks.evalsets import EvalSet, default_eval_dir, default_project_eval_
 from benchmarks.report import cpu_model, load_average, publish  # noqa: E402
 
 from crnn_ocr.io import load_image  # noqa: E402
-from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT  # noqa: E402
+from crnn_ocr.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT, CharLM, LMScorer  # noqa: E402
 from crnn_ocr.metrics import normalize_for_scoring, score_pairs  # noqa: E402
 from crnn_ocr.orientation import line_crop  # noqa: E402
 from crnn_ocr.pipeline import OCR  # noqa: E402
@@ -217,6 +218,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--beam-width", type=int, default=DecodeOptions().beam_width)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--json", type=Path)
+    p.add_argument("--lm", type=Path, help="decode with this character LM file instead of the shipped one (a candidate)")
     p.add_argument("--tune", action="store_true")
     p.add_argument("--weights", default="0.3,0.5,0.8,1.2")
     p.add_argument("--bonuses", default="0,0.5,1,2")
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.sets.split(",") if n] or sorted(set_folders(dirs))
     sets = {s.name: s for s in load_sets(dirs, names, args.limit)}
     ocr = OCR(threads=1)
+    if args.lm:
+        ocr.recognizer.lm = LMScorer.for_charset(CharLM.load(args.lm), ocr.recognizer.spec.charset)
     if ocr.recognizer.lm is None:
         raise SystemExit("no character LM loaded (models/manifest.json 'lm')")
     if args.tune:
