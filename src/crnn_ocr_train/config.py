@@ -1,7 +1,8 @@
 """Training configs: frozen dataclasses read from TOML files (``configs/*.toml``).
 
 ``TrainConfig`` is the recognizer's (``crnn-ocr-train``), ``DetTrainConfig`` the detector's
-(``crnn-ocr-det-train``); ``load_config(path, cls)`` reads either. A TOML table fills a nested
+(``crnn-ocr-det-train``), both extending ``LoopSettings`` (what the shared loop reads);
+``load_config(path, cls)`` reads either. A TOML table fills a nested
 dataclass field (``[mix]``, ``[curriculum]``, ``[page]``), an array of tables a tuple of
 dataclasses (``[[val_sets]]``), arrays become tuples; a setting the dataclass does not have is an
 error naming the file and the setting. Unset settings keep their defaults.
@@ -57,8 +58,9 @@ class ValSet:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The recognizer's training run (``crnn_ocr_train.train``)."""
+class LoopSettings:
+    """What the shared loop (``crnn_ocr_train.loop``) reads; both trainers' configs extend it and
+    set their own defaults."""
 
     run_dir: str = "runs/v1"
     seed: int = 0
@@ -74,6 +76,12 @@ class TrainConfig:
     workers: int = 1
     checkpoint_minutes: float = 5.0
     val_every_samples: int = 40_000
+
+
+@dataclass(frozen=True)
+class TrainConfig(LoopSettings):
+    """The recognizer's training run (``crnn_ocr_train.train``)."""
+
     val_limit: int = 400
     channels: tuple[int, ...] = (32, 64, 128, 128, 256, 256)
     lstm_hidden: int = 128
@@ -92,24 +100,17 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class DetTrainConfig:
-    """The detector's training run (``crnn_ocr_train.det_train``)."""
+class DetTrainConfig(LoopSettings):
+    """The detector's training run (``crnn_ocr_train.det_train``); the loop settings it changes
+    first, then its own."""
 
     run_dir: str = "runs/det_v1"
-    seed: int = 0
     batch_size: int = 8
-    size: int = 448  # square training crops
     lr: float = 2e-3
-    weight_decay: float = 1e-4
     warmup_steps: int = 100
-    total_samples: int = 200_000  # cosine schedule length
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 5.0
-    bf16: bool = True
-    threads: int = 2
-    workers: int = 1
-    checkpoint_minutes: float = 5.0
+    total_samples: int = 200_000
     val_every_samples: int = 2_000
+    size: int = 448  # square training crops
     val_pages: int = 24
     val_seed: int = 909
     val_max_side: int = 640

@@ -39,22 +39,7 @@ from tqdm import tqdm
 from crnn_ocr.charset import Charset
 
 from .checkpoint import save_checkpoint
-
-
-class LoopConfig(Protocol):
-    """What the loop reads from a training config (``TrainConfig``, ``DetTrainConfig``)."""
-
-    seed: int
-    threads: int
-    bf16: bool
-    lr: float
-    weight_decay: float
-    warmup_steps: int
-    total_samples: int
-    min_lr_ratio: float
-    grad_clip: float
-    checkpoint_minutes: float
-    val_every_samples: int
+from .config import LoopSettings
 
 
 @dataclass(frozen=True)
@@ -168,7 +153,7 @@ class TaskDefaults:
         return None
 
 
-def setup_torch(cfg: LoopConfig, cpu: bool) -> tuple[torch.device, bool]:
+def setup_torch(cfg: LoopSettings, cpu: bool) -> tuple[torch.device, bool]:
     """The device (CUDA when present, unless ``cpu``) and whether to autocast to bf16; sets the
     threads and the seed."""
     device = torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
@@ -184,7 +169,7 @@ def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def lr_at(step: int, samples: int, cfg: LoopConfig) -> float:
+def lr_at(step: int, samples: int, cfg: LoopSettings) -> float:
     """Linear warm-up over ``warmup_steps``, then cosine to ``min_lr_ratio`` over ``total_samples``."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -199,7 +184,7 @@ def initial_state(best_key: str) -> dict:
 def run_loop(
     task: Task,
     model: nn.Module,
-    cfg: LoopConfig,
+    cfg: LoopSettings,
     run: Path,
     limits: Limits,
     state: dict,
