@@ -154,6 +154,8 @@ def test_correct_a_line_with_the_keyboard_and_find_it_in_the_export(server: Serv
     assert pg.inner_text("#lines li[data-index='1'] .text") == CORRECTED
     assert pg.locator("#overlay polygon.corrected").count() == 1
     assert pg.inner_text("#correct-status") == "Saved to the dataset “keyboard” with the line image."
+    # "All text" (what Copy copies) reads as corrected: the corrected line in place of the one read
+    assert pg.input_value("#all-text").split("\n") == [lines[0]["text"], CORRECTED, *[ln["text"] for ln in lines[2:]]]
 
     # Enter went on to the next line read with less than 90 % confidence, or stayed on this one.
     unsure = [i for i in (2, 0) if lines[i]["confidence"] < 0.9]

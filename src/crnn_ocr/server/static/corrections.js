@@ -74,6 +74,21 @@ export function shownLines() {
   return read.concat(added);
 }
 
+/** The text of every page of ``result`` as the user corrected it: each page's lines, one a text
+ * line, in reading order with corrected texts in place of those read, then the lines the user drew;
+ * a page without corrections is the server's text as it came. */
+export function correctedPageTexts(result) {
+  const pages = pagesOf(result);
+  const records = byResult.get(result) || [];
+  const served = result.text.split("\f");
+  return pages.map((page, i) => {
+    const record = records[i];
+    if (!record || (record.fixed.size === 0 && record.added.length === 0)) return served[i] ?? "";
+    const read = page.lines.map((line, j) => (record.fixed.has(j) ? record.fixed.get(j).text : line.text));
+    return read.concat(record.added.map((a) => a.text)).join("\n");
+  });
+}
+
 /** Save ``text`` as the right text of line ``index`` of shownLines() (a line read or a box drawn);
  * resolves once the server answered (see onCorrectionSaved). */
 export function correctLine(index, text) {

@@ -2,7 +2,7 @@
 // the pages of a document one at a time, the timings, all the text to copy. Lines are shown as
 // corrected where the user corrected them (corrections.js; editing: views/edit.js).
 
-import { shownLines } from "../corrections.js";
+import { correctedPageTexts, shownLines } from "../corrections.js";
 import { $, copyText, el } from "../dom.js";
 import { onLanguageChange, t } from "../i18n.js";
 import { linePolygon, LOW_CONFIDENCE, percent } from "../overlay.js";
@@ -105,12 +105,14 @@ export function refreshLine(index) {
   if (focused) li.querySelector("button").focus();
   const poly = $("overlay").querySelector(`polygon[data-index="${index}"]`);
   if (poly) poly.classList.toggle("corrected", Boolean(line.status));
+  $("all-text").value = allText(state.result);
 }
 
 /** Draw the lines of the page shown again (after a correction), keeping the selection. */
 export function refreshLines() {
   if (!state.result) return;
   renderLines();
+  $("all-text").value = allText(state.result);
   if (state.selected >= 0) select(state.selected);
 }
 
@@ -134,9 +136,10 @@ function renderFields(fields) {
   table.hidden = fields.length === 0;
 }
 
-// The document's text: pages (separated by form feeds in the API) shown a blank line apart.
+// The document's text as corrected so far: pages (separated by form feeds in the API) shown a
+// blank line apart.
 function allText(result) {
-  return result.text.split("\f").join("\n\n");
+  return correctedPageTexts(result).join("\n\n");
 }
 
 /** Forget the result shown. */
