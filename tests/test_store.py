@@ -249,3 +249,36 @@ def test_the_app_serves_from_a_shared_postgresql_store(tiny_ocr, postgres_admin_
 def test_store_urls_are_told_apart_and_logged_without_passwords(store: str, shown: str) -> None:
     assert is_postgres_url(store) is store.startswith("postgresql://")
     assert describe(store) == shown
+
+
+def test_stores_opened_at_once_by_many_servers_set_up_one_database(postgres_admin_url: str) -> None:
+    """Servers and workers starting together open every store (keys, history, jobs) on one new
+    database at the same moment: the schemas share helper functions, and replacing one function from
+    two connections at once fails ("tuple concurrently updated") unless setup is serialised."""
+    from pg_support import new_database
+
+    from crnn_ocr.server.sqlite import open_database
+
+    schemas = ["CREATE TABLE IF NOT EXISTS t%d (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);" % i for i in range(6)]
+    for round_ in range(3):
+        url = new_database(postgres_admin_url)
+        start = threading.Barrier(len(schemas) * 2)
+        errors: list[BaseException] = []
+        opened = []
+
+        def open_one(schema: str) -> None:
+            start.wait()
+            try:
+                opened.append(open_database(url, schema))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one, args=(s,)) for s in schemas * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for db in opened:
+            db.close()
+        assert not errors, f"round {round_}: {errors[0]!r}"
+        assert len(opened) == len(schemas) * 2

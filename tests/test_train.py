@@ -167,6 +167,30 @@ def test_receipt_lines_in_the_mix_are_deterministic_and_receipt_like(charset, sy
     assert sum(c.isupper() for c in letters) > 0.6 * len(letters)  # mostly capitals
 
 
+def test_proper_names_in_the_mix_use_rare_hanzi_in_names_shapes(charset, synth_cfg):
+    """The zh_name kind: companies, people and addresses, deterministic, with characters from across
+    the charset (not only the common ones running text shows)."""
+    import numpy as np
+
+    from crnn_ocr_train.corpus import Corpus, WordList
+    from crnn_ocr_train.textgen import TextMix, TextSampler
+
+    only = TextMix(**{k: 0.0 for k in TextMix.__dataclass_fields__})
+    cfg = replace(synth_cfg, mix=replace(only, zh_name=1.0))
+    a, b = _first_batches(cfg, charset, 1)[0], _first_batches(cfg, charset, 1)[0]
+    assert a.texts == b.texts and torch.equal(a.images, b.images)
+    words = WordList(("公司", "中国"), np.full(2, 0.5))
+    sampler = TextSampler(Corpus(words, words), charset, replace(only, zh_name=1.0))
+    rng = np.random.default_rng(3)
+    lines = [sampler.sample(rng, 40) for _ in range(400)]
+    assert all(line and set(line) <= set(charset.chars) for line in lines)
+    shapes = ("公司", "厂", "店", "中心", "事务所", "研究所", "商行", "经营部", "合作社", "门市部", "工作室", "医院", "学校")
+    assert sum(any(s in line for s in shapes) for line in lines) > 0.3 * len(lines)  # organisations
+    assert sum("号" in line and ("路" in line or "街" in line or "巷" in line or "大道" in line) for line in lines) > 0.1 * len(lines)
+    hanzi = {c for line in lines for c in line if ord(c) >= 0x4E00} - set("公司中国")
+    assert len(hanzi) > 600  # the rare part is drawn across the charset (a two-word corpus gives two)
+
+
 def test_train_config_reads_text_mixes(tmp_path):
     from crnn_ocr_train.config import TrainConfig, load_config
 

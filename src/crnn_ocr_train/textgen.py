@@ -212,6 +212,112 @@ def field_line(rng: Rng, corpus: Corpus, max_chars: int) -> str:
     return (key + sep + value_fn())[:max_chars].rstrip()
 
 
+# ---- Chinese proper names -------------------------------------------------------------------
+# Names of companies, people and places are where documents use the rare hanzi that running text
+# almost never shows (trade names, given names, county and street names), and a reader that learned
+# a common-character prior from prose misreads them. They follow a few fixed shapes, generated here
+# with the rare part drawn uniformly from the charset.
+
+CITIES = (
+    "北京", "上海", "天津", "重庆", "广州", "深圳", "杭州", "南京", "武汉", "成都", "西安", "合肥", "苏州", "长沙",
+    "郑州", "济南", "青岛", "厦门", "福州", "昆明", "贵阳", "南宁", "沈阳", "大连", "哈尔滨", "长春", "石家庄",
+    "太原", "呼和浩特", "兰州", "银川", "西宁", "乌鲁木齐", "拉萨", "海口", "南昌", "宁波", "温州", "无锡", "佛山",
+    "东莞", "珠海", "泉州", "烟台", "徐州", "常州", "绍兴", "嘉兴", "台州", "金华", "芜湖", "洛阳", "襄阳", "宜昌",
+)
+PROVINCE_NAMES = (
+    "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南",
+    "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "内蒙古", "广西", "西藏", "宁夏", "新疆",
+)
+INDUSTRIES = (
+    "科技", "贸易", "商贸", "实业", "电子", "机械", "建筑", "工程", "物流", "餐饮", "食品", "医药", "化工", "信息技术",
+    "网络科技", "文化传媒", "投资", "建材", "服装", "印刷", "装饰", "环保", "能源", "汽车服务", "农业", "教育咨询",
+    "房地产开发", "物业管理", "酒店管理", "电器", "五金", "包装", "纺织", "广告", "软件", "生物科技", "供应链管理",
+)
+ORG_SUFFIXES = (
+    "有限公司", "有限公司", "有限公司", "股份有限公司", "有限责任公司", "集团有限公司", "分公司", "厂", "商行", "经营部",
+    "事务所", "研究所", "中心", "合作社", "门市部", "店", "工作室", "医院", "学校",
+)
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
+    "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+ADDRESS_PARTS = ("路", "街", "大道", "巷", "号", "弄", "村", "镇", "区", "县", "乡", "楼", "室", "栋", "单元")
+
+
+def _name_chars(rng: Rng, corpus: Corpus, hanzi: str, lo: int, hi: int) -> str:
+    """lo..hi characters, each uniform over the charset's hanzi (60 %) or from a corpus word (40 %)."""
+    out = []
+    for _ in range(int(rng.integers(lo, hi + 1))):
+        if rng.random() < 0.6:
+            out.append(hanzi[int(rng.integers(len(hanzi)))])
+        else:
+            w = corpus.zh.draw(rng)
+            out.append(w[int(rng.integers(len(w)))])
+    return "".join(out)
+
+
+def zh_org_name(rng: Rng, corpus: Corpus, hanzi: str) -> str:
+    """'[place][trade name][industry][suffix]', e.g. 杭州X骐科技有限公司, the trade name drawn from the charset."""
+    place = _choice(rng, (lambda: _choice(rng, CITIES) + ("市" if rng.random() < 0.3 else ""),
+                          lambda: _choice(rng, PROVINCE_NAMES) + ("省" if rng.random() < 0.3 else ""),
+                          lambda: _name_chars(rng, corpus, hanzi, 2, 2) + _choice(rng, ("县", "市", "区")), lambda: ""))()
+    name = place + _name_chars(rng, corpus, hanzi, 2, 4)
+    if rng.random() < 0.8:
+        name += _choice(rng, INDUSTRIES)
+    name += _choice(rng, ORG_SUFFIXES)
+    if rng.random() < 0.1:
+        name = place + _name_chars(rng, corpus, hanzi, 2, 3) + _choice(rng, ORG_SUFFIXES[:6]) + _choice(rng, CITIES) + "分公司"
+    return name
+
+
+def zh_person_name(rng: Rng, corpus: Corpus, hanzi: str) -> str:
+    """A surname and one or two given-name characters drawn from the charset."""
+    surname = SURNAMES[int(rng.integers(len(SURNAMES)))]
+    if rng.random() < 0.03:
+        surname += SURNAMES[int(rng.integers(len(SURNAMES)))]
+    return surname + _name_chars(rng, corpus, hanzi, 1, 2)
+
+
+def zh_address(rng: Rng, corpus: Corpus, hanzi: str) -> str:
+    """'[province][city][district][street]路[n]号...' with rare district and street names."""
+    parts = []
+    if rng.random() < 0.5:
+        parts.append(_choice(rng, PROVINCE_NAMES) + "省")
+    parts.append(_choice(rng, CITIES) + "市")
+    parts.append(_name_chars(rng, corpus, hanzi, 1, 2) + _choice(rng, ("区", "县")))
+    parts.append(_name_chars(rng, corpus, hanzi, 1, 3) + _choice(rng, ("路", "街", "大道", "巷")) + f"{int(rng.integers(1, 999))}号")
+    if rng.random() < 0.4:
+        parts.append(f"{int(rng.integers(1, 30))}{_choice(rng, ('栋', '幢', '楼'))}{int(rng.integers(101, 2999))}{_choice(rng, ('室', '号', ''))}")
+    return "".join(parts)
+
+
+def zh_proper_name(rng: Rng, corpus: Corpus, hanzi: str, max_chars: int) -> str:
+    """An organisation, person or address, bare or as a form field, sometimes with a tax id or
+    phone number after it, as invoices, contracts and forms print them."""
+    k = float(rng.random())
+    if k < 0.5:
+        value = zh_org_name(rng, corpus, hanzi)
+        key = ("名称", "购买方名称", "销售方名称", "单位名称", "收款单位", "付款单位", "客户", "供应商", "甲方", "乙方", "开户行")
+    elif k < 0.75:
+        value = zh_person_name(rng, corpus, hanzi)
+        key = ("姓名", "联系人", "收款人", "复核", "开票人", "经办人", "负责人", "收货人", "申请人", "签字")
+    else:
+        value = zh_address(rng, corpus, hanzi)
+        key = ("地址", "住所", "收货地址", "通讯地址", "注册地址", "地址、电话")
+    r = float(rng.random())
+    if r < 0.45:
+        text = _choice(rng, key) + _choice(rng, ("：", ":", "： ", ": ", " ")) + value
+    elif r < 0.55:
+        text = value + " " + _choice(rng, (lambda: identifier(rng), lambda: phone(rng), lambda: _alnum(rng, 18)))()
+    elif r < 0.65 and k < 0.5:
+        text = "（" + value + "）" if rng.random() < 0.5 else "(" + value + ")"
+    else:
+        text = value
+    if len(text) > max_chars and rng.random() < 0.7:
+        return value  # names are printed whole; a line too short for the key keeps the name
+    return text[:max_chars].rstrip()
+
+
 def document_string(rng: Rng, corpus: Corpus) -> str:
     fn = int(rng.integers(8))
     return [
@@ -243,6 +349,7 @@ class TextMix:
     receipt: float = 0.0  # till receipts and typed forms (``receipt_line``); 0 in model v1
     zh_text: float = 0.0  # spans of real Chinese prose (``running_text``), punctuation widths varied, Latin terms
     en_text: float = 0.0  # spans of real English prose (``running_text``)
+    zh_name: float = 0.0  # Chinese proper names: organisations, people, addresses (``zh_proper_name``)
 
 
 class TextSampler:
@@ -298,6 +405,8 @@ class TextSampler:
             return text
         if kind == "en_text":
             return self.running.en_line(rng, max(n, 3))
+        if kind == "zh_name":
+            return zh_proper_name(rng, self.corpus, self.hanzi, max(n, 4))
         if kind == "plate":
             return _choice(rng, PROVINCES) + _choice(rng, string.ascii_uppercase) + (
                 "·" if rng.random() < 0.2 else ""

@@ -195,6 +195,7 @@ _PG_TYPES = (
     (" BLOB", " BYTEA"),
     (" INTEGER", " BIGINT"),
 )
+_SCHEMA_LOCK_ID = zlib.crc32(b"crnn-ocr schema setup") & 0x7FFFFFFF
 _PG_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
   LANGUAGE sql IMMUTABLE AS 'SELECT strpos(haystack, needle)';
@@ -268,9 +269,10 @@ class PostgresDatabase:
         self._local = threading.local()
         self._all: list[_PgConnection] = []
         self._lock = threading.Lock()
-        lock_id = zlib.crc32(schema.encode()) & 0x7FFFFFFF
+        # One lock for every schema: the helper functions are shared by all of them, and two
+        # servers replacing a function at once fail with "tuple concurrently updated".
         with self.write() as db:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (lock_id,))
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK_ID,))
             db.raw.execute(_PG_FUNCTIONS + postgres_schema(schema))
 
     def connection(self) -> _PgConnection:
