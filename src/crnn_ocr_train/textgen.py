@@ -216,7 +216,7 @@ def field_line(rng: Rng, corpus: Corpus, max_chars: int) -> str:
 # Names of companies, people and places are where documents use the rare hanzi that running text
 # almost never shows (trade names, given names, county and street names), and a reader that learned
 # a common-character prior from prose misreads them. They follow a few fixed shapes, generated here
-# with the rare part drawn uniformly from the charset.
+# with the name part drawn across the charset (``_name_chars``).
 
 CITIES = (
     "北京", "上海", "天津", "重庆", "广州", "深圳", "杭州", "南京", "武汉", "成都", "西安", "合肥", "苏州", "长沙",
@@ -241,7 +241,6 @@ SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪"
     "范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 )
-ADDRESS_PARTS = ("路", "街", "大道", "巷", "号", "弄", "村", "镇", "区", "县", "乡", "楼", "室", "栋", "单元")
 
 
 def _name_chars(rng: Rng, corpus: Corpus, hanzi: str, lo: int, hi: int) -> str:
@@ -261,13 +260,10 @@ def zh_org_name(rng: Rng, corpus: Corpus, hanzi: str) -> str:
     place = _choice(rng, (lambda: _choice(rng, CITIES) + ("市" if rng.random() < 0.3 else ""),
                           lambda: _choice(rng, PROVINCE_NAMES) + ("省" if rng.random() < 0.3 else ""),
                           lambda: _name_chars(rng, corpus, hanzi, 2, 2) + _choice(rng, ("县", "市", "区")), lambda: ""))()
-    name = place + _name_chars(rng, corpus, hanzi, 2, 4)
-    if rng.random() < 0.8:
-        name += _choice(rng, INDUSTRIES)
-    name += _choice(rng, ORG_SUFFIXES)
-    if rng.random() < 0.1:
-        name = place + _name_chars(rng, corpus, hanzi, 2, 3) + _choice(rng, ORG_SUFFIXES[:6]) + _choice(rng, CITIES) + "分公司"
-    return name
+    if rng.random() < 0.1:  # a branch: 杭州X骐有限公司南京分公司
+        return place + _name_chars(rng, corpus, hanzi, 2, 3) + _choice(rng, ORG_SUFFIXES[:6]) + _choice(rng, CITIES) + "分公司"
+    industry = _choice(rng, INDUSTRIES) if rng.random() < 0.8 else ""
+    return place + _name_chars(rng, corpus, hanzi, 2, 4) + industry + _choice(rng, ORG_SUFFIXES)
 
 
 def zh_person_name(rng: Rng, corpus: Corpus, hanzi: str) -> str:
