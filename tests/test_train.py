@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,6 +128,24 @@ def test_plate_typeface_glyphs_have_the_plate_shapes():
         zero = _plate_zero(np.random.default_rng(seed))
         sides = zero[24:40] > 0.5  # straight sides: the same columns inked down the middle
         assert (sides == sides[0]).all() and not sides[0, zero.shape[1] // 2]
+
+
+def test_plates_come_warped_to_a_fixed_lpr_size_as_often_as_not(charset, synth_cfg):
+    """LPR sets warp each plate's bounding box to one size (94 x 24, aspect 3.9): about half the
+    synthetic plates have that shape (w/h 3.3-4.4); before, only a quarter came that wide."""
+    from crnn_ocr_train.render import render_plate
+
+    renderer = SynthSource(charset, replace(synth_cfg, plate_share=1.0)).renderer
+    rng = np.random.default_rng(0)
+    aspects = []
+    while len(aspects) < 60:
+        img = render_plate(renderer, "皖A12345", rng)
+        if img is not None:
+            assert img.shape[0] == 32
+            aspects.append(img.shape[1] / img.shape[0])
+    fixed = np.mean([3.3 <= a <= 4.4 for a in aspects])
+    assert 0.4 <= fixed <= 0.75, fixed
+    assert min(aspects) < 2.6  # turned plates in their natural bounding box stay narrow
 
 
 def test_fax_makes_a_bilevel_line_of_the_same_size():
@@ -292,6 +311,21 @@ def test_running_text_spans_punctuation_and_latin_terms():
     for s in range(20):
         out = with_latin_terms(np.random.default_rng(s), zh[:20], ("file", "server", "mode"), 24)
         assert len(out) <= 24 and any(c.isascii() and c.isalnum() for c in out)
+
+
+def test_asides_put_brackets_and_dashes_around_spans_of_the_line():
+    from crnn_ocr_train.running_text import BRACKETS, with_asides
+
+    line = "要删除的现存表的名字可以"  # short enough that nothing is cut at 24
+    outs = [with_asides(np.random.default_rng(s), line, 24) for s in range(60)]
+    for out in outs:
+        assert len(out) <= 24 and out != line
+        assert "".join(c for c in out if c in line) == line  # the text itself is kept, in order
+    opened = {left for left, _ in BRACKETS if any(left in o for o in outs)}
+    assert {"(", "（", "[", "《", "<"} <= opened
+    # a pair encloses 1-8 characters of the line: "名字(可以有)模式"
+    assert any(re.search(r"[\u4e00-\u9fff]\([\u4e00-\u9fff]{1,8}\)", o) for o in outs)
+    assert any("--" in o or "…" in o or "..." in o for o in outs)
 
 
 def test_running_text_from_the_packages_is_large_and_writable(charset, tmp_path):

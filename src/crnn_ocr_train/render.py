@@ -697,7 +697,16 @@ def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
     plate = plate * (1 - ink) + fg * ink
     img[pad_y : pad_y + plate_h, pad_x : pad_x + plate_w] = plate
     src = np.float32([[pad_x, pad_y], [pad_x + plate_w, pad_y], [pad_x + plate_w, pad_y + plate_h], [pad_x, pad_y + plate_h]])
-    dst = src + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * np.float32([0.025 * plate_w, 0.1 * plate_h])
+    # Cameras look at plates from the side and from above: the plate turns in the image (up to about
+    # 12 degrees) and its glyphs lean (a horizontal shear), on top of a small perspective jitter.
+    centre = src.mean(axis=0)
+    angle = np.deg2rad(float(rng.normal(0, 5.0)) if rng.random() < 0.7 else float(rng.uniform(-12, 12)))
+    shear = float(rng.uniform(-0.35, 0.35)) if rng.random() < 0.6 else 0.0
+    rel = src - centre
+    rel[:, 0] += shear * rel[:, 1]
+    rot = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = (rel @ rot.T + centre).astype(np.float32)
+    dst += rng.uniform(-1, 1, (4, 2)).astype(np.float32) * np.float32([0.025 * plate_w, 0.1 * plate_h])
     mat = cv2.getPerspectiveTransform(src, dst)
     img = cv2.warpPerspective(img, mat, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     bx0, by0 = dst.min(axis=0)
@@ -714,7 +723,10 @@ def render_plate(renderer: LineRenderer, text: str, rng: Rng) -> np.ndarray | No
     img = np.clip(img + rng.normal(0, float(rng.uniform(0, 10)), img.shape), 0, 255).astype(np.uint8)
     h, w = img.shape
     th = int(rng.integers(18, 40))
-    small = cv2.resize(img, (max(16, int(w * th / h)), th), interpolation=cv2.INTER_AREA)
+    # LPR pipelines warp every plate's bounding box to one size (94 x 24 is common), whatever its
+    # shape in the photo: a turned plate is squashed, and the glyphs come out wider than drawn.
+    out_aspect = float(rng.uniform(3.3, 4.3)) if rng.random() < 0.5 else w / h
+    small = cv2.resize(img, (max(16, int(th * out_aspect)), th), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.6:
         ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
         small = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)

@@ -17,8 +17,9 @@ Chinese man pages or a program message catalog, where held-out evaluation text c
 ``build_running_text`` normalises the text (full-width letters and digits to ASCII, as documents
 print them today), splits it at characters the charset cannot write and keeps spans of useful
 length; ``RunningText.save``/``load`` keep it as one gzip'd file so data workers start fast.
-``RunningText.zh_line``/``en_line`` draw a span; ``vary_punctuation`` and ``with_latin_terms``
-give Chinese lines the half-width punctuation and embedded Latin terms real documents have.
+``RunningText.zh_line``/``en_line`` draw a span; ``vary_punctuation``, ``with_asides`` and
+``with_latin_terms`` give Chinese lines the half-width punctuation, bracketed asides and embedded
+Latin terms real documents have.
 """
 
 from __future__ import annotations
@@ -141,6 +142,31 @@ def vary_punctuation(rng: Rng, text: str) -> str:
         left, right = QUOTES[int(rng.integers(len(QUOTES)))]
         text = text.replace("“", left).replace("”", right)
     return text
+
+
+#: Bracket pairs Chinese documents put around asides, notes, titles and placeholders.
+BRACKETS = (("（", "）"), ("(", ")"), ("(", ")"), ("[", "]"), ("【", "】"), ("《", "》"), ("<", ">"), ("「", "」"), ("{", "}"))
+#: What documents put between clauses besides commas: dashes and ellipses of both widths.
+_JOINERS = ("——", "--", "-", "…", "……", "...", "/")
+
+
+def with_asides(rng: Rng, text: str, max_chars: int) -> str:
+    """Bracketed asides and dashes inside a Chinese line: ``表名(可以有模式修饰)``, ``[选项]...``,
+    ``《标题》``, ``<路径>``. Real running text has few of them, and a narrow ASCII bracket next to a
+    hanzi is read as part of it (``(可`` → ``何``) unless the model has seen the pair often."""
+    for _ in range(1 if rng.random() < 0.75 else 2):
+        if len(text) < 4:
+            break
+        if rng.random() < 0.75:
+            left, right = BRACKETS[int(rng.integers(len(BRACKETS)))]
+            a = int(rng.integers(0, len(text) - 1))
+            b = min(len(text), a + int(rng.integers(1, 9)))
+            tail = _JOINERS[int(rng.integers(3, len(_JOINERS)))] if rng.random() < 0.15 else ""
+            text = text[:a] + left + text[a:b] + right + tail + text[b:]
+        else:
+            pos = int(rng.integers(1, len(text)))
+            text = text[:pos] + _JOINERS[int(rng.integers(len(_JOINERS)))] + text[pos:]
+    return text[:max_chars].strip()
 
 
 _PATH_DIRS = ("usr", "bin", "etc", "lib", "share", "local", "var", "home", "tmp", "opt", "doc", "src", "data", "config")

@@ -16,7 +16,7 @@ import numpy as np
 from crnn_ocr.charset import CJK_PUNCTUATION, Charset
 
 from .corpus import Corpus
-from .running_text import RunningText, vary_punctuation, with_latin_terms
+from .running_text import RunningText, vary_punctuation, with_asides, with_latin_terms
 
 Rng = np.random.Generator
 
@@ -396,6 +396,8 @@ class TextSampler:
             return receipt_line(rng, self.corpus, max(n, 4))
         if kind == "zh_text":
             text = vary_punctuation(rng, self.running.zh_line(rng, n))
+            if rng.random() < 0.2:
+                text = with_asides(rng, text, max_chars)
             if rng.random() < 0.25:
                 text = with_latin_terms(rng, text, self._latin_words, max_chars)
             return text
