@@ -67,6 +67,18 @@ def test_the_first_character_of_a_line_is_not_scored(small_lm: CharLM) -> None:
     assert later[0] > later[1] and later[1] < 0
 
 
+def test_folded_characters_share_an_id_and_survive_save_and_load(tmp_path: Path) -> None:
+    lines = ["ab.cd", "a(b)c", "d.a.b"]
+    lm = CharLM("abcd.()", estimate(encode(lines, "abcd.()"), 7, order=3, cutoffs=[1]), fold={"。": ".", "（": "(", "）": ")"})
+    assert lm.ids("a。b（c）") == lm.ids("a.b(c)")
+    assert lm.text_log_prob("ab。cd") == lm.text_log_prob("ab.cd")
+    lm.save(tmp_path / "lm.npz")
+    loaded = CharLM.load(tmp_path / "lm.npz")
+    assert loaded.fold == lm.fold and loaded.ids("（。）") == lm.ids("(.)")
+    with pytest.raises(ModelError, match="not in the vocabulary"):
+        CharLM("abc", lm.tables, fold={"。": "."})
+
+
 def test_a_file_that_is_no_lm_is_a_model_error(tmp_path: Path) -> None:
     bad = tmp_path / "lm.npz"
     bad.write_bytes(b"not a zip")
@@ -120,6 +132,19 @@ def test_shipped_lm_is_small_hash_checked_and_knows_common_words() -> None:
     lm = CharLM.load(path)
     for good, bad in [("请输入密码", "请输人密码"), ("目录", "日录"), ("TOTAL", "T0TAL"), ("INVOICE", "INV0ICE"), ("the total", "tbe tota1")]:
         assert lm.text_log_prob(good) > lm.text_log_prob(bad), (good, bad)
+
+
+def test_shipped_lm_reads_punctuation_of_either_width_alike() -> None:
+    """Chinese manuals write ASCII punctuation after hanzi: the shipped LM folds the widths, so an
+    ASCII ``.``, ``(`` or ``:`` costs what its full-width form costs, and a sentence still ends in a
+    full stop rather than a comma."""
+    lm = CharLM.load(resolve_lm())
+    full, half = "删除现存的表（可以有模式修饰）。见下文：选项", "删除现存的表(可以有模式修饰).见下文:选项"
+    assert lm.text_log_prob(full) == lm.text_log_prob(half)
+    assert lm.text_log_prob("我们今天去了北京.") > lm.text_log_prob("我们今天去了北京,")
+    charset = Charset.default()
+    ids = lm.class_ids(charset)
+    assert ids[charset.index("，")] == ids[charset.index(",")] != ids[charset.index("、")]
 
 
 def test_shipped_pipeline_loads_the_lm(shipped_ocr) -> None:

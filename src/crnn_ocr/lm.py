@@ -10,6 +10,10 @@ Kneser-Ney smoothing and pruned by count cutoffs (``crnn_ocr_train.char_lm``), s
 - ``keys_<n>`` uint64 [K_n] sorted, ``logp_<n>`` float16 [K_n], ``bow_<n>`` float16 [K_n] for
   n = 1..order: the hashed n-gram (``ngram_keys``), its natural-log probability and its log backoff
   weight as a context.
+- ``fold_from``, ``fold_to`` (optional, equal length): characters the model does not tell apart,
+  each read as the one below it (``，`` as ``,``). Chinese documents write punctuation in either
+  width, so the model was estimated on text folded this way: it says which mark comes, and the
+  recognizer, which sees the glyph, says which width.
 
 Scoring (``CharLM.log_prob``) is vectorised over a batch of queries: for each query the longest
 stored n-gram (context tail + character) gives ``logp``, after adding the backoff weights of the
@@ -66,11 +70,18 @@ class _Table:
 class CharLM:
     """A loaded character n-gram model; ``log_prob`` scores characters after contexts."""
 
-    def __init__(self, vocab: str, tables: list[_Table], path: Path | None = None) -> None:
+    def __init__(
+        self, vocab: str, tables: list[_Table], path: Path | None = None, fold: dict[str, str] | None = None
+    ) -> None:
         self.vocab = vocab
         self.tables = tables  # tables[n - 1]: the n-grams
         self.path = path
+        self.fold = dict(fold or {})
         self._ids = {c: i + FIRST_CHAR_ID for i, c in enumerate(vocab)}
+        for src, dst in self.fold.items():
+            if dst not in self._ids:
+                raise ModelError(f"LM fold {src!r} -> {dst!r}: {dst!r} is not in the vocabulary")
+            self._ids[src] = self._ids[dst]
 
     @property
     def order(self) -> int:
@@ -91,12 +102,16 @@ class CharLM:
                     )
                     for n in range(1, order + 1)
                 ]
+                fold = dict(zip(str(data["fold_from"]), str(data["fold_to"]))) if "fold_from" in data.files else {}
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"{path}: not a character LM file ({exc})") from exc
-        return cls(vocab, tables, path)
+        return cls(vocab, tables, path, fold)
 
     def save(self, path: str | os.PathLike) -> None:
         arrays: dict[str, np.ndarray] = {"vocab": np.array(self.vocab), "order": np.array(self.order)}
+        if self.fold:
+            arrays["fold_from"] = np.array("".join(self.fold))
+            arrays["fold_to"] = np.array("".join(self.fold.values()))
         for n, table in enumerate(self.tables, start=1):
             arrays[f"keys_{n}"] = table.keys
             arrays[f"logp_{n}"] = table.logp.astype(np.float16)
@@ -105,7 +120,8 @@ class CharLM:
             np.savez_compressed(fp, **arrays)
 
     def ids(self, text: str) -> list[int]:
-        """LM ids of ``text``; characters outside the vocabulary get an id no n-gram has."""
+        """LM ids of ``text`` (folded characters share an id); characters outside the vocabulary
+        get an id no n-gram has."""
         unknown = FIRST_CHAR_ID + len(self.vocab)
         return [self._ids.get(c, unknown) for c in text]
 

