@@ -326,6 +326,7 @@ def test_asides_put_brackets_and_dashes_around_spans_of_the_line():
     # a pair encloses 1-8 characters of the line: "名字(可以有)模式"
     assert any(re.search(r"[\u4e00-\u9fff]\([\u4e00-\u9fff]{1,8}\)", o) for o in outs)
     assert any("--" in o or "…" in o or "..." in o for o in outs)
+    assert any(" - " in o or " — " in o for o in outs)  # spaced dashes of titles and lists
 
 
 def test_running_text_from_the_packages_is_large_and_writable(charset, tmp_path):

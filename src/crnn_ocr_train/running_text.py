@@ -146,8 +146,11 @@ def vary_punctuation(rng: Rng, text: str) -> str:
 
 #: Bracket pairs Chinese documents put around asides, notes, titles and placeholders.
 BRACKETS = (("（", "）"), ("(", ")"), ("(", ")"), ("[", "]"), ("【", "】"), ("《", "》"), ("<", ">"), ("「", "」"), ("{", "}"))
-#: What documents put between clauses besides commas: dashes and ellipses of both widths.
-_JOINERS = ("——", "--", "-", "…", "……", "...", "/")
+#: What documents put between clauses besides commas: dashes (spaced, as in titles and lists:
+#: ``selection - 操纵选择``) and ellipses of both widths.
+_DASHES = ("——", "--", "-", " - ", " — ", " -- ")
+_ELLIPSES = ("…", "……", "...", "/")
+_JOINERS = _DASHES + _ELLIPSES
 
 
 def with_asides(rng: Rng, text: str, max_chars: int) -> str:
@@ -161,7 +164,7 @@ def with_asides(rng: Rng, text: str, max_chars: int) -> str:
             left, right = BRACKETS[int(rng.integers(len(BRACKETS)))]
             a = int(rng.integers(0, len(text) - 1))
             b = min(len(text), a + int(rng.integers(1, 9)))
-            tail = _JOINERS[int(rng.integers(3, len(_JOINERS)))] if rng.random() < 0.15 else ""
+            tail = _ELLIPSES[int(rng.integers(len(_ELLIPSES)))] if rng.random() < 0.15 else ""
             text = text[:a] + left + text[a:b] + right + tail + text[b:]
         else:
             pos = int(rng.integers(1, len(text)))
