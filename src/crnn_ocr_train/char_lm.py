@@ -38,7 +38,6 @@ import numpy as np
 from crnn_ocr.charset import Charset
 from crnn_ocr.lm import BOS, EOS, FIRST_CHAR_ID, HASH_MULT, CharLM, _Table, ngram_keys
 from crnn_ocr_train.corpus import load_or_build
-from crnn_ocr_train.onnx_export import write_manifest
 from crnn_ocr_train.running_text import HALF_WIDTH, load_or_build_running_text
 
 CACHE = Path("data/cache")
@@ -208,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     size = args.out.stat().st_size
     print(f"{args.out}: {size / 1e6:.1f} MB, sha256 {digest}")
     if args.manifest:
+        from crnn_ocr_train.onnx_export import write_manifest  # torch comes with it: only when asked
+
         print(f"recorded in {write_manifest(args.out.parent, args.out.stem, args.out, role='lm')}")
 
 

@@ -144,7 +144,8 @@ def vary_punctuation(rng: Rng, text: str) -> str:
     return text
 
 
-#: Bracket pairs Chinese documents put around asides, notes, titles and placeholders.
+#: Bracket pairs Chinese documents put around asides, notes, titles and placeholders (ASCII round
+#: brackets listed twice: the commonest in manuals and web pages, and the ones misread as hanzi).
 BRACKETS = (("（", "）"), ("(", ")"), ("(", ")"), ("[", "]"), ("【", "】"), ("《", "》"), ("<", ">"), ("「", "」"), ("{", "}"))
 #: What documents put between clauses besides commas: dashes (spaced, as in titles and lists:
 #: ``selection - 操纵选择``) and ellipses of both widths.
