@@ -521,3 +521,51 @@ def test_api_key_is_asked_once_kept_and_forgotten(browser, tiny_model_path: Path
         finally:
             context.close()
     assert script_errors == []
+
+
+def test_a_call_refused_before_a_key_was_given_tries_that_key_before_asking(
+    browser, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """A call sent without a key whose 401 comes back after a (wrong) key was given in the dialog
+    sends that key first: the dialog that opens next says the key was not accepted, not that the
+    server needs one (the 401s of the page's first calls arrive in any order)."""
+    from crnn_ocr.server.auth import KeyStore
+
+    store = tmp_path / "store.sqlite3"
+    keys = KeyStore(store)
+    keys.create("browser")
+    keys.close()
+    settings = ServerSettings(port=free_port(), model_path=str(tiny_model_path), threads=1, store_path=store)
+    with ServerThread(settings) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        held: list = []  # the API calls made while the route below holds them, in order
+        released: list[bool] = []  # once not empty, the route lets every call through
+        try:
+            pg.goto(server.url + "/")
+            pg.wait_for_selector("#key-dialog[open]")
+            pg.route("**/api/v1/**", lambda route: route.continue_() if released else held.append(route))
+            pg.evaluate("() => { import('/static/api.js').then((api) => api.listModels().catch(() => {})); }")
+            while not held:
+                pg.wait_for_timeout(20)
+            late = held.pop(0)
+            assert "authorization" not in late.request.headers
+            pg.fill("#key-dialog input[name=key]", "crnn_0_wrong")
+            pg.click("#key-dialog button[value=save]")
+            pg.wait_for_selector("#key-dialog", state="hidden")
+            sent = len(held)
+            late.fulfill(status=401, json={"error": {"code": "unauthorized", "message": "needs a key"}})
+            deadline = time.monotonic() + 10
+            while len(held) == sent and not pg.is_visible("#key-dialog") and time.monotonic() < deadline:
+                pg.wait_for_timeout(20)
+            assert pg.is_hidden("#key-dialog"), pg.inner_text("#key-reason")  # not asked: sent again
+            retried = held[sent]
+            assert retried.request.headers["authorization"] == "Bearer crnn_0_wrong"
+            released.append(True)
+            for route in held:
+                route.continue_()
+            pg.wait_for_selector("#key-dialog[open]")
+            pg.wait_for_function("() => document.querySelector('#key-reason').textContent.includes('not accepted')")
+        finally:
+            context.close()

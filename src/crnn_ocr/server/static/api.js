@@ -37,15 +37,19 @@ async function reaching(call) {
   }
 }
 
-/** fetch() for the API: with the key; on 401, ask for a (new) key and try again. */
+/** fetch() for the API: with the key; on 401, ask for a (new) key and try again (twice at most).
+ * A call refused while it was out, with a key since replaced (given to the dialog another call
+ * opened, or forgotten), is sent again with the key kept now before anyone is asked: asking would
+ * say "needs a key" when the key kept now has not been tried yet. */
 async function apiFetch(url, options = {}) {
-  for (let attempt = 0; ; attempt++) {
+  for (let asked = 0; ; ) {
     const headers = new Headers(options.headers || {});
     const key = apiKey();
     if (key) headers.set("Authorization", `Bearer ${key}`);
     const res = await fetch(url, { ...options, headers });
-    if (res.status !== 401 || attempt >= 2) return res;
-    if (!(await askAgain(key))) return res;
+    if (res.status !== 401) return res;
+    if (apiKey() !== key) continue;
+    if (asked++ >= 2 || !(await askAgain(key))) return res;
   }
 }
 
