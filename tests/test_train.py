@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from dataclasses import replace
@@ -486,12 +487,17 @@ def test_train_from_init_then_resume(tmp_path, charset):
     assert ckpt["state"]["samples"] == 16 and ckpt["state"]["step"] == 4
     assert not torch.equal(ckpt["model"]["classifier.weight"], base.state_dict()["classifier.weight"])
     assert [g["lr_scale"] for g in ckpt["optimizer"]["param_groups"]] == [1.0]
-    log = (run / "log.csv").read_text(encoding="utf-8").splitlines()
+    log = list(csv.DictReader((run / "log.csv").open(encoding="utf-8")))
     assert "mine_cer" in log[0] and len(log) >= 3
+    # A run from --init validates the weights it starts from: a first row at 0 samples, no loss.
+    assert (log[0]["step"], log[0]["samples"], log[0]["loss"]) == ("0", "0", "") and log[0]["mine_cer"]
+    assert all(row["loss"] for row in log[1:])
     assert (run / "curves.png").stat().st_size > 0
 
     train_main([*common, "--resume", "--max-samples", "24"])  # continues from last.pt
     assert torch.load(run / "last.pt", weights_only=False)["state"]["samples"] == 24
+    resumed = list(csv.DictReader((run / "log.csv").open(encoding="utf-8")))
+    assert [row["samples"] for row in resumed].count("0") == 1  # a resumed run does not validate first
 
 
 def test_checkpoints_keep_the_format_runs_resume_from(tmp_path, charset):

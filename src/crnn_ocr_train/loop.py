@@ -190,10 +190,13 @@ def run_loop(
     state: dict,
     opt_state: dict | None = None,
     resume: bool = False,
+    validate_first: bool = False,
 ) -> dict:
     """Train ``model`` until a limit or a stop signal; checkpoints, log.csv and curves.png in ``run``.
     ``state`` and ``opt_state`` come from the checkpoint resumed (``resume``: log.csv is appended
-    to). Returns the final state."""
+    to). ``validate_first``: validate the weights before the first step (a run started from trained
+    weights logs where it starts: a row at the state's samples with the validation columns and no
+    loss; best.pt stays this run's own). Returns the final state."""
     groups = [{"params": list(g.params), "lr_scale": g.lr_scale} for g in task.param_groups(model)]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if opt_state is not None:
@@ -214,6 +217,13 @@ def run_loop(
     last_ckpt = time.time()
     t_prev, s_prev = time.time(), state["samples"]
     ema: dict[str, float] = {}
+    if validate_first:
+        val = task.validate(model)
+        tqdm.write(f"[val] before training: {val.summary}", file=sys.stderr)
+        start = {"step": state["step"], "samples": state["samples"], "wall_s": round(state["wall_s"], 1)}
+        with log_path.open("a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=header).writerow({**start, **{k: round(v, 4) for k, v in val.columns.items()}})
+        t_prev = time.time()  # validation time is not training throughput
     bar = tqdm(total=target or None, initial=state["samples"], unit=log.unit, dynamic_ncols=True, mininterval=5)
     task.train_mode(model)
     while True:
@@ -282,8 +292,9 @@ def plot_curves(log_path: Path, out_png: Path, curves: Curves) -> None:
     if not rows:
         return
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-    s = [int(r["samples"]) for r in rows]
-    ax[0].plot(s, [float(r["loss"]) for r in rows], lw=0.8, label="train")
+    lpts = [(int(r["samples"]), float(r["loss"])) for r in rows if r.get("loss")]  # a validate_first row has none
+    if lpts:
+        ax[0].plot(*zip(*lpts), lw=0.8, label="train")
     vpts = [(int(r["samples"]), float(r[curves.val_loss])) for r in rows if r.get(curves.val_loss)] if curves.val_loss else []
     if vpts:
         ax[0].plot(*zip(*vpts), marker="o", ms=3, label="val")

@@ -3,7 +3,9 @@
 - data: synthetic batches rendered in worker processes; with ``--train-labels`` a user's
   labels.tsv, fine-tuned so the model does not forget (``crnn_ocr_train.finetune``);
 - bf16 autocast on CPU, CUDA when present; AdamW, warmup + cosine LR, gradient clipping;
-- periodic validation (CER, line accuracy) on fixed sets, incl. one rendered in held-out fonts;
+- periodic validation (CER, line accuracy) on fixed sets, incl. one rendered in held-out fonts,
+  and a first one before training when the run starts from ``--init`` weights (log.csv's row at
+  0 samples: where the run starts, so runs from shipped weights compare with them);
 - checkpoints every few minutes (``last.pt``, ``best.pt``) and resume from ``last.pt``; SIGTERM or
   Ctrl-C ends the run cleanly (last validation and checkpoint first);
 - ``log.csv`` and ``curves.png`` in the run folder; a tqdm progress bar.
@@ -63,7 +65,9 @@ def train(args: argparse.Namespace) -> None:
         val_sets[Path(p).parent.name] = LabelledLines(Path(p), charset)
     batches = synth_batches(charset, synth, cfg.workers, state["samples"])
     task = RecognizerTask(charset, batches, val_sets, cfg.val_limit, device, bf16, model.width_stride)
-    run_loop(task, model, cfg, run, Limits(args.max_samples, args.max_minutes), state, opt_state, resume=args.resume)
+    started_from_weights = opt_state is None and args.init is not None  # not resumed: where --init starts
+    run_loop(task, model, cfg, run, Limits(args.max_samples, args.max_minutes), state, opt_state, resume=args.resume,
+             validate_first=started_from_weights)
 
 
 def main(argv: list[str] | None = None) -> None:
