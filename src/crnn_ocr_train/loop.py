@@ -221,8 +221,7 @@ def run_loop(
         val = task.validate(model)
         tqdm.write(f"[val] before training: {val.summary}", file=sys.stderr)
         start = {"step": state["step"], "samples": state["samples"], "wall_s": round(state["wall_s"], 1)}
-        with log_path.open("a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, fieldnames=header).writerow({**start, **{k: round(v, 4) for k, v in val.columns.items()}})
+        _append_row(log_path, header, {**start, **{k: round(v, 4) for k, v in val.columns.items()}})
         t_prev = time.time()  # validation time is not training throughput
     bar = tqdm(total=target or None, initial=state["samples"], unit=log.unit, dynamic_ncols=True, mininterval=5)
     task.train_mode(model)
@@ -267,8 +266,7 @@ def run_loop(
             done = done or task.should_stop()
             t_prev = time.time()  # validation time is not training throughput
         if row is not None:
-            with log_path.open("a", newline="", encoding="utf-8") as f:
-                csv.DictWriter(f, fieldnames=header).writerow(row)
+            _append_row(log_path, header, row)
             task.logged(row)
             if validated:
                 plot_curves(log_path, run / "curves.png", log.curves)
@@ -280,6 +278,12 @@ def run_loop(
     bar.close()
     print(f"stopped at step {state['step']}, {state['samples']} samples; checkpoints in {run}", file=sys.stderr)
     return state
+
+
+def _append_row(log_path: Path, header: list[str], row: dict) -> None:
+    """One row of log.csv (columns the row lacks are left empty)."""
+    with log_path.open("a", newline="", encoding="utf-8") as f:
+        csv.DictWriter(f, fieldnames=header).writerow(row)
 
 
 def plot_curves(log_path: Path, out_png: Path, curves: Curves) -> None:
