@@ -395,7 +395,14 @@ def test_model_shapes_and_cost():
     assert model.width_stride == 4
     for w in (16, 100, 320):
         assert model(torch.zeros(2, 1, 32, w)).shape == (2, w // 4, 50)
-    assert macs_per_line(CRNNConfig(num_classes=6931)) > 5e8
+    assert macs_per_line(CRNNConfig(num_classes=6931)) == 690_155_520  # the shipped shape (model card)
+    # Another input height (a multiple of 16: four halvings, then one conv collapses the rest).
+    tall = CRNN(CRNNConfig(num_classes=50, height=48, channels=(8, 8, 16, 16, 16, 16), lstm_hidden=16)).eval()
+    assert tall(torch.zeros(1, 1, 48, 96)).shape == (1, 24, 50) and tall.width_stride == 4
+    # The same line at 48 px is 1.5x as wide: the convolutions cost 2.25x, the rest 1.5x.
+    assert 2.0 < macs_per_line(CRNNConfig(num_classes=6931, height=48), 480) / macs_per_line(CRNNConfig(num_classes=6931)) < 2.1
+    with pytest.raises(ValueError, match="multiple of 16; got 40"):
+        CRNN(CRNNConfig(num_classes=50, height=40))
 
 
 def test_tiny_model_loss_falls(charset, synth_cfg):

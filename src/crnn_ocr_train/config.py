@@ -5,7 +5,9 @@
 ``load_config(path, cls)`` reads either. A TOML table fills a nested
 dataclass field (``[mix]``, ``[curriculum]``, ``[page]``), an array of tables a tuple of
 dataclasses (``[[val_sets]]``), arrays become tuples; a setting the dataclass does not have is an
-error naming the file and the setting. Unset settings keep their defaults.
+error naming the file and the setting. Unset settings keep their defaults. ``extends = "other.toml"``
+(a path relative to the file) starts from that file's settings: tables merge key by key, anything
+else the extending file sets replaces the base's (``[[val_sets]]`` as a whole).
 """
 
 from __future__ import annotations
@@ -84,7 +86,11 @@ class TrainConfig(LoopSettings):
 
     val_limit: int = 400
     channels: tuple[int, ...] = (32, 64, 128, 128, 256, 256)
-    lstm_hidden: int = 128
+    # None: the --init checkpoint's (from scratch: CRNNConfig's). Set and different from the
+    # checkpoint's, --init reshapes its weights (``crnn_ocr_train.grow``): a wider LSTM, a
+    # script specialist's head ("latin"; "default": the v1 alphabet).
+    lstm_hidden: int | None = None
+    charset: str | None = None
     curriculum: Curriculum = Curriculum()
     scene_share: float = 0.0  # share of scene-text word crops in the synthetic stream
     plate_share: float = 0.0  # share of licence-plate crops in the synthetic stream
@@ -129,8 +135,28 @@ def load_config(path: Path | None, cls: type[C]) -> C:
     ``path`` is None. SystemExit naming the file and the setting on an unknown setting."""
     if path is None:
         return cls()
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    return _build(cls, raw, path, None)
+    return _build(cls, _read(path, ()), path, None)
+
+
+def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The settings of the TOML file at ``path`` over those of the file it ``extends``."""
+    if path.resolve() in chain:
+        raise SystemExit(f"{path}: 'extends' loops back to itself")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise SystemExit(f"{path}: {e}") from e
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    return _merge(_read(path.parent / base, (*chain, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _build(cls: type[C], values: dict[str, Any], path: Path, table: str | None) -> C:

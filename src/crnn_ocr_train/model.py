@@ -1,6 +1,6 @@
 """CRNN: convolutional backbone → 2-layer BiLSTM → linear → CTC classes.
 
-Input  [N, 1, 32, W]  grey, normalised to [-1, 1]
+Input  [N, 1, H, W]   grey, normalised to [-1, 1]; H = 32 (the shipped models) or another multiple of 16
 Output [N, T, C]      logits, T = W // 4, C = charset classes + blank
 
 Why this shape (accuracy per CPU millisecond): at height 32 a CJK character is ~30 px wide and a
@@ -37,9 +37,9 @@ def _conv(cin: int, cout: int, kernel=(3, 3), padding=(1, 1)) -> nn.Sequential:
 
 
 class Backbone(nn.Module):
-    """[N,1,32,W] → [N, C6, 1, W/4]."""
+    """[N,1,H,W] → [N, C6, 1, W/4] (the sizes in the comments are for H = 32)."""
 
-    def __init__(self, ch: tuple[int, ...]):
+    def __init__(self, ch: tuple[int, ...], height: int = 32):
         super().__init__()
         c1, c2, c3, c4, c5, c6 = ch
         self.body = nn.Sequential(
@@ -53,7 +53,7 @@ class Backbone(nn.Module):
             _conv(c4, c5),
             _conv(c5, c6),
             nn.MaxPool2d((2, 1), (2, 1)),  # 2 × W/4
-            _conv(c6, c6, kernel=(2, 1), padding=(0, 0)),  # 1 × W/4
+            _conv(c6, c6, kernel=(height // 16, 1), padding=(0, 0)),  # 1 × W/4
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,10 +74,10 @@ class SequenceModel(nn.Module):
 class CRNN(nn.Module):
     def __init__(self, config: CRNNConfig):
         super().__init__()
-        if config.height != 32:
-            raise ValueError("the backbone is built for height 32")
+        if config.height < 16 or config.height % 16:
+            raise ValueError(f"the backbone halves the height four times: it must be a multiple of 16; got {config.height}")
         self.config = config
-        self.backbone = Backbone(config.channels)
+        self.backbone = Backbone(config.channels, config.height)
         self.sequence = SequenceModel(config.channels[-1], config.lstm_hidden, config.lstm_layers, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * config.lstm_hidden, config.num_classes)
@@ -105,17 +105,19 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def macs_per_line(config: CRNNConfig, width: int = 320) -> int:
-    """Multiply-accumulates for one 32×width line (convs, LSTM, classifier), counted analytically."""
+    """Multiply-accumulates for one line ``config.height`` × ``width`` px (convs, LSTM, classifier),
+    counted analytically."""
     c1, c2, c3, c4, c5, c6 = config.channels
+    h = config.height
     t = width // 4
     convs = (
-        32 * width * 9 * 1 * c1
-        + 16 * (width // 2) * 9 * c1 * c2
-        + 8 * t * 9 * (c2 * c3 + c3 * c4)
-        + 4 * t * 9 * (c4 * c5 + c5 * c6)
-        + 1 * t * 2 * c6 * c6
+        h * width * 9 * 1 * c1
+        + (h // 2) * (width // 2) * 9 * c1 * c2
+        + (h // 4) * t * 9 * (c2 * c3 + c3 * c4)
+        + (h // 8) * t * 9 * (c4 * c5 + c5 * c6)
+        + 1 * t * (h // 16) * c6 * c6
     )
-    h = config.lstm_hidden
+    h = config.lstm_hidden  # now the LSTM's units
     lstm = 0
     d_in = c6
     for _ in range(config.lstm_layers):

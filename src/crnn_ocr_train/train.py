@@ -22,12 +22,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from crnn_ocr.charset import Charset
-
 from .checkpoint import lineage, load_crnn
 from .config import TrainConfig, load_config
 from .data import LabelledLines
 from .finetune import add_finetune_arguments, finetune
+from .grow import alphabet, reshape
 from .loop import Limits, initial_state, run_loop, setup_torch
 from .model import CRNN, CRNNConfig, count_parameters
 from .rec_task import RecognizerTask, ensure_val_sets, synth_batches, synth_config
@@ -53,10 +52,15 @@ def train(args: argparse.Namespace) -> None:
         model, charset, init_ckpt = load_crnn(Path(args.init), device)
         # Keep the lineage: exported models count the samples of every run they grew from.
         state["prior"] = lineage(init_ckpt.get("state", {}))
-        print(f"initialised from {args.init}", file=sys.stderr)
+        before = (model.config.lstm_hidden, len(charset))
+        model, charset = reshape(model, charset, cfg.lstm_hidden, cfg.charset)
+        after = (model.config.lstm_hidden, len(charset))
+        grown = f" (reshaped: LSTM {before[0]} → {after[0]} units, {before[1]} → {after[1]} characters)" if after != before else ""
+        print(f"initialised from {args.init}{grown}", file=sys.stderr)
     else:
-        charset = Charset.default()
-        model = CRNN(CRNNConfig(num_classes=charset.num_classes, channels=cfg.channels, lstm_hidden=cfg.lstm_hidden)).to(device)
+        charset = alphabet(cfg.charset or "default")
+        sizes = {"lstm_hidden": cfg.lstm_hidden} if cfg.lstm_hidden else {}
+        model = CRNN(CRNNConfig(num_classes=charset.num_classes, channels=cfg.channels, **sizes)).to(device)
     print(f"model: {count_parameters(model) / 1e6:.2f}M parameters, device {device}, bf16 {bf16}", file=sys.stderr)
 
     synth = synth_config(cfg)
