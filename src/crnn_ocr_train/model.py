@@ -117,10 +117,10 @@ def macs_per_line(config: CRNNConfig, width: int = 320) -> int:
         + (h // 8) * t * 9 * (c4 * c5 + c5 * c6)
         + 1 * t * (h // 16) * c6 * c6
     )
-    h = config.lstm_hidden  # now the LSTM's units
+    units = config.lstm_hidden
     lstm = 0
     d_in = c6
     for _ in range(config.lstm_layers):
-        lstm += 2 * t * 4 * h * (d_in + h)
-        d_in = 2 * h
-    return convs + lstm + t * 2 * h * config.num_classes
+        lstm += 2 * t * 4 * units * (d_in + units)
+        d_in = 2 * units
+    return convs + lstm + t * 2 * units * config.num_classes
