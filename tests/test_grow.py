@@ -82,6 +82,33 @@ def test_reshape_changes_only_what_the_config_names(charset):
         reshape(model, charset, None, "greek")
 
 
+def test_a_specialist_s_stream_draws_only_what_its_charset_spells(tmp_path):
+    """Plates cannot be drawn without their hanzi (an error, not a KeyError mid-run); cached
+    Chromium/PDFium lines are drawn only when the charset spells them."""
+    import numpy as np
+    from test_train import CACHE
+
+    from crnn_ocr_train.data import SynthConfig, SynthSource
+
+    latin = Charset(LATIN_CHARS)
+    with pytest.raises(ValueError, match="lacks 31 of the plates' characters"):
+        SynthSource(latin, SynthConfig(cache_dir=str(CACHE), plate_share=0.1))
+    raster = tmp_path / "raster" / "fake"
+    raster.mkdir(parents=True)
+    for i, text in enumerate(["发票号码", "Invoice 12"]):
+        ink = np.zeros((20, 60), np.uint8)
+        ink[5:15, 4:56:6] = 255  # a few strokes
+        cv2.imwrite(str(raster / f"{i}.png"), ink)
+    (raster / "labels.tsv").write_text("0.png\t发票号码\t16\n1.png\tInvoice 12\t16\n", encoding="utf-8")
+    for name in ("corpus.tsv.gz", "fonts.json", "running_text.txt.gz"):
+        if (CACHE / name).exists():
+            (tmp_path / name).symlink_to(CACHE / name)
+    source = SynthSource(latin, SynthConfig(cache_dir=str(tmp_path), raster_share=1.0))
+    rng = np.random.default_rng(0)
+    texts = {source.sample(rng, 24, 0.0)[1] for _ in range(12)}
+    assert "发票号码" not in texts and all(set(t) <= set(LATIN_CHARS) for t in texts)
+
+
 def test_a_config_extends_another(tmp_path):
     (tmp_path / "base.toml").write_text(
         'run_dir = "runs/a"\nlr = 0.5\nscene_share = 0.2\n[mix]\nzh = 0.4\nen = 0.1\n'

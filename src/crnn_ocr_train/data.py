@@ -26,7 +26,7 @@ from .fonts import discover
 from .raster_lines import RasterLines
 from .render import LineRenderer, RenderConfig, render_plate, render_scene
 from .running_text import load_or_build_running_text
-from .textgen import TextMix, TextSampler, plate_number, scene_word
+from .textgen import PLATE_LETTERS, PROVINCES, TextMix, TextSampler, plate_number, scene_word
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,12 @@ class SynthSource:
         fonts = discover(set(charset.chars), cache / "fonts.json")
         self.cfg = cfg
         self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)
+        lacking = [c for c in PROVINCES + PLATE_LETTERS if c not in charset]
+        if cfg.plate_share > 0 and lacking:
+            raise ValueError(
+                f"plate_share is {cfg.plate_share} but the charset lacks {len(lacking)} of the plates' characters "
+                f"(e.g. {''.join(lacking[:5])}): set plate_share to 0 for this charset"
+            )
         self.raster = None
         if cfg.raster_share > 0:
             self.raster = RasterLines(*sorted(p for p in (cache / "raster").glob("*") if p.is_dir()))
@@ -80,8 +86,8 @@ class SynthSource:
                     return img, text
         if self.cfg.raster_share > 0 and rng.random() < self.cfg.raster_share:
             for _ in range(10):
-                drawn = self.raster.draw(rng)
-                if drawn is not None and len(drawn[1]) <= max(max_chars, 30):
+                drawn = self.raster.draw(rng)  # a line the charset can spell (a specialist's is smaller)
+                if drawn is not None and len(drawn[1]) <= max(max_chars, 30) and all(c in self.charset for c in drawn[1]):
                     img = renderer.render_ink(drawn[0], drawn[1], drawn[2], rng)
                     if img is not None:
                         return img, drawn[1]
