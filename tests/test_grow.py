@@ -82,7 +82,7 @@ def test_reshape_changes_only_what_the_config_names(charset):
         reshape(model, charset, None, "greek")
 
 
-def test_a_specialist_s_stream_draws_only_what_its_charset_spells(tmp_path):
+def test_a_specialist_s_stream_draws_only_what_its_charset_spells(tmp_path, monkeypatch):
     """Plates cannot be drawn without their hanzi (an error, not a KeyError mid-run); cached
     Chromium/PDFium lines are drawn only when the charset spells them."""
     import numpy as np
@@ -103,7 +103,15 @@ def test_a_specialist_s_stream_draws_only_what_its_charset_spells(tmp_path):
     for name in ("corpus.tsv.gz", "fonts.json", "running_text.txt.gz"):
         if (CACHE / name).exists():
             (tmp_path / name).symlink_to(CACHE / name)
+    # The caches are shared by every run: a specialist that builds them first builds them for the
+    # default alphabet, or the next full-charset run would find a corpus without hanzi.
+    import crnn_ocr_train.data as data
+
+    built_for = []
+    real = data.load_or_build
+    monkeypatch.setattr(data, "load_or_build", lambda cs, path: built_for.append(cs) or real(cs, path))
     source = SynthSource(latin, SynthConfig(cache_dir=str(tmp_path), raster_share=1.0))
+    assert built_for == [Charset.default()]
     rng = np.random.default_rng(0)
     texts = {source.sample(rng, 24, 0.0)[1] for _ in range(12)}
     assert "发票号码" not in texts and all(set(t) <= set(LATIN_CHARS) for t in texts)

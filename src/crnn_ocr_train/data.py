@@ -50,9 +50,12 @@ class SynthSource:
     def __init__(self, charset: Charset, cfg: SynthConfig):
         cache = Path(cfg.cache_dir)
         self.charset = charset
-        running = load_or_build_running_text(charset, cache / "running_text.txt.gz") if cfg.mix.zh_text or cfg.mix.en_text else None
-        self.texts = TextSampler(load_or_build(charset, cache / "corpus.tsv.gz"), charset, cfg.mix, running)
-        fonts = discover(set(charset.chars), cache / "fonts.json")
+        # The caches are shared by every run on the machine, so they hold what the default alphabet
+        # spells whichever charset built them first; the sampler filters them to this charset.
+        full = Charset.default()
+        running = load_or_build_running_text(full, cache / "running_text.txt.gz") if cfg.mix.zh_text or cfg.mix.en_text else None
+        self.texts = TextSampler(load_or_build(full, cache / "corpus.tsv.gz"), charset, cfg.mix, running)
+        fonts = discover(set(full.chars), cache / "fonts.json")
         self.cfg = cfg
         self.renderer = LineRenderer(fonts, cfg.render, heldout=cfg.heldout_fonts)
         lacking = [c for c in PROVINCES + PLATE_LETTERS if c not in charset]
