@@ -66,9 +66,9 @@ class SynthSource:
             )
         self.raster = None
         if cfg.raster_share > 0:
-            self.raster = RasterLines(*sorted(p for p in (cache / "raster").glob("*") if p.is_dir()))
+            self.raster = RasterLines(*sorted(p for p in (cache / "raster").glob("*") if p.is_dir()), charset=charset)
             if not len(self.raster):
-                raise RuntimeError(f"raster_share is {cfg.raster_share} but {cache / 'raster'} holds no lines: run crnn-ocr-raster-lines first")
+                raise RuntimeError(f"raster_share is {cfg.raster_share} but {cache / 'raster'} holds no lines this charset spells: run crnn-ocr-raster-lines first")
 
     def sample(self, rng: np.random.Generator, max_chars: int, degrade: float) -> tuple[np.ndarray, str]:
         renderer = self.renderer
@@ -89,8 +89,8 @@ class SynthSource:
                     return img, text
         if self.cfg.raster_share > 0 and rng.random() < self.cfg.raster_share:
             for _ in range(10):
-                drawn = self.raster.draw(rng)  # a line the charset can spell (a specialist's is smaller)
-                if drawn is not None and len(drawn[1]) <= max(max_chars, 30) and all(c in self.charset for c in drawn[1]):
+                drawn = self.raster.draw(rng)
+                if drawn is not None and len(drawn[1]) <= max(max_chars, 30):
                     img = renderer.render_ink(drawn[0], drawn[1], drawn[2], rng)
                     if img is not None:
                         return img, drawn[1]

@@ -145,16 +145,18 @@ def write_cache(out_dir: Path, lines: list[RasterLine], start: int = 0) -> None:
 
 
 class RasterLines:
-    """Cached lines of one or more cache folders: ``draw(rng)`` → (ink mask, text, px)."""
+    """Cached lines of one or more cache folders: ``draw(rng)`` → (ink mask, text, px).
+    ``charset``: only the lines it spells (a script specialist's is smaller than the one the
+    cache was drawn for)."""
 
-    def __init__(self, *folders: Path):
+    def __init__(self, *folders: Path, charset: Charset | None = None):
         self.items: list[tuple[Path, str, int]] = []
         for folder in folders:
             labels = folder / "labels.tsv"
             if labels.exists():
                 for line in labels.read_text(encoding="utf-8").splitlines():
                     parts = line.split("\t")
-                    if len(parts) == 3 and parts[1]:
+                    if len(parts) == 3 and parts[1] and (charset is None or all(c in charset for c in parts[1])):
                         self.items.append((folder / parts[0], parts[1], int(parts[2])))
 
     def __len__(self) -> int:
