@@ -19,7 +19,7 @@ import argparse
 import math
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -27,7 +27,7 @@ import onnx
 if not __package__:  # run as a file (python benchmarks/ablation.py): import the package from the repo root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.decoding import read_probs
+from benchmarks.decoding import Tally, read_probs
 from benchmarks.evalsets import EvalSet, default_eval_dir, default_project_eval_dir, load_sets
 from benchmarks.report import cpu_model, load_average
 from crnn_ocr.metrics import score_pairs
@@ -40,13 +40,6 @@ DEFAULT_SETS = (
 )
 COVERAGE = 0.99  # an arm reads a set whose reference characters its charset covers this well
 GREEDY = DecodeOptions(method="greedy")
-
-
-@dataclass
-class Tally:
-    refs: list[str] = field(default_factory=list)
-    hyps: list[str] = field(default_factory=list)
-    ms: float = 0.0
 
 
 @dataclass(frozen=True)
